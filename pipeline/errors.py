@@ -1,0 +1,42 @@
+"""All errors the library raises, in one place.
+
+Every message says what was expected, what was found, and how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class FeedbackError(Exception):
+    """Base class of every error raised by the pipeline."""
+
+
+class ConfigError(FeedbackError, ValueError):
+    """A configuration file or value is invalid."""
+
+
+class SchemaError(FeedbackError, ValueError):
+    """Input data lacks required columns or has unusable types."""
+
+
+class NotFittedError(FeedbackError, RuntimeError):
+    """A stage was used before ``fit`` was called."""
+
+
+class MissingDependencyError(FeedbackError, ImportError):
+    """An optional heavy dependency is not installed."""
+
+
+class UnknownComponentError(FeedbackError, KeyError):
+    """A registry name does not match any registered component."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else ""
+
+
+def missing_columns(what: str, expected: list[str], found: list[str]) -> SchemaError:
+    """Build a SchemaError naming the expected and the found columns."""
+    missing = [c for c in expected if c not in found]
+    return SchemaError(
+        f"{what}: missing column(s) {missing}. Expected at least {expected}; found {list(found)}. "
+        "Rename your columns or map them in the config (source.columns)."
+    )
