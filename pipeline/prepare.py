@@ -1,0 +1,873 @@
+"""Prepare text: the stage that runs before any model sees a survey answer.
+
+For every answer it normalises the text, truncates overlong answers, redacts personal data (PII), flags
+non-answers ("n/a", "nada", "rien à dire"...), detects the language and splits the answer into sentences.
+Models downstream only ever see ``text_redacted`` and ``sentences``.
+
+This is a plain library module: no Prefect, no I/O. spaCy and lingua are imported lazily by the parts that
+need them, so ``import pipeline.prepare`` stays cheap.
+
+Example:
+    >>> from pipeline.prepare import PrepareConfig, prepare
+    >>> out = prepare(df, PrepareConfig(languages=("en", "pt")), text_column="comment")
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import threading
+import time
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.errors import ConfigError, MissingDependencyError, SchemaError, missing_columns
+
+if TYPE_CHECKING:  # pragma: no cover - typing only; the real imports are lazy
+    from spacy.language import Language as SpacyLanguage
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "LINGUA_LANGUAGES",
+    "OUTPUT_COLUMNS",
+    "PII_KINDS",
+    "LanguageDetector",
+    "PrepareConfig",
+    "is_non_answer",
+    "normalise_text",
+    "prepare",
+    "redact_pii",
+    "split_sentences",
+]
+
+#: Language returned when the language cannot be told (too short, no letters, low confidence, or a
+#: language outside the configured set).
+UNDETERMINED = "und"
+
+#: PII kinds that :func:`redact_pii` knows, in the order they are applied.
+PII_KINDS: tuple[str, ...] = ("url", "email", "card", "phone", "handle")
+
+#: Columns returned by :func:`prepare`, in order.
+OUTPUT_COLUMNS: tuple[str, ...] = (
+    "text_clean",
+    "text_redacted",
+    "text_truncated",
+    "pii_found",
+    "language",
+    "language_confidence",
+    "is_non_answer",
+    "sentences",
+)
+
+#: ISO 639-1 codes of the 75 languages lingua 2.x knows. Kept here so that a config can be validated
+#: without importing lingua (a test checks it against the installed lingua).
+# fmt: off
+LINGUA_LANGUAGES: frozenset[str] = frozenset((
+    "af", "ar", "az", "be", "bg", "bn", "bs", "ca", "cs", "cy", "da", "de", "el", "en", "eo", "es", "et",
+    "eu", "fa", "fi", "fr", "ga", "gu", "he", "hi", "hr", "hu", "hy", "id", "is", "it", "ja", "ka", "kk",
+    "ko", "la", "lg", "lt", "lv", "mi", "mk", "mn", "mr", "ms", "nb", "nl", "nn", "pa", "pl", "pt", "ro",
+    "ru", "sk", "sl", "sn", "so", "sq", "sr", "st", "sv", "sw", "ta", "te", "th", "tl", "tn", "tr", "ts",
+    "uk", "ur", "vi", "xh", "yo", "zh", "zu",
+))
+# fmt: on
+
+#: Languages that are scored *besides* the configured ones, only to reject them. Restricted to the five
+#: default languages, lingua calls 96% of German answers Dutch (often with confidence > 0.9) and two thirds
+#: of Turkish ones Spanish/Dutch/English, so these would reach models as the wrong language. When one of
+#: these wins, the answer is "und". Measured on 5,000 mixed dev texts, this leaves the accuracy on the
+#: configured languages unchanged (confidences among configured languages are renormalised) and rejects
+#: 100% of German and Turkish, at about 2.4x the detection time. Cyrillic, CJK, Arabic... texts need no
+#: guard: lingua gives every Latin-script language a confidence of 0 for them.
+DEFAULT_REJECT_LANGUAGES: tuple[str, ...] = ("de", "it", "pl", "tr")
+
+# Only the first characters of an answer are used to detect its language: plenty for lingua, and it keeps
+# the detection time of a 5,000-character answer bounded.
+_DETECT_MAX_CHARS = 1000
+
+
+# --------------------------------------------------------------------------------------------------------
+# Configuration
+# --------------------------------------------------------------------------------------------------------
+
+
+def _as_code_tuple(name: str, value: Any) -> tuple[str, ...]:
+    """Coerce a list/tuple of codes to a lower-cased tuple; refuse a bare string with a fix-it message."""
+    if isinstance(value, str):
+        raise ConfigError(f"{name} must be a sequence of codes, e.g. ({value!r},), not the string {value!r}.")
+    try:
+        codes = tuple(str(code).strip().lower() for code in value)
+    except TypeError as exc:
+        raise ConfigError(f"{name} must be a sequence of codes; found {type(value).__name__}.") from exc
+    return codes
+
+
+def _check_languages(name: str, codes: tuple[str, ...], *, allow_empty: bool) -> None:
+    if not codes and not allow_empty:
+        raise ConfigError(f"{name} is empty; give at least one ISO 639-1 code, e.g. ('en',).")
+    bad = [code for code in codes if code not in LINGUA_LANGUAGES]
+    if bad:
+        raise ConfigError(
+            f"{name}: unknown ISO 639-1 code(s) {bad}. Valid options (languages lingua knows): "
+            f"{sorted(LINGUA_LANGUAGES)}."
+        )
+    duplicates = sorted({code for code in codes if codes.count(code) > 1})
+    if duplicates:
+        raise ConfigError(f"{name}: duplicated code(s) {duplicates}; list each language once.")
+
+
+def _check_kinds(name: str, kinds: tuple[str, ...]) -> None:
+    bad = [kind for kind in kinds if kind not in PII_KINDS]
+    if bad:
+        raise ConfigError(f"{name}: unknown PII kind(s) {bad}. Valid options: {list(PII_KINDS)}.")
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    """Options of the prepare-text stage. Validates itself on creation.
+
+    Attributes:
+        languages: ISO 639-1 codes of the languages the survey is expected in. Answers in any other
+            language get ``language == "und"``.
+        min_language_confidence: Below this confidence (0..1, among the configured languages) the
+            language is ``"und"``.
+        min_chars_for_language: Answers with fewer letters than this get ``"und"`` without detection.
+        max_chars: Longer answers are cut at a sentence (else word) boundary and flagged
+            ``text_truncated``.
+        redact: PII kinds to redact; any of ``"email", "url", "phone", "card", "handle"``.
+        reject_languages: Languages scored besides ``languages`` only so that answers written in them come
+            out ``"und"`` instead of being forced into the closest configured language (German into
+            Dutch). Codes that are also in ``languages`` are ignored. ``()`` gives plain restricted
+            detection.
+
+    Raises:
+        ConfigError: If a value is invalid; the message lists the valid options.
+    """
+
+    languages: tuple[str, ...] = ("en", "pt", "es", "fr", "nl")
+    min_language_confidence: float = 0.5
+    min_chars_for_language: int = 3
+    max_chars: int = 5000
+    redact: tuple[str, ...] = ("email", "url", "phone", "card", "handle")
+    reject_languages: tuple[str, ...] = DEFAULT_REJECT_LANGUAGES
+
+    def __post_init__(self) -> None:
+        languages = _as_code_tuple("PrepareConfig.languages", self.languages)
+        _check_languages("PrepareConfig.languages", languages, allow_empty=False)
+        reject = _as_code_tuple("PrepareConfig.reject_languages", self.reject_languages)
+        _check_languages("PrepareConfig.reject_languages", reject, allow_empty=True)
+        redact = _as_code_tuple("PrepareConfig.redact", self.redact)
+        _check_kinds("PrepareConfig.redact", redact)
+        conf = self.min_language_confidence
+        if isinstance(conf, bool) or not isinstance(conf, int | float) or not 0.0 <= conf <= 1.0:
+            raise ConfigError(
+                f"PrepareConfig.min_language_confidence must be a number in [0, 1]; got {conf!r}."
+            )
+        for name in ("min_chars_for_language", "max_chars"):
+            value = getattr(self, name)
+            low = 0 if name == "min_chars_for_language" else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConfigError(f"PrepareConfig.{name} must be an integer >= {low}; got {value!r}.")
+        # frozen dataclass: normalised values are written through object.__setattr__
+        object.__setattr__(self, "languages", languages)
+        object.__setattr__(self, "reject_languages", reject)
+        object.__setattr__(self, "redact", redact)
+        object.__setattr__(self, "min_language_confidence", float(conf))
+
+
+# --------------------------------------------------------------------------------------------------------
+# Normalisation and truncation
+# --------------------------------------------------------------------------------------------------------
+
+# Control characters (Cc) that are not whitespace, the replacement character U+FFFD (left by bad decoding),
+# and lone surrogates (they cannot be written as UTF-8, so they would break every writer downstream).
+_JUNK_RE = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\ufffd\ud800-\udfff]")
+# Python's \s covers \t \n \r \v \f, \x1c-\x1f, NEL, NBSP, U+2028 and the other Unicode spaces.
+_SPACE_RE = re.compile(r"\s+")
+
+
+def _is_missing(value: object) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, str | bytes | bytearray):
+        return False
+    if isinstance(value, float):
+        return math.isnan(value)
+    try:
+        result = pd.isna(value)
+    except (TypeError, ValueError):
+        return False
+    return isinstance(result, bool | np.bool_) and bool(result)
+
+
+def normalise_text(text: object) -> str:
+    """Normalise one raw answer into clean single-line text.
+
+    None/NaN/NA become ``""``; bytes are decoded as UTF-8 (undecodable bytes dropped); other values go
+    through ``str``. The text is NFC-normalised, control characters and U+FFFD are removed, line breaks
+    and every run of whitespace become one space, and the ends are stripped. Nothing else is changed
+    (no lower-casing, no spelling fixes).
+
+    Args:
+        text: The raw value of the answer cell, of any type.
+
+    Returns:
+        The normalised text, possibly empty.
+    """
+    if _is_missing(text):
+        return ""
+    if isinstance(text, bytes | bytearray | memoryview):
+        text = bytes(text).decode("utf-8", errors="replace")
+    elif not isinstance(text, str):
+        text = str(text)
+    text = unicodedata.normalize("NFC", text)
+    text = _JUNK_RE.sub("", text)
+    return _SPACE_RE.sub(" ", text).strip()
+
+
+_SENTENCE_END_RE = re.compile(r"[.!?…。！？](?=\s)")
+
+
+def _truncate(text: str, max_chars: int) -> tuple[str, bool]:
+    """Cut ``text`` to at most ``max_chars``, at the last sentence end, else the last space, in the window."""
+    if len(text) <= max_chars:
+        return text, False
+    floor = max_chars // 2  # never throw away more than half of the allowed length to find a boundary
+    cut = None
+    for match in _SENTENCE_END_RE.finditer(text, floor, max_chars + 1):
+        cut = match.end()
+    if cut is None:
+        space = text.rfind(" ", floor, max_chars + 1)
+        cut = space if space > 0 else max_chars
+    return text[:cut].rstrip(), True
+
+
+# --------------------------------------------------------------------------------------------------------
+# PII redaction
+# --------------------------------------------------------------------------------------------------------
+
+PLACEHOLDERS: dict[str, str] = {
+    "email": "[EMAIL]",
+    "url": "[URL]",
+    "phone": "[PHONE]",
+    "card": "[CARD]",
+    "handle": "[HANDLE]",
+}
+_PLACEHOLDER_RE = re.compile(r"\[(?:EMAIL|URL|PHONE|CARD|HANDLE)\]")
+
+# URLs first: they may hold an e-mail or digits. Not inside an e-mail ("john@www.x.com").
+_URL_RE = re.compile(r"(?<![\w@.])(?:https?://|www\.)[^\s<>\"'\[\]{}]+", re.IGNORECASE)
+_URL_TRAILING = ".,;:!?)]}'\"…»"
+# Lookbehind: a match starts only at the start of a run of address characters, which keeps the scan
+# linear on 50,000-character strings without spaces.
+_EMAIL_RE = re.compile(r"(?<![\w.+%-])[\w.+%-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}(?![\w-])")
+# 13-19 digits: contiguous, or in the card groupings 4-4-4-4(-3), 4-6-5 (Amex), 4-6-4 (Diners), with one
+# consistent separator. The Luhn check is applied on top.
+_CARD_RE = re.compile(
+    r"(?<![\w+.,-])(?:"
+    r"\d{4}(?P<s1>[ -]?)\d{4}(?P=s1)\d{4}(?P=s1)\d{4}(?P=s1)\d{1,3}"
+    r"|\d{4}(?P<s2>[ -]?)\d{4}(?P=s2)\d{4}(?P=s2)\d{1,7}"
+    r"|\d{4}(?P<s3>[ -]?)\d{6}(?P=s3)\d{4,5}"
+    r")(?![\w]|[.,-]\d)"
+)
+# A span of digits with phone-like separators; each span is then checked (and narrowed) by _find_phone.
+_PHONE_SPAN_RE = re.compile(r"(?<![\w+@#/.,-])[+(]?\d(?:[ .()\-]{1,3}\d|\d)*\)?")
+_DIGITS_RE = re.compile(r"\d+")
+# Words that announce a phone number, in en/pt/es/fr/nl (and the usual apps); they let a bare digit run
+# such as "612345678" count as a phone, which it otherwise does not (it could be an order number).
+_PHONE_CONTEXT_RE = re.compile(
+    r"(?:\btel|phone|\bfone|mobile|\bcell|whats|\bzap\b|celular|telem[oó]vel|m[oó]vil|portable|\bgsm"
+    r"|mobiel|telefoon|\bbel\b|bellen|call me|\blig(?:ar|ue|a)\b|ll[aá]m|appel|contact|contat|\bwpp|\bsms)"
+    r"[^\d\n]{0,20}$",
+    re.IGNORECASE,
+)
+# @handles (Twitter, Instagram): must contain a letter, so "@ 5" or "@10" stay.
+_HANDLE_RE = re.compile(r"(?<![\w@.])@(?=\w*[^\W\d_])\w+(?:\.\w+)*")
+
+
+def _luhn_ok(digits: str) -> bool:
+    """Luhn checksum of a digit string (what every payment card number satisfies)."""
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = ord(char) - 48
+        if position % 2:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+def _is_date(groups: list[str], seps: list[str]) -> bool:
+    """True for 12-05-2023, 2023.05.12, 01 05 2023 and the like (same separator, day/month <= 31)."""
+    if len(groups) != 3 or len(set(seps)) != 1:
+        return False
+    lengths = [len(g) for g in groups]
+    if lengths[0] == 4 and lengths[1] <= 2 and lengths[2] <= 2:
+        return int(groups[1]) <= 31 and int(groups[2]) <= 31
+    if lengths[0] <= 2 and lengths[1] <= 2 and lengths[2] in (2, 4):
+        return int(groups[0]) <= 31 and int(groups[1]) <= 31
+    return False
+
+
+def _is_phone(candidate: str, has_context: bool) -> bool:
+    """Decide whether a digit span is a phone number (see the rules in :func:`redact_pii`)."""
+    groups = _DIGITS_RE.findall(candidate)
+    n_digits = sum(len(g) for g in groups)
+    if not 8 <= n_digits <= 15:
+        return False
+    if candidate.startswith("+"):
+        return True
+    if candidate.startswith("00") and len(groups) == 1:
+        return n_digits >= 11  # 00 + country code + number
+    if len(groups) == 1:  # a bare run of digits: only with a national trunk prefix or a phone word before
+        return has_context or re.fullmatch(r"0[1-9]\d{8,9}", candidate) is not None
+    seps = [s.strip() or " " for s in re.split(r"\d+", candidate)[1:-1]]
+    if _is_date(groups, seps):
+        return False
+    if "." in seps:
+        if len(set(seps)) > 1:  # "49.90 59.90", "123.456.789-09": prices and ids, not phones
+            return False
+        if all(len(g) == 3 for g in groups[1:]):  # 12.345.678: thousands separators
+            return False
+    if sum(len(g) < 2 for g in groups[1:]) > 1:  # "1 2 3 4 5 6 7 8": a list of small numbers
+        return False
+    if any(len(g) > 8 for g in groups):  # "02-657610648": an order number, no national format has 9+
+        return False
+    if "(" in candidate or groups[0].startswith("0") or has_context:
+        return True
+    return n_digits >= 9  # "2019 2020", "10 10 10 10" (8 digits, no prefix) stay
+
+
+_CURRENCY_BEFORE_RE = re.compile(r"(?:[$€£¥]|\b(?:R\$|USD|EUR|BRL|GBP))\s?$", re.IGNORECASE)
+_CURRENCY_AFTER_RE = re.compile(
+    r"\s?(?:[$€£¥]|(?:euros?|reais|real|d[oó]lar(?:es)?|dollars?|eur|usd|brl)\b)", re.IGNORECASE
+)
+_YEAR_RE = re.compile(r"(?:19|20)\d\d")
+
+
+def _find_phone(text: str, span: re.Match[str]) -> list[tuple[int, int]]:
+    """Phone numbers inside one digit span, longest first; a span may hold a number plus stray digits."""
+    if _CARD_RE.fullmatch(span.group(0)):
+        return []  # card-shaped but not Luhn-valid (else it would be [CARD] by now): an id, leave it whole
+    groups = list(_DIGITS_RE.finditer(text, span.start(), span.end()))
+    if len(groups) > 1 and all(_YEAR_RE.fullmatch(g.group(0)) for g in groups):
+        return []  # "2019 2020 2021"
+    found: list[tuple[int, int]] = []
+    i = 0
+    while i < len(groups):
+        for j in range(len(groups), i, -1):
+            start, end = groups[i].start(), groups[j - 1].end()
+            if start > span.start() and text[start - 1] in "+(":
+                start -= 1
+            if text[start] == "(" and end < span.end() and text[end] == ")":
+                end += 1
+            if _CURRENCY_BEFORE_RE.search(text, max(0, start - 5), start) or _CURRENCY_AFTER_RE.match(
+                text, end
+            ):
+                continue  # "123 456 789 €": an amount
+            context = _PHONE_CONTEXT_RE.search(text, max(0, start - 40), start) is not None
+            if _is_phone(text[start:end], context):
+                found.append((start, end))
+                i = j
+                break
+        else:
+            i += 1
+    return found
+
+
+def _redact_phones(text: str) -> tuple[str, int]:
+    pieces: list[str] = []
+    last = 0
+    count = 0
+    for span in _PHONE_SPAN_RE.finditer(text):
+        for start, end in _find_phone(text, span):
+            pieces.append(text[last:start])
+            pieces.append(PLACEHOLDERS["phone"])
+            last = end
+            count += 1
+    if not count:
+        return text, 0
+    pieces.append(text[last:])
+    return "".join(pieces), count
+
+
+def _redact_urls(text: str) -> tuple[str, int]:
+    def replace(match: re.Match[str]) -> str:
+        url = match.group(0)
+        stripped = url.rstrip(_URL_TRAILING)
+        # keep a closing parenthesis that belongs to the URL (Wikipedia-style links)
+        if url[len(stripped) : len(stripped) + 1] == ")" and stripped.count("(") > stripped.count(")"):
+            stripped += ")"
+        return PLACEHOLDERS["url"] + url[len(stripped) :]
+
+    return _URL_RE.subn(replace, text)
+
+
+def _redact_cards(text: str) -> tuple[str, int]:
+    count = 0
+
+    def replace(match: re.Match[str]) -> str:
+        nonlocal count
+        digits = re.sub(r"\D", "", match.group(0))
+        # issuers' numbers start with 2-6 (Mastercard 2/5, Amex/Diners/JCB 3, Visa 4, Discover/UnionPay 6)
+        if 13 <= len(digits) <= 19 and digits[0] in "23456" and _luhn_ok(digits):
+            count += 1
+            return PLACEHOLDERS["card"]
+        return match.group(0)
+
+    return _CARD_RE.sub(replace, text), count
+
+
+def redact_pii(text: str, kinds: Iterable[str] = PII_KINDS) -> tuple[str, dict[str, int]]:
+    """Replace personal data in ``text`` with placeholders.
+
+    Applied in this order, so that one kind never eats another: URLs (``http(s)://``, ``www.``) ->
+    ``[URL]``; e-mails -> ``[EMAIL]``; payment cards -> ``[CARD]``; phones -> ``[PHONE]``; @handles ->
+    ``[HANDLE]``.
+
+    * Cards: 13-19 digits, contiguous or grouped like a card (4-4-4-4, 4-6-5...) with spaces or dashes,
+      and Luhn-valid. A digit string that fails the Luhn check is *not* a card (order numbers, tracking
+      codes) and is left as it is: 16 digits or more are never a phone either.
+    * Phones: 8-15 digits. Anything starting with ``+`` (or ``00`` + 11 digits or more); grouped national
+      formats such as ``(11) 98765-4321``, ``06-12345678``, ``06 12 34 56 78``, ``612 345 678``,
+      ``555-123-4567`` (9 digits or more, or 8 with a leading 0, parentheses or a phone word before them);
+      a bare digit run only when it has a national trunk prefix (``0612345678``) or follows a phone word
+      ("tel", "whatsapp", "telefone", "móvil", "portable", "telefoon"...). Not redacted: prices (``49.90``,
+      ``1.299,90``), years and year ranges, dates, thousands (``12.345.678``), short numbers, bare order
+      numbers.
+    * Handles: ``@`` followed by a word that contains a letter (``@united``, ``@john.doe``).
+
+    Args:
+        text: Normalised text.
+        kinds: PII kinds to redact; any of ``"email", "url", "phone", "card", "handle"``.
+
+    Returns:
+        The redacted text and the number of replacements per requested kind (zeros included).
+
+    Raises:
+        ConfigError: If a kind is unknown.
+    """
+    wanted = _as_code_tuple("redact_pii(kinds)", kinds)
+    _check_kinds("redact_pii(kinds)", wanted)
+    counts = dict.fromkeys(wanted, 0)
+    if not text:
+        return text, counts
+    # cheap pre-checks skip the regexes that cannot match
+    has_at = "@" in text
+    has_digit = _DIGITS_RE.search(text) is not None
+    if "url" in counts and ("://" in text or "www." in text.lower()):
+        text, counts["url"] = _redact_urls(text)
+    if "email" in counts and has_at:
+        text, counts["email"] = _EMAIL_RE.subn(PLACEHOLDERS["email"], text)
+    if "card" in counts and has_digit:
+        text, counts["card"] = _redact_cards(text)
+    if "phone" in counts and has_digit:
+        text, counts["phone"] = _redact_phones(text)
+    if "handle" in counts and has_at:
+        text, counts["handle"] = _HANDLE_RE.subn(PLACEHOLDERS["handle"], text)
+    return text, counts
+
+
+# --------------------------------------------------------------------------------------------------------
+# Non-answers
+# --------------------------------------------------------------------------------------------------------
+
+# Whole answers that say nothing, compared after folding: lower case, accents removed, and everything that
+# is not a letter or digit removed (so "N/A", "n.a.", "No comments!!" and "nocomment" all match).
+_NON_ANSWER_PHRASES: tuple[str, ...] = (
+    # en
+    "n/a", "na", "none", "nothing", "no comment", "no comments", "nope", "idk", "nothing to add",
+    "nothing else", "nothing to say", "nothing more", "nothing more to add", "nothing else to add",
+    "nothing further", "nothing in particular", "nothing really", "none really", "no", "nil", "null",
+    "not applicable", "no idea", "dont know", "i dont know", "no reason", "no opinion", "no answer",
+    "no response", "not sure", "none at this time", "nothing at this time", "nothing thanks",
+    "none thanks", "no thanks", "nothing comes to mind", "xx", "xxx",
+    # pt
+    "nada", "nenhum", "nenhuma", "sem comentarios", "sem comentario", "nada a declarar",
+    "nada a acrescentar", "nada a dizer", "nada a comentar", "nada mais", "nao sei", "nao", "sem opiniao",
+    "sem observacoes", "nada consta", "nada obrigado", "nada obrigada", "sem resposta",
+    # es
+    "ninguno", "ninguna", "sin comentarios", "sin comentario", "nada que decir", "nada que agregar",
+    "nada que anadir", "nada que comentar", "nada mas", "no se", "sin opinion", "ninguna opinion",
+    "nada gracias", "sin respuesta", "ningun comentario", "no aplica",
+    # fr
+    "rien", "aucun", "aucune", "pas de commentaire", "pas de commentaires", "sans commentaire",
+    "aucun commentaire", "rien a dire", "rien a ajouter", "rien de plus", "rien a signaler", "ras",
+    "je ne sais pas", "jsp", "nsp", "non", "pas d avis", "sans avis", "rien merci", "aucune idee",
+    # nl
+    "geen", "niets", "niks", "geen opmerkingen", "geen opmerking", "nvt", "niet van toepassing",
+    "geen commentaar", "weet ik niet", "weet niet", "geen idee", "nee", "niets te melden",
+    "niets toe te voegen", "geen mening", "niets bijzonders",
+)  # fmt: skip
+_FOLD_DROP_RE = re.compile(r"[\W_]+")
+_LETTER_RE = re.compile(r"[^\W\d_]")
+
+
+def _fold(text: str) -> str:
+    """Lower-case, strip accents, keep only letters and digits ("Sem comentários!" -> "semcomentarios")."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    no_marks = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _FOLD_DROP_RE.sub("", no_marks)
+
+
+_NON_ANSWERS: frozenset[str] = frozenset(_fold(p) for p in _NON_ANSWER_PHRASES)
+
+
+def is_non_answer(text: str) -> bool:
+    """Tell whether an answer says nothing.
+
+    True for an empty answer, one without any letter ("-", "...", "?", "0", "10", emoji only), one made
+    only of redaction placeholders (``[URL]``), and a whole-answer match (ignoring case, accents,
+    punctuation and spaces) with a known non-answer in en/pt/es/fr/nl: "n/a", "none", "no comment",
+    "nada", "sem comentários", "sin comentarios", "rien à dire", "RAS", "geen opmerkingen", "n.v.t."...
+    Only whole answers match: "nothing works" is an answer.
+
+    Args:
+        text: The answer (normalised or redacted).
+
+    Returns:
+        Whether the answer is a non-answer.
+    """
+    if not isinstance(text, str):
+        text = normalise_text(text)
+    text = _PLACEHOLDER_RE.sub(" ", text)
+    if _LETTER_RE.search(text) is None:
+        return True
+    if len(text) > 60:  # every listed phrase is short; skip the folding work on real answers
+        return False
+    return _fold(text) in _NON_ANSWERS
+
+
+# --------------------------------------------------------------------------------------------------------
+# Language detection
+# --------------------------------------------------------------------------------------------------------
+
+_NON_LETTERS_RE = re.compile(r"[\W\d_]+")
+
+
+def _import_lingua() -> Any:
+    try:
+        import lingua
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise MissingDependencyError(
+            "Language detection needs lingua: pip install 'lingua-language-detector>=2.0'."
+        ) from exc
+    return lingua
+
+
+def _detection_text(text: str) -> str:
+    """What lingua sees: no placeholders (English words), at most the first ~1,000 characters."""
+    text = _PLACEHOLDER_RE.sub(" ", text)
+    if len(text) > _DETECT_MAX_CHARS:
+        cut = text.rfind(" ", 0, _DETECT_MAX_CHARS)
+        text = text[: cut if cut > 0 else _DETECT_MAX_CHARS]
+    return text
+
+
+class LanguageDetector:
+    """Language identification with lingua, restricted to the configured languages.
+
+    The lingua detector is built lazily, once, and reused. Detection runs in bulk (lingua's parallel
+    API) over the distinct texts only.
+
+    Answers with fewer than ``min_chars`` letters (after removing redaction placeholders) are
+    ``("und", 0.0)`` without detection. Otherwise lingua scores the configured languages plus
+    ``reject_languages``. If a reject language wins, the answer is ``("und", 0.0)``. If not, the
+    confidence is the winner's share among the configured languages (the value restricted detection
+    would give), and below ``min_confidence`` the answer is ``("und", confidence)``.
+
+    Args:
+        languages: ISO 639-1 codes to detect.
+        min_confidence: Minimum confidence (0..1) for a language to be returned.
+        min_chars: Minimum number of letters for detection to be tried.
+        reject_languages: Languages scored only to be rejected; ``None`` means
+            :data:`DEFAULT_REJECT_LANGUAGES`. Codes in ``languages`` are ignored here.
+
+    Raises:
+        ConfigError: If a language code is unknown to lingua or a threshold is out of range.
+    """
+
+    def __init__(
+        self,
+        languages: Sequence[str],
+        min_confidence: float = 0.5,
+        min_chars: int = 3,
+        *,
+        reject_languages: Sequence[str] | None = None,
+    ) -> None:
+        config = PrepareConfig(
+            languages=tuple(languages) if not isinstance(languages, str) else languages,  # type: ignore[arg-type]
+            min_language_confidence=min_confidence,
+            min_chars_for_language=min_chars,
+            reject_languages=DEFAULT_REJECT_LANGUAGES if reject_languages is None else reject_languages,  # type: ignore[arg-type]
+        )
+        self.languages = config.languages
+        self.min_confidence = config.min_language_confidence
+        self.min_chars = config.min_chars_for_language
+        self.reject_languages = tuple(c for c in config.reject_languages if c not in config.languages)
+        self._detector: Any = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return (
+            f"LanguageDetector(languages={self.languages!r}, min_confidence={self.min_confidence}, "
+            f"min_chars={self.min_chars}, reject_languages={self.reject_languages!r})"
+        )
+
+    def _lingua(self) -> Any:
+        if self._detector is None:
+            with self._lock:
+                if self._detector is None:
+                    lingua = _import_lingua()
+                    codes = [getattr(lingua.IsoCode639_1, c.upper()) for c in self.languages]
+                    codes += [getattr(lingua.IsoCode639_1, c.upper()) for c in self.reject_languages]
+                    # lingua refuses a detector of one language; a reject language makes it two
+                    if len(codes) == 1:
+                        codes.append(
+                            lingua.IsoCode639_1.DE if self.languages[0] != "de" else lingua.IsoCode639_1.EN
+                        )
+                    self._detector = lingua.LanguageDetectorBuilder.from_iso_codes_639_1(*codes).build()
+        return self._detector
+
+    def _decide(self, values: Sequence[Any]) -> tuple[str, float]:
+        if not values:
+            return UNDETERMINED, 0.0
+        configured = set(self.languages)
+        top = values[0]
+        top_code = top.language.iso_code_639_1.name.lower()
+        if top_code not in configured or top.value <= 0.0:
+            return UNDETERMINED, 0.0
+        total = sum(v.value for v in values if v.language.iso_code_639_1.name.lower() in configured)
+        confidence = float(top.value / total) if total > 0 else 0.0
+        if confidence < self.min_confidence:
+            return UNDETERMINED, confidence
+        return top_code, confidence
+
+    def detect(self, texts: Sequence[str]) -> list[tuple[str, float]]:
+        """Detect the language of each text.
+
+        Args:
+            texts: The texts (normalised/redacted), as a list (or any sequence) of strings.
+
+        Returns:
+            One ``(iso_code or "und", confidence)`` per text, in order.
+
+        Raises:
+            TypeError: If given a single string instead of a list of strings.
+        """
+        if isinstance(texts, str):
+            raise TypeError(
+                "LanguageDetector.detect expects a list of strings, not a single string: use [text]."
+            )
+        texts = ["" if t is None else (t if isinstance(t, str) else normalise_text(t)) for t in texts]
+        results: list[tuple[str, float]] = [(UNDETERMINED, 0.0)] * len(texts)
+        todo: dict[str, list[int]] = {}
+        for i, text in enumerate(texts):
+            candidate = _detection_text(text)
+            if len(_NON_LETTERS_RE.sub("", candidate)) < max(self.min_chars, 1):
+                continue
+            todo.setdefault(candidate, []).append(i)
+        if not todo:
+            return results
+        unique = list(todo)
+        values = self._lingua().compute_language_confidence_values_in_parallel(unique)
+        for candidate, confidence_values in zip(unique, values, strict=True):
+            decided = self._decide(confidence_values)
+            for i in todo[candidate]:
+                results[i] = decided
+        return results
+
+
+@lru_cache(maxsize=8)
+def _cached_detector(
+    languages: tuple[str, ...], min_confidence: float, min_chars: int, reject: tuple[str, ...]
+) -> LanguageDetector:
+    return LanguageDetector(languages, min_confidence, min_chars, reject_languages=reject)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Sentences
+# --------------------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=32)
+def _sentencizer(lang: str) -> tuple[SpacyLanguage, re.Pattern[str]]:
+    """A blank spaCy pipeline with a sentencizer for ``lang`` (``xx`` if spaCy has no such language).
+
+    Also returns a regex of the sentencizer's punctuation: a text without any of it (ignoring its end) is
+    one sentence, and spaCy is skipped for it (same result, no tokenisation).
+    """
+    try:
+        import spacy
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise MissingDependencyError("Sentence splitting needs spaCy: pip install 'spacy>=3.7,<4'.") from exc
+    code = lang if lang and lang != UNDETERMINED else "xx"
+    try:
+        nlp = spacy.blank(code)
+    except (ImportError, ValueError, KeyError) as exc:
+        # unknown code, or a language whose tokenizer needs an extra package (ja, zh, ko, th...)
+        logger.warning(
+            "spaCy has no usable blank pipeline for %r (%s); splitting sentences with 'xx'.", lang, exc
+        )
+        nlp = spacy.blank("xx")
+    nlp.add_pipe("sentencizer")
+    nlp.max_length = 10_000_000  # only a tokenizer and a sentencizer: long texts cost time, not memory
+    punct = nlp.get_pipe("sentencizer").punct_chars
+    punct_re = re.compile("[" + re.escape("".join(sorted(punct))) + "]")
+    return nlp, punct_re
+
+
+def _single_sentence(text: str, punct_re: re.Pattern[str]) -> bool:
+    end = len(text)
+    while end and (text[end - 1].isspace() or punct_re.match(text, end - 1)):
+        end -= 1
+    return punct_re.search(text, 0, end) is None
+
+
+def _split_many(texts: Sequence[str], lang: str) -> list[list[str]]:
+    """Split many texts of one language; spaCy runs (batched) only on texts that may hold several."""
+    nlp, punct_re = _sentencizer(lang)
+    out: list[list[str]] = [[] for _ in texts]
+    todo: list[int] = []
+    for i, text in enumerate(texts):
+        text = text.strip()
+        if not text:
+            continue
+        if _single_sentence(text, punct_re):
+            out[i] = [text]
+        else:
+            todo.append(i)
+    docs = nlp.pipe((texts[i] for i in todo), batch_size=256)
+    for i, doc in zip(todo, docs, strict=True):
+        sentences = [s.text.strip() for s in doc.sents]
+        out[i] = [s for s in sentences if s] or [texts[i].strip()]
+    return out
+
+
+def split_sentences(text: str, lang: str) -> list[str]:
+    """Split a text into sentences with spaCy's rule-based sentencizer.
+
+    Uses ``spacy.blank(lang)`` (``"xx"`` for ``"und"`` or a language spaCy lacks), cached per language.
+
+    Args:
+        text: The text to split.
+        lang: ISO 639-1 code of its language, or ``"und"``.
+
+    Returns:
+        The non-empty sentences, stripped; ``[]`` only for an empty text.
+    """
+    if not isinstance(text, str):
+        text = normalise_text(text)
+    return _split_many([text], lang)[0]
+
+
+# --------------------------------------------------------------------------------------------------------
+# The stage
+# --------------------------------------------------------------------------------------------------------
+
+
+def prepare(
+    df: pd.DataFrame, config: PrepareConfig | None = None, text_column: str = "comment"
+) -> pd.DataFrame:
+    """Prepare the answers in ``df[text_column]`` for the models.
+
+    Never mutates ``df`` and never fails on a bad value (None, NaN, numbers, bytes, huge strings).
+
+    Args:
+        df: Input rows; only ``text_column`` is read.
+        config: Options; ``PrepareConfig()`` when None.
+        text_column: The column holding the free-text answer.
+
+    Returns:
+        A new DataFrame with ``df``'s index and exactly these columns:
+        ``text_clean`` (normalised, truncated), ``text_redacted`` (PII-redacted ``text_clean``; what
+        models see), ``text_truncated`` (bool), ``pii_found`` (list of PII kinds found),
+        ``language`` (ISO 639-1 or ``"und"``), ``language_confidence`` (float), ``is_non_answer`` (bool),
+        ``sentences`` (list of redacted sentences; ``[]`` for non-answers).
+
+    Raises:
+        SchemaError: If ``df`` is not a DataFrame or lacks ``text_column``.
+        ConfigError: If ``config`` is not a PrepareConfig.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise SchemaError(
+            f"prepare() expects a pandas DataFrame with a {text_column!r} column; got {type(df).__name__}. "
+            f"Wrap a list of texts as pd.DataFrame({{{text_column!r}: texts}})."
+        )
+    if config is None:
+        config = PrepareConfig()
+    elif not isinstance(config, PrepareConfig):
+        raise ConfigError(f"prepare() expects a PrepareConfig; got {type(config).__name__}.")
+    if text_column not in df.columns:
+        raise missing_columns("prepare()", [text_column], [str(c) for c in df.columns])
+
+    started = time.perf_counter()
+    raw = df[text_column].tolist()  # a copy: nothing below can touch df
+    clean: list[str] = []
+    truncated: list[bool] = []
+    redacted: list[str] = []
+    pii_found: list[list[str]] = []
+    pii_total: Counter[str] = Counter()
+    for value in raw:
+        text, was_cut = _truncate(normalise_text(value), config.max_chars)
+        safe, counts = redact_pii(text, config.redact)
+        clean.append(text)
+        truncated.append(was_cut)
+        redacted.append(safe)
+        found = [kind for kind in PII_KINDS if counts.get(kind)]
+        pii_found.append(found)
+        pii_total.update({k: v for k, v in counts.items() if v})
+
+    non_answer = [is_non_answer(t) for t in redacted]
+    detector = _cached_detector(
+        config.languages,
+        config.min_language_confidence,
+        config.min_chars_for_language,
+        config.reject_languages,
+    )
+    detected = detector.detect(redacted)
+
+    sentences: list[list[str]] = [[] for _ in redacted]
+    by_lang: dict[str, list[int]] = {}
+    for i, (text, (lang, _)) in enumerate(zip(redacted, detected, strict=True)):
+        if text and not non_answer[i]:
+            by_lang.setdefault(lang, []).append(i)
+    for lang, rows in by_lang.items():
+        for i, split in zip(rows, _split_many([redacted[i] for i in rows], lang), strict=True):
+            sentences[i] = split
+
+    out = pd.DataFrame(
+        {
+            "text_clean": pd.Series(clean, index=df.index, dtype=object),
+            "text_redacted": pd.Series(redacted, index=df.index, dtype=object),
+            "text_truncated": pd.Series(truncated, index=df.index, dtype=bool),
+            "pii_found": pd.Series(pii_found, index=df.index, dtype=object),
+            "language": pd.Series([lang for lang, _ in detected], index=df.index, dtype=object),
+            "language_confidence": pd.Series([c for _, c in detected], index=df.index, dtype=float),
+            "is_non_answer": pd.Series(non_answer, index=df.index, dtype=bool),
+            "sentences": pd.Series(sentences, index=df.index, dtype=object),
+        },
+        index=df.index,
+        columns=list(OUTPUT_COLUMNS),
+    )
+    seconds = time.perf_counter() - started
+    logger.info(
+        "prepare: %d rows in %.2fs (%.0f rows/s); non-answers=%d, truncated=%d, pii=%s, languages=%s",
+        len(out),
+        seconds,
+        len(out) / seconds if seconds > 0 else float("inf"),
+        sum(non_answer),
+        sum(truncated),
+        dict(pii_total),
+        dict(Counter(out["language"])),
+    )
+    return out

@@ -1,0 +1,491 @@
+"""The embedded default warehouse: one DuckDB file.
+
+DuckDB lets ONE process open a file for writing (other processes get a lock error, even for reading),
+so the pipeline routes every write through one task, and this class opens its connection when it is
+created and releases the file on :meth:`DuckDBWarehouse.close`: keep warehouse objects short-lived
+(``with open_warehouse(path) as wh: ...``). Within a process, the object serialises calls from several
+threads with a lock (a DuckDB connection is not thread-safe).
+
+Frames go to DuckDB as Arrow tables with explicit column types (registered as views, never via SQL
+text), so a pandas 3 ``str`` column becomes ``VARCHAR``, lists ``VARCHAR[]``/``BIGINT[]``/``DOUBLE[]``,
+bytes ``BLOB`` and timestamps ``TIMESTAMP`` (naive UTC), whatever pandas would have guessed.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.errors import FeedbackError, MissingDependencyError
+from pipeline.warehouse.base import (
+    BIGINT,
+    BLOB,
+    BOOLEAN,
+    DATE,
+    DOUBLE,
+    JSON,
+    LIST_BIGINT,
+    LIST_DOUBLE,
+    LIST_TEXT,
+    OTHER,
+    TEXT,
+    TIMESTAMP,
+    VECTOR_KEY,
+    VECTOR_TABLE,
+    PreparedFrame,
+    Warehouse,
+    check_identifier,
+    normalise_frame,
+    to_json,
+    unpack_vector,
+)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+logger = logging.getLogger(__name__)
+
+_DDL_TYPES: dict[str, str] = {
+    TEXT: "VARCHAR",
+    BIGINT: "BIGINT",
+    DOUBLE: "DOUBLE",
+    BOOLEAN: "BOOLEAN",
+    TIMESTAMP: "TIMESTAMP",
+    DATE: "DATE",
+    BLOB: "BLOB",
+    JSON: "JSON",
+    LIST_TEXT: "VARCHAR[]",
+    LIST_BIGINT: "BIGINT[]",
+    LIST_DOUBLE: "DOUBLE[]",
+    OTHER: "VARCHAR",
+}
+
+_INTEGER_TYPES = {
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "UHUGEINT",
+    "INT1",
+    "INT2",
+    "INT4",
+    "INT8",
+}
+
+
+def _import_duckdb() -> Any:
+    try:
+        import duckdb
+    except ImportError as exc:  # pragma: no cover - duckdb is a core dependency
+        raise MissingDependencyError(
+            "The DuckDB warehouse needs the `duckdb` package, which is not installed. "
+            "Install it with: pip install duckdb"
+        ) from exc
+    return duckdb
+
+
+def duckdb_logical_type(data_type: str) -> str:
+    """Map a DuckDB type name (as in ``information_schema.columns``) to a logical type.
+
+    Args:
+        data_type: E.g. ``"VARCHAR"``, ``"VARCHAR[]"``, ``"TIMESTAMP WITH TIME ZONE"``.
+
+    Returns:
+        The logical type (``OTHER`` for types this module does not manage).
+    """
+    name = data_type.strip().upper()
+    if name.endswith("[]"):
+        inner = duckdb_logical_type(name[:-2])
+        return {TEXT: LIST_TEXT, BIGINT: LIST_BIGINT, DOUBLE: LIST_DOUBLE}.get(inner, OTHER)
+    base = name.split("(")[0].strip()
+    if base in ("VARCHAR", "TEXT", "STRING", "CHAR", "BPCHAR"):
+        return TEXT
+    if base in _INTEGER_TYPES:
+        return BIGINT
+    if base in ("DOUBLE", "FLOAT", "REAL", "DECIMAL", "NUMERIC", "FLOAT4", "FLOAT8"):
+        return DOUBLE
+    if base in ("BOOLEAN", "BOOL"):
+        return BOOLEAN
+    if base.startswith("TIMESTAMP") or base == "DATETIME":
+        return TIMESTAMP
+    if base == "DATE":
+        return DATE
+    if base in ("BLOB", "BYTEA", "VARBINARY"):
+        return BLOB
+    if base == "JSON":
+        return JSON
+    return OTHER
+
+
+_PARAM = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def to_dollar_params(query: str) -> str:
+    """Rewrite ``:name`` placeholders as DuckDB's ``$name``.
+
+    String literals, quoted identifiers, comments and ``::`` casts are left alone.
+
+    Args:
+        query: SQL with ``:name`` placeholders.
+
+    Returns:
+        The same SQL with ``$name`` placeholders.
+    """
+    out: list[str] = []
+    i, n = 0, len(query)
+    while i < n:
+        char = query[i]
+        if char in ("'", '"'):
+            j = i + 1
+            while j < n:
+                if query[j] == char:
+                    if j + 1 < n and query[j + 1] == char:  # doubled quote inside the literal
+                        j += 2
+                        continue
+                    break
+                j += 1
+            out.append(query[i : j + 1])
+            i = j + 1
+        elif query.startswith("--", i):
+            j = query.find("\n", i)
+            j = n if j < 0 else j
+            out.append(query[i:j])
+            i = j
+        elif query.startswith("/*", i):
+            j = query.find("*/", i + 2)
+            j = n if j < 0 else j + 2
+            out.append(query[i:j])
+            i = j
+        elif query.startswith("::", i):
+            out.append("::")
+            i += 2
+        elif char == ":" and (match := _PARAM.match(query, i + 1)) and not (i and _is_word(query[i - 1])):
+            out.append("$" + match.group())
+            i = match.end()
+        else:
+            out.append(char)
+            i += 1
+    return "".join(out)
+
+
+def _is_word(char: str) -> bool:
+    return char.isalnum() or char == "_"
+
+
+class DuckDBWarehouse(Warehouse):
+    """A warehouse in one DuckDB file (the embedded default).
+
+    Args:
+        path: Database file (created with its parent folders when missing), or ``":memory:"``.
+        schema: Schema to keep the tables in (created when missing); default DuckDB's ``main``.
+        read_only: Open the file read-only (several processes may then read it at once, provided no
+            process has it open for writing).
+
+    Raises:
+        FeedbackError: If another process holds the file's write lock.
+    """
+
+    def __init__(self, path: str | Path = ":memory:", *, schema: str | None = None, read_only: bool = False) -> None:
+        duckdb = _import_duckdb()
+        self._memory = str(path) == ":memory:"
+        self._path: Path | None = None if self._memory else Path(path).expanduser().resolve()
+        self._schema = check_identifier(schema, "schema") if schema is not None else None
+        self._read_only = read_only
+        self._lock = threading.RLock()
+        if self._path is not None and not read_only:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con: Any = duckdb.connect(":memory:" if self._path is None else str(self._path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise FeedbackError(
+                    f"The DuckDB file {self._path} is in use by another process ({exc}). DuckDB allows one "
+                    "writing process per file: route writes through one task, close other sessions "
+                    "(notebooks, CLI) on this file, or use a PostgreSQL warehouse for concurrent use."
+                ) from exc
+            raise
+        if self._schema is not None:
+            if not read_only:
+                self._con.execute(f"CREATE SCHEMA IF NOT EXISTS {self._quote(self._schema)}")
+            self._con.execute(f"SET schema = '{self._schema}'")
+        logger.debug("Opened %s.", self.describe())
+
+    # ---- lifecycle --------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the connection and release the file. Safe to call twice."""
+        with self._lock:
+            if self._con is not None:
+                self._con.close()
+                self._con = None
+                logger.debug("Closed %s.", self.describe())
+
+    @property
+    def url(self) -> str:
+        """``duckdb:///<path>`` (SQLAlchemy style: ``duckdb:////abs/path`` for an absolute path)."""
+        return "duckdb:///:memory:" if self._path is None else f"duckdb:///{self._path}"
+
+    @property
+    def path(self) -> Path | None:
+        """The database file (None in memory)."""
+        return self._path
+
+    def describe(self) -> str:
+        """E.g. ``DuckDB file /data/warehouse.duckdb``."""
+        text = "DuckDB in memory" if self._path is None else f"DuckDB file {self._path}"
+        if self._schema:
+            text += f" (schema {self._schema})"
+        return text + (" [read-only]" if self._read_only else "")
+
+    @contextmanager
+    def _connection(self) -> Iterator[Any]:
+        with self._lock:
+            if self._con is None:
+                raise FeedbackError(f"{self.describe()} is closed; open the warehouse again.")
+            yield self._con
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        with self._connection() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+    @contextmanager
+    def _registered(self, con: Any, data: pa.Table) -> Iterator[str]:
+        name = f"_wh_{uuid.uuid4().hex}"
+        con.register(name, data)
+        try:
+            yield name
+        finally:
+            con.unregister(name)
+
+    # ---- primitives ---------------------------------------------------------------------------------
+
+    def _quote(self, name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    def _qualified(self, table: str) -> str:
+        if self._schema:
+            return f"{self._quote(self._schema)}.{self._quote(table)}"
+        return self._quote(table)
+
+    def tables(self) -> list[str]:
+        """Names of the tables (and views) of the warehouse's schema, sorted."""
+        with self._connection() as con:
+            rows = con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
+                "AND table_catalog = current_database() ORDER BY table_name"
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def _column_types(self, table: str) -> dict[str, str]:
+        with self._connection() as con:
+            rows = con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_catalog = current_database() "
+                "AND lower(table_name) = lower($t) ORDER BY ordinal_position",
+                {"t": table},
+            ).fetchall()
+        return {name: duckdb_logical_type(data_type) for name, data_type in rows}
+
+    def _query(
+        self, query: str, params: Mapping[str, Any] | None = None, types: Mapping[str, str] | None = None
+    ) -> pd.DataFrame:
+        with self._connection() as con:
+            frame = con.execute(to_dollar_params(query), dict(params) if params else None).df()
+        return normalise_frame(frame, types)
+
+    def _sql(self, query: str, params: dict[str, Any]) -> pd.DataFrame:
+        with self._connection() as con:
+            con.execute("BEGIN TRANSACTION READ ONLY")
+            try:
+                frame = con.execute(to_dollar_params(query), params or None).df()
+            finally:
+                con.execute("ROLLBACK")
+        return normalise_frame(frame)
+
+    @contextmanager
+    def _where(self, con: Any, where: dict[str, list[Any]], types: dict[str, str], target: str) -> Iterator[str]:
+        """Yield a WHERE clause; each value list is a registered Arrow table (no SQL-text inlining)."""
+        if not where:
+            yield ""
+            return
+        names: list[str] = []
+        conditions: list[str] = []
+        try:
+            for column, values in where.items():
+                if not values:
+                    conditions.append("1 = 0")
+                    continue
+                name = f"_wh_{uuid.uuid4().hex}"
+                con.register(name, _arrow_table({"v": _arrow_array(values, types[column])}))
+                names.append(name)
+                conditions.append(f"{target}.{self._quote(column)} IN (SELECT v FROM {name})")
+            yield " WHERE " + " AND ".join(conditions)
+        finally:
+            for name in names:
+                con.unregister(name)
+
+    def _read(
+        self, table: str, columns: list[str], where: dict[str, list[Any]], types: dict[str, str]
+    ) -> pd.DataFrame:
+        selected = ", ".join(f"t.{self._quote(c)}" for c in columns)
+        with self._connection() as con, self._where(con, where, types, "t") as condition:
+            frame = con.execute(f"SELECT {selected} FROM {self._qualified(table)} t{condition}").df()
+        return normalise_frame(frame, types)
+
+    def _delete(self, table: str, where: dict[str, list[Any]], types: dict[str, str]) -> int:
+        qualified = self._qualified(table)
+        with self._transaction() as con, self._where(con, where, types, qualified) as condition:
+            count = con.execute(f"SELECT COUNT(*) FROM {qualified}{condition}").fetchone()[0]
+            con.execute(f"DELETE FROM {qualified}{condition}")
+        return int(count)
+
+    def _write(self, table: str, prepared: PreparedFrame, key: list[str] | None, *, replace: bool) -> None:
+        data = _arrow_table({c: _arrow_array(prepared.frame[c], t) for c, t in prepared.types.items()})
+        self._write_arrow(table, data, prepared, key, replace=replace)
+
+    def _write_arrow(
+        self, table: str, data: pa.Table, prepared: PreparedFrame, key: list[str] | None, *, replace: bool
+    ) -> None:
+        qualified = self._qualified(table)
+        columns = list(prepared.types)
+        with self._transaction() as con, self._registered(con, data) as source:
+            if replace:
+                con.execute(f"DROP TABLE IF EXISTS {qualified}")
+            if replace or not prepared.exists:
+                definitions = [f"{self._quote(c)} {_DDL_TYPES[t]}" for c, t in prepared.types.items()]
+                if key:
+                    definitions.append(f"PRIMARY KEY ({', '.join(self._quote(k) for k in key)})")
+                con.execute(f"CREATE TABLE {qualified} ({', '.join(definitions)})")
+            else:
+                for column in prepared.new_columns:
+                    con.execute(
+                        f"ALTER TABLE {qualified} ADD COLUMN {self._quote(column)} "
+                        f"{_DDL_TYPES[prepared.types[column]]}"
+                    )
+                if key and data.num_rows:
+                    # Delete + insert in the same transaction: a replaced row takes exactly the new
+                    # values (columns the frame lacks become NULL), like on every other backend.
+                    match = " AND ".join(f"{qualified}.{self._quote(k)} = s.{self._quote(k)}" for k in key)
+                    con.execute(f"DELETE FROM {qualified} USING {source} s WHERE {match}")
+            if data.num_rows:
+                names = ", ".join(self._quote(c) for c in columns)
+                con.execute(f"INSERT INTO {qualified} ({names}) SELECT {names} FROM {source}")
+
+    # ---- embedding cache fast paths -------------------------------------------------------------------
+
+    def _write_vectors(self, model_id: str, hashes: list[str], matrix: np.ndarray) -> int:
+        import pyarrow as pa
+
+        n, dim = matrix.shape
+        # Zero-copy: the float32 matrix buffer becomes a fixed-size binary column, one row per vector.
+        blobs = pa.FixedSizeBinaryArray.from_buffers(pa.binary(dim * 4), n, [None, pa.py_buffer(matrix)])
+        data = pa.table(
+            {
+                "model_id": pa.array([model_id] * n, type=pa.string()),
+                "text_hash": pa.array(hashes, type=pa.string()),
+                "dim": pa.array(np.full(n, dim, dtype=np.int64)),
+                "vector": blobs.cast(pa.binary()),
+            }
+        )
+        types = {"model_id": TEXT, "text_hash": TEXT, "dim": BIGINT, "vector": BLOB}
+        existing = self._column_types(VECTOR_TABLE)
+        prepared = PreparedFrame(
+            frame=pd.DataFrame(),
+            types=types,
+            exists=bool(existing),
+            new_columns=[c for c in types if existing and c not in existing],
+        )
+        self._write_arrow(VECTOR_TABLE, data, prepared, VECTOR_KEY, replace=False)
+        return n
+
+    def _read_vectors(self, model_id: str, hashes: list[str]) -> dict[str, np.ndarray]:
+        import pyarrow as pa
+
+        wanted = pa.table({"h": pa.array(hashes, type=pa.string())})
+        with self._connection() as con, self._registered(con, wanted) as name:
+            result = con.execute(
+                f"SELECT c.text_hash, c.dim, c.vector FROM {self._qualified(VECTOR_TABLE)} c "
+                f"WHERE c.model_id = $m AND c.text_hash IN (SELECT h FROM {name})",
+                {"m": model_id},
+            )
+            data = _fetch_arrow(result)
+        found = data.column("text_hash").to_pylist()
+        if not found:
+            return {}
+        dims = np.asarray(data.column("dim").to_numpy(zero_copy_only=False), dtype=np.int64)
+        blobs = data.column("vector").combine_chunks()
+        dim = int(dims[0])
+        if blobs.null_count == 0 and (dims == dim).all():
+            if not pa.types.is_large_binary(blobs.type):
+                blobs = blobs.cast(pa.large_binary())  # one layout to read (binary views included)
+            offsets = np.frombuffer(blobs.buffers()[1], dtype=np.int64)[blobs.offset : blobs.offset + len(blobs) + 1]
+            if (np.diff(offsets) == dim * 4).all():
+                # All blobs are contiguous in one buffer: decode them in one go.
+                flat = np.frombuffer(blobs.buffers()[2], dtype="<f4", count=len(found) * dim, offset=int(offsets[0]))
+                matrix = flat.reshape(len(found), dim).astype(np.float32)  # a writable copy
+                return dict(zip(found, matrix, strict=True))
+        return {
+            h: unpack_vector(blob, int(d))
+            for h, d, blob in zip(found, dims, data.column("vector").to_pylist(), strict=True)
+            if blob is not None
+        }
+
+
+def _fetch_arrow(result: Any) -> pa.Table:
+    # duckdb 2 renamed fetch_arrow_table() to to_arrow_table().
+    fetch = getattr(result, "to_arrow_table", None) or result.fetch_arrow_table
+    return fetch()
+
+
+def _arrow_table(columns: dict[str, pa.Array]) -> pa.Table:
+    import pyarrow as pa
+
+    return pa.table(columns)
+
+
+def _arrow_array(values: pd.Series | list[Any], logical: str) -> pa.Array:
+    """Build an Arrow array of the exact type a logical column needs (values cleaned by the base)."""
+    import pyarrow as pa
+
+    types = {
+        TEXT: pa.string(),
+        BIGINT: pa.int64(),
+        DOUBLE: pa.float64(),
+        BOOLEAN: pa.bool_(),
+        TIMESTAMP: pa.timestamp("us"),
+        DATE: pa.date32(),
+        BLOB: pa.binary(),
+        LIST_TEXT: pa.list_(pa.string()),
+        LIST_BIGINT: pa.list_(pa.int64()),
+        LIST_DOUBLE: pa.list_(pa.float64()),
+    }
+    if logical == JSON:
+        items = values.tolist() if isinstance(values, pd.Series) else values
+        return pa.array([None if v is None else to_json(v) for v in items], type=pa.string())
+    if logical in (BIGINT, DOUBLE, BOOLEAN, TIMESTAMP) and isinstance(values, pd.Series):
+        return pa.array(values, type=types[logical], from_pandas=True)
+    items = values.tolist() if isinstance(values, pd.Series) else list(values)
+    if logical in types:
+        return pa.array(items, type=types[logical], from_pandas=True)
+    return pa.array(items, from_pandas=True)  # OTHER: let Arrow infer, DuckDB casts on insert

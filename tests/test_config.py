@@ -1,0 +1,44 @@
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import DEFAULT_CONFIG, load_config
+from pipeline.errors import ConfigError
+
+
+def test_default_config_loads_with_paths_resolved_against_its_folder():
+    config = load_config()
+    assert Path(config.warehouse).is_absolute()
+    assert config.tagger.taxonomy == DEFAULT_CONFIG.parent / "taxonomy.yaml"
+    assert config.tables.source == "survey_responses"
+
+
+def test_unknown_key_is_rejected_with_its_name(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("warehouse: x.duckdb\nbatchsize: 10\n")
+    with pytest.raises(ConfigError, match="batchsize"):
+        load_config(f)
+
+
+def test_bad_language_lists_choices(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("languages: [en, xx]\n")
+    with pytest.raises(ConfigError, match="choose from"):
+        load_config(f)
+
+
+def test_relative_paths_follow_the_config_file_and_overrides_follow_cwd(tmp_path, monkeypatch):
+    f = tmp_path / "sub" / "c.yaml"
+    f.parent.mkdir()
+    f.write_text("warehouse: wh.duckdb\nstate_dir: state\n")
+    config = load_config(f)
+    assert config.warehouse == str(tmp_path / "sub" / "wh.duckdb")
+    assert config.state_dir == tmp_path / "sub" / "state"
+    monkeypatch.chdir(tmp_path)
+    assert load_config(f, warehouse="other.duckdb").warehouse == str(tmp_path / "other.duckdb")
+    assert load_config(f, warehouse="postgresql+psycopg://u@127.0.0.1/db").warehouse.startswith("postgresql")
+
+
+def test_missing_file_says_how_to_fix(tmp_path):
+    with pytest.raises(ConfigError, match="--config"):
+        load_config(tmp_path / "nope.yaml")

