@@ -279,7 +279,7 @@ def _prepare(enriched: pd.DataFrame, what: str) -> pd.DataFrame:
 
     Normalises ``survey_type`` (lower case), ``score`` (float), ``submitted_at`` (naive UTC datetime),
     ``is_non_answer`` (bool), ``sentiment_*`` and ``tags`` (list[str]); adds the private columns ``_rid``
-    (response id as a string, the join key with the tags table), ``_v`` (per-response score value, see the
+    (the row position, the join key with the tags table), ``_v`` (per-response score value, see the
     module docstring) and ``_detractor``. Missing optional columns are added empty; a 0-row frame may
     lack any column.
     """
@@ -338,7 +338,9 @@ def _prepare(enriched: pd.DataFrame, what: str) -> pd.DataFrame:
     df["sentiment_score"] = pd.to_numeric(col("sentiment_score", np.nan), errors="coerce").astype(float)
     df["sentiment_label"] = col("sentiment_label", None).astype(object).where(lambda s: s.notna(), None)
     df["tags"] = col("tags", None).map(_as_tag_list).astype(object) if n else pd.Series([], dtype=object)
-    df["_rid"] = df["response_id"].astype(str) if n else pd.Series([], dtype=object)
+    # Row position as the join key: int joins are fast, and response ids of any dtype (int in one table,
+    # str in another) are matched by their text in _long_tags.
+    df["_rid"] = np.arange(n, dtype=np.int64)
     values = np.full(n, np.nan)
     detractor = np.zeros(n, dtype=bool)
     for t in SURVEY_TYPES:
@@ -362,11 +364,11 @@ def _long_tags(df: pd.DataFrame, tags: pd.DataFrame | None) -> pd.DataFrame:
     cols = ["_rid", "tag", "parent_tag", "tag_sentiment_score", "tag_sentiment_label"]
     if tags is None:
         if len(df) == 0:
-            return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+            return _empty(cols).astype({"_rid": np.int64, "tag_sentiment_score": float})
         ex = df[["_rid", "tags"]].explode("tags").dropna(subset=["tags"])
         return pd.DataFrame(
             {
-                "_rid": ex["_rid"].to_numpy(dtype=object),
+                "_rid": ex["_rid"].to_numpy(dtype=np.int64),
                 "tag": ex["tags"].astype(str).to_numpy(dtype=object),
                 "parent_tag": None,
                 "tag_sentiment_score": np.nan,
@@ -386,9 +388,13 @@ def _long_tags(df: pd.DataFrame, tags: pd.DataFrame | None) -> pd.DataFrame:
             tags[name] if name in tags.columns else pd.Series([default] * n, index=tags.index, dtype=object)
         )
 
+    # Match ids by their text so that an int id in one table finds a str id in the other.
+    position = pd.Index(df["response_id"].astype(str).to_numpy(dtype=object)).get_indexer(
+        col("response_id", None).astype(str).to_numpy(dtype=object)
+    )
     out = pd.DataFrame(
         {
-            "_rid": col("response_id", None).astype(str).to_numpy(dtype=object),
+            "_rid": position,
             "tag": col("tag", None).to_numpy(dtype=object),
             "parent_tag": col("parent_tag", None).astype(object).where(lambda s: s.notna(), None).to_numpy(),
             "tag_sentiment_score": pd.to_numeric(col("sentiment_score", np.nan), errors="coerce")
@@ -402,7 +408,8 @@ def _long_tags(df: pd.DataFrame, tags: pd.DataFrame | None) -> pd.DataFrame:
     )
     out = out[out["tag"].notna()]
     out["tag"] = out["tag"].astype(str).str.strip()
-    out = out[(out["tag"] != "") & out["_rid"].isin(set(df["_rid"]))]
+    out = out[(out["tag"] != "") & (out["_rid"] >= 0)]
+    out["_rid"] = df["_rid"].to_numpy(dtype=np.int64)[out["_rid"].to_numpy()]
     return out.drop_duplicates(["_rid", "tag"], keep="last").reset_index(drop=True)
 
 
@@ -572,12 +579,14 @@ def _segment_breakdown(
             raise SchemaError(
                 f"segment_breakdown(): no column {seg!r}; segment columns available: {detect_segments(df)}."
             )
-        for value, part in df.groupby(seg, sort=True, dropna=True, observed=True):
+        # Only the columns the scores need: grouping a frame with free text in it is slow.
+        slim = df[[seg, "_rid", "_v", "_detractor", "is_non_answer", "sentiment_score", "sentiment_label"]]
+        for value, part in slim.groupby(seg, sort=True, dropna=True, observed=True):
             if len(part) < min_count:
                 continue
             score = float(part["_v"].mean()) if part["_v"].notna().any() else float("nan")
             answered = part[~part["is_non_answer"]]
-            impact = _theme_impact(part, long[long["_rid"].isin(set(part["_rid"]))], tag_min_count)
+            impact = _theme_impact(part, long[long["_rid"].isin(part["_rid"].to_numpy())], tag_min_count)
             worst = impact[impact["nps_impact"] < 0].head(1)
             rows.append(
                 {
@@ -1099,7 +1108,7 @@ def summarise(
     if tags is not None:
         df = _with_tag_lists(df, long)
     typed, st = _subset_type(df, survey_type, "summarise")
-    typed_long = long[long["_rid"].isin(set(typed["_rid"]))]
+    typed_long = long[long["_rid"].isin(typed["_rid"].to_numpy())]
     answered = df[~df["is_non_answer"]]
     if segments is None:
         segments = detect_segments(enriched)
@@ -1108,7 +1117,13 @@ def summarise(
         segments = [segments]
     seg_df = _segment_breakdown(typed, typed_long, list(segments), segment_min_count, segment_tag_min_count)
     heat = _pick_heatmap_segment(seg_df)
-    matrix = _tag_segment_matrix(df, long, heat, segment_min_count, heatmap_tags) if heat else pd.DataFrame()
+    matrix = pd.DataFrame()
+    if heat:
+        # The values of the segments table (which counts every response of the type), so the heatmap
+        # and the table show the same rows.
+        shown = seg_df.loc[seg_df["segment"] == heat, "value"].tolist()
+        matrix = _tag_segment_matrix(df, long, heat, 1, heatmap_tags)
+        matrix = matrix[matrix.index.isin(shown)]
     ctl, ctl_total = _close_the_loop(df, n_close)
     dates = df["submitted_at"].dropna()
     return RootCauseSummary(

@@ -103,11 +103,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("Where everything went:")
     print(f"  warehouse (DuckDB): {config.warehouse}")
     print("     tables: survey_responses, feedback_enriched, feedback_tags, feedback_sentences, topics,")
-    print("             quarantine, pipeline_runs, embedding_cache")
+    print("             quarantine, pipeline_runs, embedding_cache, topic_models")
     print(f"  sample export:      {export}")
     print(f"  HTML report:        {html}")
     print(f"  summary JSON:       {html.parent / 'summary.json'}")
-    print(f"  topic model:        {Path(config.state_dir) / 'models' / 'topics'}")
     print(f"Next: feedback enrich --warehouse {config.warehouse}   (incremental: adds only new responses)")
     return 0
 

@@ -324,10 +324,12 @@ def _is_phone(candidate: str, has_context: bool) -> bool:
     n_digits = sum(len(g) for g in groups)
     if not 8 <= n_digits <= 15:
         return False
+    if sum(len(g) < 2 for g in groups[1:]) > 1:  # "1 2 3 4 5 6 7 8": a list of small numbers
+        return False
     if candidate.startswith("+"):
         return True
-    if candidate.startswith("00") and len(groups) == 1:
-        return n_digits >= 11  # 00 + country code + number
+    if candidate.startswith("00") and n_digits >= 11:
+        return True  # 00 + country code + number: the international prefix dialled from Europe
     if len(groups) == 1:  # a bare run of digits: only with a national trunk prefix or a phone word before
         return has_context or re.fullmatch(r"0[1-9]\d{8,9}", candidate) is not None
     seps = [s.strip() or " " for s in re.split(r"\d+", candidate)[1:-1]]
@@ -338,8 +340,6 @@ def _is_phone(candidate: str, has_context: bool) -> bool:
             return False
         if all(len(g) == 3 for g in groups[1:]):  # 12.345.678: thousands separators
             return False
-    if sum(len(g) < 2 for g in groups[1:]) > 1:  # "1 2 3 4 5 6 7 8": a list of small numbers
-        return False
     if any(len(g) > 8 for g in groups):  # "02-657610648": an order number, no national format has 9+
         return False
     if "(" in candidate or groups[0].startswith("0") or has_context:
@@ -356,15 +356,20 @@ _YEAR_RE = re.compile(r"(?:19|20)\d\d")
 
 def _find_phone(text: str, span: re.Match[str]) -> list[tuple[int, int]]:
     """Phone numbers inside one digit span, longest first; a span may hold a number plus stray digits."""
-    if _CARD_RE.fullmatch(span.group(0)):
+    if span.group(0)[0] in "23456" and _CARD_RE.fullmatch(span.group(0)):
         return []  # card-shaped but not Luhn-valid (else it would be [CARD] by now): an id, leave it whole
     groups = list(_DIGITS_RE.finditer(text, span.start(), span.end()))
     if len(groups) > 1 and all(_YEAR_RE.fullmatch(g.group(0)) for g in groups):
         return []  # "2019 2020 2021"
+    lengths = [g.end() - g.start() for g in groups]
     found: list[tuple[int, int]] = []
     i = 0
     while i < len(groups):
-        for j in range(len(groups), i, -1):
+        # a phone has at most 15 digits, hence at most 15 groups: this bounds the work on long digit lists
+        for j in range(min(len(groups), i + 15), i, -1):
+            n_digits = sum(lengths[i:j])
+            if not 8 <= n_digits <= 15 or sum(n < 2 for n in lengths[i + 1 : j]) > 1:
+                continue  # cheap pre-checks of _is_phone
             start, end = groups[i].start(), groups[j - 1].end()
             if start > span.start() and text[start - 1] in "+(":
                 start -= 1

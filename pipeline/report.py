@@ -82,7 +82,7 @@ def plot_theme_impact(theme_impact: pd.DataFrame, score_name: str = "NPS") -> st
     ax.axvline(0, color="#555", linewidth=0.8)
     for y, (v, n) in enumerate(zip(impact, ti["volume"], strict=True)):
         ax.annotate(
-            f"{v:+.1f} (n={int(n)})",
+            f"{v:+.{1 if abs(v) >= 1 else 2}f} (n={int(n):,})",
             (v, y),
             xytext=(4 if v >= 0 else -4, 0),
             textcoords="offset points",
@@ -138,7 +138,9 @@ def plot_score_trend(score_trend: pd.DataFrame, score_name: str = "NPS") -> str 
     fig = _figure(8, 3.2)
     ax = fig.add_subplot()
     ax2 = ax.twinx()
-    ax2.bar(st["period"], st["n"], width=4, color="#bbb", alpha=0.5)
+    gaps = st["period"].diff().dt.total_seconds().dropna() / 86400
+    width = 0.7 * float(gaps.median()) if len(gaps) else 1.0  # bars as wide as the periods (days)
+    ax2.bar(st["period"], st["n"], width=width, color="#bbb", alpha=0.5)
     ax2.set_ylabel("responses")
     ax.plot(st["period"], st["nps"].astype(float), color="#2c3e50", marker="o", markersize=3)
     ax.set_zorder(ax2.get_zorder() + 1)
@@ -167,11 +169,12 @@ def plot_heatmap(matrix: pd.DataFrame, segment: str) -> str | None:
     )
     ax.set_yticks(range(matrix.shape[0]), [_label(i, 24) for i in matrix.index], fontsize=9)
     top = values.max() if values.size else 0
+    digits = 0 if top >= 10 else 1
     for (i, j), v in pd.DataFrame(values).stack().items():
         ax.text(
             j,
             i,
-            f"{v:.0f}",
+            f"{v:.{digits}f}",
             ha="center",
             va="center",
             fontsize=7,

@@ -148,9 +148,25 @@ def build_models(
     return Models(embedder, sentiment, tagger, taxonomy, topics if topics is not None else NoTopics())
 
 
-def topic_dir(config: EnrichmentConfig, embedder_id: str) -> Path:
-    """Where the fitted topic model for an embedder lives."""
-    return Path(config.state_dir) / "models" / "topics" / embedder_id
+TOPIC_MODELS_TABLE = "topic_models"
+
+
+def load_topics(wh: Warehouse, embedder_id: str) -> BERTopicModel | None:
+    """The latest topic model fitted on this embedder's vectors, stored in the warehouse."""
+    if not wh.table_exists(TOPIC_MODELS_TABLE):
+        return None
+    rows = wh.read(TOPIC_MODELS_TABLE, where={"embedder_id": [embedder_id]})
+    if rows.empty:
+        return None
+    latest = rows.sort_values("fitted_at").iloc[-1].to_dict()
+    return BERTopicModel.from_record(latest)
+
+
+def save_topics(wh: Warehouse, model: BERTopicModel, embedder_id: str) -> None:
+    """Store a fitted topic model in the warehouse (table ``topic_models``)."""
+    record = pd.DataFrame([model.to_record(embedder_id)])
+    record["fitted_at"] = pd.to_datetime(record["fitted_at"]).astype("datetime64[us]")
+    wh.upsert(TOPIC_MODELS_TABLE, record, key=["model_version"])
 
 
 def load_or_fit_topics(
@@ -161,19 +177,20 @@ def load_or_fit_topics(
     new_times: pd.Series,
     now: datetime | None = None,
 ) -> BERTopicModel | NoTopics:
-    """Load the saved topic model, or (re)fit it on the window when none exists or it is due.
+    """Load the stored topic model, or (re)fit it on the window when none exists or it is due.
 
     The window is every answered response submitted in the last ``topics.window_days`` days, stored or
-    new; its embeddings come from the cache, so nothing is encoded again.
+    new; its embeddings come from the cache, so nothing is encoded again. The fitted model is kept in
+    the warehouse, so it travels with the data (and any machine can run the next night).
     """
     if config.topics.name == "topics.none.v1":
         return NoTopics()
     now = now or utcnow()
-    folder = topic_dir(config, models.embedder.model_id)
-    if (folder / "topics.json").exists():
-        model = BERTopicModel.load(folder)
-        if now - model.fitted_at_ < timedelta(days=config.topics.refit_after_days):
-            return model
+    stored_model = load_topics(wh, models.embedder.model_id)
+    if stored_model is not None and now - stored_model.fitted_at_ < timedelta(
+        days=config.topics.refit_after_days
+    ):
+        return stored_model
     texts, times = list(new_texts), list(pd.to_datetime(new_times))
     t = config.tables
     if wh.table_exists(t.enriched):
@@ -182,7 +199,7 @@ def load_or_fit_topics(
         texts += stored["text_redacted"].tolist()
         times += list(pd.to_datetime(stored["submitted_at"]))
     if not texts:
-        return NoTopics()
+        return stored_model or NoTopics()
     latest = max(times)
     keep = [i for i, ts in enumerate(times) if ts >= latest - timedelta(days=config.topics.window_days)]
     window = list(dict.fromkeys(texts[i] for i in keep))
@@ -192,12 +209,12 @@ def load_or_fit_topics(
             len(window),
             config.topics.min_docs,
         )
-        return NoTopics()
+        return stored_model or NoTopics()
     emb = models.embedder.embed(window)
     options = {"languages": config.languages, **config.topics.options}
     model = build_topics(config.topics.name, **options).fit(window, emb)
     if isinstance(model, BERTopicModel):
-        model.save(folder)
+        save_topics(wh, model, models.embedder.model_id)
     return model
 
 

@@ -126,8 +126,8 @@ SCORE_WEIGHTS: dict[str, np.ndarray] = {
 }
 
 # Hand-written phrase templates: PHRASES[tag][language]. Slots: {days} {weeks} {fast_days} {n} {minutes}
-# {amount} {product} {agent} {device} {version}. Products are masculine nouns in pt/es/fr and de-words in
-# nl, so templates may put an article before them.
+# {amount} {product} {agent} {device} {version}. Products are singular, masculine in pt/es/fr and de-words
+# in nl, so templates may put an article or a pronoun with them.
 PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
     "delivery_delay": {
         "en": (
@@ -836,9 +836,9 @@ CONNECTORS: dict[str, dict[str, tuple[str, ...]]] = {
 
 PRODUCTS: dict[str, tuple[str, ...]] = {
     "en": (
-        "headphones",
+        "headset",
         "blender",
-        "running shoes",
+        "phone charger",
         "desk lamp",
         "backpack",
         "coffee machine",
@@ -1158,7 +1158,7 @@ def _timestamps(rng: np.random.Generator, n: int, start: pd.Timestamp, end: pd.T
     first = start.normalize()
     n_days = int((end.normalize() - first).days) + 1
     dates = pd.date_range(first, periods=n_days, freq="D")
-    weights = WEEKDAY_WEIGHTS[dates.weekday] * (1.0 + 0.3 * np.linspace(0.0, 1.0, n_days))
+    weights = WEEKDAY_WEIGHTS[dates.day_of_week] * (1.0 + 0.3 * np.linspace(0.0, 1.0, n_days))
     p_day = weights / weights.sum()
     p_hour = HOUR_WEIGHTS / HOUR_WEIGHTS.sum()
     base = np.datetime64(first.to_datetime64(), "s")

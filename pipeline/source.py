@@ -74,7 +74,7 @@ def conform(df: pd.DataFrame, config: SourceConfig | None = None) -> pd.DataFram
     ids = out["response_id"].astype("string").str.strip()
     missing = ids.isna() | (ids == "")
     if missing.any():
-        raw = out.loc[missing].astype(str).agg("|".join, axis=1)
+        raw = out.loc[missing].apply(lambda r: "|".join(map(str, r.tolist())), axis=1)
         ids = ids.copy()
         ids[missing] = [
             MISSING_ID_PREFIX + hashlib.blake2b(r.encode(), digest_size=6).hexdigest() for r in raw
@@ -83,7 +83,7 @@ def conform(df: pd.DataFrame, config: SourceConfig | None = None) -> pd.DataFram
     out["survey_type"] = out["survey_type"].astype("string").str.strip().str.lower().astype(object)
     out["score"] = pd.to_numeric(out["score"], errors="coerce").astype(float)
     out["submitted_at"] = _to_naive_utc(out["submitted_at"])
-    out["comment"] = out["comment"].map(_to_text).astype(object)
+    out["comment"] = pd.Series([_to_text(v) for v in out["comment"].tolist()], index=out.index, dtype=object)
     return out
 
 
@@ -111,7 +111,7 @@ def dedupe(df: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
     dup = key.duplicated(keep="last")
     if not dup.any():
         return df, 0, 0
-    exact = df.astype(str).duplicated(keep="last")
+    exact = df.astype(object).map(str).duplicated(keep="last")
     n_exact = int((dup & exact).sum())
     return df.loc[~dup], n_exact, int(dup.sum()) - n_exact
 

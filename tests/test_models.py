@@ -143,9 +143,17 @@ def _clusters(seed=0, n_per=60, dim=32, k=3):
     rng = np.random.default_rng(seed)
     centers = rng.normal(size=(k, dim)) * 3
     x = np.concatenate([c + rng.normal(size=(n_per, dim)) * 0.3 for c in centers])
-    words = [["late", "parcel", "delivery"], ["charged", "invoice", "refund"], ["friendly", "agent", "helpful"]]
+    words = [
+        ["late", "parcel", "delivery"],
+        ["charged", "invoice", "refund"],
+        ["friendly", "agent", "helpful"],
+    ]
     texts = [" ".join(rng.choice(words[i // n_per], 3)) + f" word{i % 7}" for i in range(len(x))]
-    return texts, (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32), np.repeat(np.arange(k), n_per)
+    return (
+        texts,
+        (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32),
+        np.repeat(np.arange(k), n_per),
+    )
 
 
 @pytest.mark.slow

@@ -22,6 +22,7 @@ from pipeline.sample import (
     generate_survey,
     write_export,
 )
+from pipeline.taxonomy import load_taxonomy
 
 TAXONOMY_PATH = Path(__file__).resolve().parents[1] / "configs" / "taxonomy.yaml"
 BASE_COLUMNS = [
@@ -270,6 +271,8 @@ def test_taxonomy_has_the_required_fields(taxonomy: dict) -> None:
             assert tag["parent"] in names, tag["parent"]
             assert tag["parent"] != tag["name"]
     assert {t.get("parent") for t in taxonomy["tags"]} >= {"delivery", "billing", "support", "digital"}
+    loaded = load_taxonomy(TAXONOMY_PATH)  # the loader the tagger uses accepts it too
+    assert loaded.ancestors("app_crash") == ["digital"]
 
 
 def test_taxonomy_examples_are_not_the_generator_templates(taxonomy: dict) -> None:

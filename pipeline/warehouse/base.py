@@ -306,7 +306,7 @@ def _to_timestamp(series: pd.Series) -> pd.Series:
     elif not pd.api.types.is_datetime64_dtype(dtype):
         # Objects may mix naive and aware values: utc=True converts aware ones and reads naive ones as
         # UTC already (the warehouse convention).
-        series = pd.to_datetime(series.astype(object), utc=True).dt.tz_localize(None)
+        series = pd.to_datetime(series.astype(object), utc=True, format="mixed").dt.tz_localize(None)
     return series.astype("datetime64[us]")
 
 
@@ -423,7 +423,11 @@ def normalise_column(series: pd.Series, logical: str | None) -> pd.Series:
             return series.dt.tz_convert("UTC").dt.tz_localize(None)
         if pd.api.types.is_datetime64_dtype(dtype):
             return series
-        return pd.to_datetime(series.astype(object), utc=True).dt.tz_localize(None).astype("datetime64[us]")
+        return (
+            pd.to_datetime(series.astype(object), utc=True, format="mixed")
+            .dt.tz_localize(None)
+            .astype("datetime64[us]")
+        )
     if logical == TEXT:
         target = _default_string_dtype()
         if dtype == target:
@@ -587,7 +591,8 @@ class Warehouse(ABC):
     def _read(
         self, table: str, columns: list[str], where: dict[str, list[Any]], types: dict[str, str]
     ) -> pd.DataFrame:
-        """Select ``columns`` of an existing ``table`` filtered by ``where`` (value lists are cleaned)."""
+        """Select ``columns`` of an existing ``table`` filtered by ``where`` (value lists are cleaned);
+        ``types`` holds the logical type of every column of the table."""
 
     @abstractmethod
     def _write(self, table: str, prepared: PreparedFrame, key: list[str] | None, *, replace: bool) -> None:
@@ -697,8 +702,7 @@ class Warehouse(ABC):
         elif missing := [c for c in columns if c not in types]:
             raise missing_columns(f"read of table {table!r}", missing, list(types))
         clean_where = self._prepare_where(table, where, types)
-        selected = {c: types[c] for c in columns}
-        return self._read(table, list(columns), clean_where, selected)
+        return self._read(table, list(columns), clean_where, types)
 
     def sql(self, query: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
         """Run a read-only SQL query (for analysis) and return its result.
@@ -740,10 +744,6 @@ class Warehouse(ABC):
             )
         existing = self._column_types(table)
         if key is not None:
-            if isinstance(key, str) or not key:
-                raise SchemaError(f"key must be a non-empty list of column names, got {key!r}.")
-            for column in key:
-                check_identifier(column, "key column")
             if missing := [c for c in key if c not in names]:
                 raise missing_columns(f"key of the frame written to {table!r}", list(key), names)
             if existing and keep_existing_types and (missing := [c for c in key if c not in existing]):
@@ -790,8 +790,9 @@ class Warehouse(ABC):
             SchemaError: For invalid names, missing key columns, missing key values or values the
                 table's column types cannot hold.
         """
-        prepared = self._prepare(table, df, list(key) if key is not None else None)
-        self._write(table, prepared, list(key), replace=False)
+        key = _check_key(key)
+        prepared = self._prepare(table, df, key)
+        self._write(table, prepared, key, replace=False)
         if not prepared.exists:
             logger.info(
                 "Created table %s (%d columns, key %s) in %s.",
@@ -816,8 +817,9 @@ class Warehouse(ABC):
             df: The new content.
             key: Key columns (primary key; duplicates keep the last row), or None for no key.
         """
-        prepared = self._prepare(table, df, list(key) if key is not None else None, keep_existing_types=False)
-        self._write(table, prepared, list(key) if key is not None else None, replace=True)
+        key = _check_key(key) if key is not None else None
+        prepared = self._prepare(table, df, key, keep_existing_types=False)
+        self._write(table, prepared, key, replace=True)
         logger.debug("Replaced table %s with %d row(s).", table, len(prepared.frame))
 
     def delete(self, table: str, where: dict[str, list]) -> int:
@@ -982,16 +984,34 @@ class Warehouse(ABC):
             hashes, matrix = [hashes[i] for i in index], matrix[index]
         return self._write_vectors(model_id, hashes, matrix)
 
+    def _vector_prepared(self, frame: pd.DataFrame) -> PreparedFrame:
+        """A PreparedFrame for the embedding cache (types known: no inference over 100k rows)."""
+        existing = self._column_types(VECTOR_TABLE)
+        types = {"model_id": TEXT, "text_hash": TEXT, "dim": BIGINT, "vector": BLOB}
+        return PreparedFrame(
+            frame=frame,
+            types={c: existing.get(c, t) for c, t in types.items()},
+            exists=bool(existing),
+            new_columns=[c for c in types if existing and c not in existing],
+        )
+
     def _write_vectors(self, model_id: str, hashes: list[str], matrix: np.ndarray) -> int:
         frame = pd.DataFrame(
             {
                 "model_id": pd.Series([model_id] * len(hashes), dtype=object),
                 "text_hash": pd.Series(hashes, dtype=object),
-                "dim": np.full(len(hashes), matrix.shape[1], dtype=np.int64),
+                "dim": pd.Series(np.full(len(hashes), matrix.shape[1], dtype=np.int64), dtype="Int64"),
                 "vector": pd.Series(pack_vectors(matrix), dtype=object),
             }
         )
-        return self.upsert(VECTOR_TABLE, frame, VECTOR_KEY)
+        self._write(VECTOR_TABLE, self._vector_prepared(frame), VECTOR_KEY, replace=False)
+        return len(hashes)
+
+
+def _check_key(key: object) -> list[str]:
+    if isinstance(key, str) or not isinstance(key, Sequence) or not key:
+        raise SchemaError(f"key must be a non-empty list of column names, e.g. ['response_id'], got {key!r}.")
+    return [check_identifier(column, "key column") for column in key]
 
 
 def _normalise_watermark(watermark: object) -> tuple[dt.datetime, Any]:

@@ -199,7 +199,9 @@ class DuckDBWarehouse(Warehouse):
         FeedbackError: If another process holds the file's write lock.
     """
 
-    def __init__(self, path: str | Path = ":memory:", *, schema: str | None = None, read_only: bool = False) -> None:
+    def __init__(
+        self, path: str | Path = ":memory:", *, schema: str | None = None, read_only: bool = False
+    ) -> None:
         duckdb = _import_duckdb()
         self._memory = str(path) == ":memory:"
         self._path: Path | None = None if self._memory else Path(path).expanduser().resolve()
@@ -209,7 +211,9 @@ class DuckDBWarehouse(Warehouse):
         if self._path is not None and not read_only:
             self._path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._con: Any = duckdb.connect(":memory:" if self._path is None else str(self._path), read_only=read_only)
+            self._con: Any = duckdb.connect(
+                ":memory:" if self._path is None else str(self._path), read_only=read_only
+            )
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 raise FeedbackError(
@@ -324,7 +328,9 @@ class DuckDBWarehouse(Warehouse):
         return normalise_frame(frame)
 
     @contextmanager
-    def _where(self, con: Any, where: dict[str, list[Any]], types: dict[str, str], target: str) -> Iterator[str]:
+    def _where(
+        self, con: Any, where: dict[str, list[Any]], types: dict[str, str], target: str
+    ) -> Iterator[str]:
         """Yield a WHERE clause; each value list is a registered Arrow table (no SQL-text inlining)."""
         if not where:
             yield ""
@@ -408,14 +414,7 @@ class DuckDBWarehouse(Warehouse):
                 "vector": blobs.cast(pa.binary()),
             }
         )
-        types = {"model_id": TEXT, "text_hash": TEXT, "dim": BIGINT, "vector": BLOB}
-        existing = self._column_types(VECTOR_TABLE)
-        prepared = PreparedFrame(
-            frame=pd.DataFrame(),
-            types=types,
-            exists=bool(existing),
-            new_columns=[c for c in types if existing and c not in existing],
-        )
+        prepared = self._vector_prepared(pd.DataFrame())
         self._write_arrow(VECTOR_TABLE, data, prepared, VECTOR_KEY, replace=False)
         return n
 
@@ -424,12 +423,13 @@ class DuckDBWarehouse(Warehouse):
 
         wanted = pa.table({"h": pa.array(hashes, type=pa.string())})
         with self._connection() as con, self._registered(con, wanted) as name:
-            result = con.execute(
+            # A relation (con.sql), not a DB-API result: its Arrow output needs no extra copy.
+            relation = con.sql(
                 f"SELECT c.text_hash, c.dim, c.vector FROM {self._qualified(VECTOR_TABLE)} c "
                 f"WHERE c.model_id = $m AND c.text_hash IN (SELECT h FROM {name})",
-                {"m": model_id},
+                params={"m": model_id},
             )
-            data = _fetch_arrow(result)
+            data = _fetch_arrow(relation)
         found = data.column("text_hash").to_pylist()
         if not found:
             return {}
@@ -439,10 +439,14 @@ class DuckDBWarehouse(Warehouse):
         if blobs.null_count == 0 and (dims == dim).all():
             if not pa.types.is_large_binary(blobs.type):
                 blobs = blobs.cast(pa.large_binary())  # one layout to read (binary views included)
-            offsets = np.frombuffer(blobs.buffers()[1], dtype=np.int64)[blobs.offset : blobs.offset + len(blobs) + 1]
+            offsets = np.frombuffer(blobs.buffers()[1], dtype=np.int64)[
+                blobs.offset : blobs.offset + len(blobs) + 1
+            ]
             if (np.diff(offsets) == dim * 4).all():
                 # All blobs are contiguous in one buffer: decode them in one go.
-                flat = np.frombuffer(blobs.buffers()[2], dtype="<f4", count=len(found) * dim, offset=int(offsets[0]))
+                flat = np.frombuffer(
+                    blobs.buffers()[2], dtype="<f4", count=len(found) * dim, offset=int(offsets[0])
+                )
                 matrix = flat.reshape(len(found), dim).astype(np.float32)  # a writable copy
                 return dict(zip(found, matrix, strict=True))
         return {
