@@ -692,7 +692,8 @@ class LanguageDetector:
         return results
 
 
-@lru_cache(maxsize=8)
+# lingua keeps its language models in process-wide caches, so a few cached detectors cost little extra
+@lru_cache(maxsize=4)
 def _cached_detector(
     languages: tuple[str, ...], min_confidence: float, min_chars: int, reject: tuple[str, ...]
 ) -> LanguageDetector:

@@ -337,10 +337,10 @@ def coerce_series(series: pd.Series, logical: str) -> pd.Series:
             return series.astype(object).where(series.notna(), None).astype("boolean")
         if logical == TIMESTAMP:
             return _to_timestamp(series)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise SchemaError(
-            f"Column {name!r} cannot be stored as {logical}: {exc}. The table's column has type "
-            f"{logical}; convert the values, or write them to a new column."
+            f"Column {name!r} cannot be stored as {logical} (its type in the table, or the type "
+            f"inferred from the frame): {exc}. Convert the values, or write them to a new column."
         ) from exc
     values = series.astype(object).tolist()
     if logical == TEXT:
@@ -532,6 +532,10 @@ class Warehouse(ABC):
     Names of tables and columns must match ``[A-Za-z_][A-Za-z0-9_]*`` (see :func:`check_identifier`);
     they are always quoted in generated SQL. Writes are transactional: an upsert either lands whole or
     not at all.
+
+    With the DuckDB backend only one process may have the file open for writing: route all writes of
+    a flow through one task (and keep warehouse objects short-lived), or use PostgreSQL when several
+    processes must write at once.
     """
 
     # ---- lifecycle --------------------------------------------------------------------------------

@@ -531,21 +531,25 @@ class SqlWarehouse(Warehouse):
                 params,
             )
             return
+        # The keys go to an indexed temporary table; the delete then probes the target's primary key
+        # (single key) or the temporary index (composite keys) instead of comparing every pair.
         keys = sa.Table(
             f"_wh_keys_{uuid.uuid4().hex[:16]}",
             sa.MetaData(),
-            *[sa.Column(k, target.c[k].type) for k in key],
+            *[sa.Column(k, target.c[k].type, primary_key=True, autoincrement=False) for k in key],
             prefixes=["TEMPORARY"],
         )
         keys.create(conn)
         try:
             conn.execute(keys.insert(), [{k: r[k] for k in key} for r in records])
-            match = " AND ".join(f"k.{self._quote(c)} = {qualified}.{self._quote(c)}" for c in key)
-            conn.execute(
-                sa.text(
-                    f"DELETE FROM {qualified} WHERE EXISTS (SELECT 1 FROM {self._quote(keys.name)} k WHERE {match})"
-                )
-            )
+            temp = self._quote(keys.name)
+            if len(key) == 1:
+                column = self._quote(key[0])
+                condition = f"{column} IN (SELECT {column} FROM {temp})"
+            else:
+                match = " AND ".join(f"k.{self._quote(c)} = {qualified}.{self._quote(c)}" for c in key)
+                condition = f"EXISTS (SELECT 1 FROM {temp} k WHERE {match})"
+            conn.execute(sa.text(f"DELETE FROM {qualified} WHERE {condition}"))
         finally:
             keys.drop(conn)
 
