@@ -93,7 +93,8 @@ class EnrichmentConfig(_Strict):
     sentiment: ComponentConfig = Field(default_factory=lambda: ComponentConfig(name="sentiment.prototype.v1"))
     tagger: TaggerSection = Field(default_factory=TaggerSection)
     topics: TopicsSection = Field(default_factory=TopicsSection)
-    batch_size: int = Field(5000, ge=1, description="rows prepared and embedded per batch")
+    batch_size: int = Field(5000, ge=1, description="rows enriched and written per batch")
+    response_vector: Literal["sentence_mean", "whole"] = "sentence_mean"
     report_dir: Path = Path("../var/report")
 
     @field_validator("languages")

@@ -14,6 +14,7 @@ import pandas as pd
 
 from pipeline.embed import Embedder
 from pipeline.embed.base import Progress
+from pipeline.embed.response import ResponseMode, response_vectors
 from pipeline.prepare import PrepareConfig, prepare
 from pipeline.sentiment import PrototypeSentiment, combine_sentences, label_from_score
 from pipeline.tagging import ZeroShotTagger
@@ -32,6 +33,7 @@ class Models:
     tagger: ZeroShotTagger
     taxonomy: Taxonomy
     topics: BERTopicModel | NoTopics
+    response_vector: ResponseMode = "sentence_mean"
 
     def versions(self) -> dict[str, str]:
         """Lineage recorded on every row and in the run record."""
@@ -90,8 +92,7 @@ def enrich_batch(
     texts = prepared["text_redacted"].tolist()
     sentences = prepared["sentences"].tolist()
 
-    # Embed every distinct text once: whole answers and their sentences (a one-sentence answer is the
-    # same text twice, so the cache serves it once).
+    # Embed every distinct sentence once; answers' vectors are built from them (pipeline.embed.response).
     t0 = time.perf_counter()
     resp_idx = np.flatnonzero(answered)
     sent_owner: list[int] = []
@@ -100,14 +101,19 @@ def enrich_batch(
         for s in sentences[i]:
             sent_owner.append(int(i))
             sent_texts.append(s)
-    unique = list(dict.fromkeys([texts[i] for i in resp_idx] + sent_texts))
     kwargs = {"progress": progress} if progress is not None else {}
+    unique = list(dict.fromkeys(sent_texts))
     vectors = models.embedder.embed(unique, **kwargs) if unique else np.zeros((0, models.embedder.dim))
     row_of = {t: k for k, t in enumerate(unique)}
     dim = vectors.shape[1] if len(vectors) else models.embedder.dim
     resp_emb = np.zeros((len(texts), dim), dtype=np.float32)
     if len(resp_idx):
-        resp_emb[resp_idx] = vectors[[row_of[texts[i]] for i in resp_idx]]
+        resp_emb[resp_idx] = response_vectors(
+            models.embedder,
+            [texts[i] for i in resp_idx],
+            [sentences[i] for i in resp_idx],
+            models.response_vector,
+        )
     sent_emb = vectors[[row_of[s] for s in sent_texts]] if sent_texts else np.zeros((0, dim), np.float32)
     timings["embed"] = time.perf_counter() - t0
 

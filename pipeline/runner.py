@@ -19,6 +19,7 @@ import pandas as pd
 from pipeline.config import EnrichmentConfig
 from pipeline.embed import CachedEmbedder, build_embedder
 from pipeline.embed.base import Progress
+from pipeline.embed.response import response_vectors
 from pipeline.enrich import EnrichedBatch, Models, enrich_batch, prepare_batch
 from pipeline.prepare import PrepareConfig
 from pipeline.schema import TABLE_KEYS
@@ -145,7 +146,14 @@ def build_models(
     taxonomy = load_taxonomy(config.tagger.taxonomy)
     sentiment = build_sentiment(config.sentiment.name, **config.sentiment.options).fit(embedder)
     tagger = build_tagger(config.tagger.name, taxonomy, **config.tagger.options).fit(embedder)
-    return Models(embedder, sentiment, tagger, taxonomy, topics if topics is not None else NoTopics())
+    return Models(
+        embedder,
+        sentiment,
+        tagger,
+        taxonomy,
+        topics if topics is not None else NoTopics(),
+        response_vector=config.response_vector,
+    )
 
 
 TOPIC_MODELS_TABLE = "topic_models"
@@ -210,7 +218,8 @@ def load_or_fit_topics(
             config.topics.min_docs,
         )
         return stored_model or NoTopics()
-    emb = models.embedder.embed(window)
+    # Stored answers' vectors are in the cache (sentence means); an answer missing there is encoded whole.
+    emb = response_vectors(models.embedder, window, None, config.response_vector)
     options = {"languages": config.languages, **config.topics.options}
     model = build_topics(config.topics.name, **options).fit(window, emb)
     if isinstance(model, BERTopicModel):
@@ -347,16 +356,18 @@ def enrich_pending(
     models = build_models(config, wh)
     timings["load_models"] = time.perf_counter() - t0
     if len(valid):
-        # Encode every new distinct text once, up front, so that topic fitting and the batches below
-        # read their vectors from the cache.
+        # Encode every new distinct sentence once, up front, and build the answers' vectors from them,
+        # so that topic fitting and the batches below read everything from the cache.
         t0 = time.perf_counter()
         answered = ~prepared["is_non_answer"].to_numpy(dtype=bool)
         texts = prepared.loc[answered, "text_redacted"].tolist()
-        sents = [s for ss in prepared.loc[answered, "sentences"] for s in ss]
-        models.embedder.embed(
-            list(dict.fromkeys(texts + sents)), **({"progress": progress} if progress else {})
-        )
+        sents = prepared.loc[answered, "sentences"].tolist()
+        kwargs = {"progress": progress} if progress else {}
+        models.embedder.embed(list(dict.fromkeys(s for ss in sents for s in ss)), **kwargs)
         summary.embedded_new = models.embedder.misses_
+        response_vectors(models.embedder, texts, sents, config.response_vector, **kwargs)
+        if config.response_vector == "whole":
+            summary.embedded_new += models.embedder.misses_
         timings["embed"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()

@@ -92,3 +92,27 @@ def test_default_encoder_is_multilingual():
     assert v.shape == (3, 512) and v.dtype == np.float32
     assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
     assert v[0] @ v[1] > v[0] @ v[2] + 0.1
+
+
+def test_response_vectors_are_sentence_means_encoded_once_and_cached():
+    from pipeline.embed.response import response_model_id, response_vectors
+
+    inner = CountingEmbedder()
+    store = MemoryVectorStore()
+    cached = CachedEmbedder(inner, store)
+    texts = ["Late. Rude.", "Great"]
+    sents = [["Late.", "Rude."], ["Great"]]
+    sv = cached.embed(["Late.", "Rude.", "Great"])
+    out = response_vectors(cached, texts, sents, "sentence_mean")
+    expected = (sv[0] + sv[1]) / np.linalg.norm(sv[0] + sv[1])
+    np.testing.assert_allclose(out[0], expected, rtol=1e-5)
+    np.testing.assert_allclose(out[1], sv[2], rtol=1e-6)
+    assert len(inner.calls) == 1  # sentences came from the cache; nothing encoded again
+    # the answers' vectors are cached under their own id, so no sentences are needed later
+    again = response_vectors(cached, texts, None, "sentence_mean")
+    np.testing.assert_array_equal(again, out)
+    assert len(inner.calls) == 1
+    assert response_model_id(cached, "sentence_mean") == "counting-1+sentmean"
+    whole = response_vectors(cached, texts, sents, "whole")
+    assert inner.calls[-1] == ["Late. Rude."]  # whole mode encodes the full answer
+    assert whole.shape == (2, 8)

@@ -1,0 +1,182 @@
+"""End-to-end enrichment throughput beside the encoder alone, in one run, on the same texts.
+
+Modes (each measured in its own subprocess so that peak memory is per mode):
+  encoder   the default encoder alone on the response texts (and on responses + sentences)
+  full      a full enrichment run into a fresh DuckDB file (topic fitting timed apart)
+  noop      a second run on the same warehouse: no new rows
+
+Usage (from the repository root):
+  .venv/bin/python bench/bench_pipeline.py --rows 20000 --repeats 3
+Writes bench/results/pipeline.json. Reads ../shared/data/throughput_dev_texts.parquet (skips if absent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data" / "throughput_dev_texts.parquet"
+
+
+def survey_frame(rows: int):
+    """Throughput texts shaped as a survey export (fixed seed; scores are synthetic)."""
+    import numpy as np
+    import pandas as pd
+
+    df = pd.read_parquet(DATA).sample(n=rows, random_state=0).reset_index(drop=True)
+    rng = np.random.default_rng(0)
+    return pd.DataFrame(
+        {
+            "response_id": "T" + df["id"].astype(str),
+            "survey_type": "nps",
+            "score": rng.integers(0, 11, len(df)).astype(float),
+            "comment": df["text"],
+            "submitted_at": pd.Timestamp("2026-10-01")
+            + pd.to_timedelta(rng.integers(0, 80 * 86400, len(df)), unit="s"),
+            "channel": rng.choice(["web", "app", "store"], len(df)),
+        }
+    )
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_mode(mode: str, rows: int, workdir: Path) -> dict:
+    from pipeline.config import load_config
+
+    config = load_config(
+        None,
+        warehouse=str(workdir / "bench.duckdb"),
+        state_dir=str(workdir / "state"),
+    )
+    if mode == "encoder":
+        from pipeline.embed import build_embedder
+        from pipeline.prepare import prepare
+
+        df = survey_frame(rows)
+        prepared = prepare(df, None)
+        answered = prepared[~prepared["is_non_answer"]]
+        texts = list(dict.fromkeys(answered["text_redacted"]))
+        with_sentences = list(dict.fromkeys(texts + [s for ss in answered["sentences"] for s in ss]))
+        enc = build_embedder(config.embedder.name, **config.embedder.options)
+        enc.embed(texts[:64])  # warm-up: model load
+        t0 = time.perf_counter()
+        enc.embed(texts)
+        t_resp = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        enc.embed(with_sentences)
+        t_all = time.perf_counter() - t0
+        return {
+            "rows": rows,
+            "texts": len(texts),
+            "texts_with_sentences": len(with_sentences),
+            "encoder_seconds_responses": t_resp,
+            "encoder_rows_per_s": rows / t_resp,
+            "encoder_seconds_responses_and_sentences": t_all,
+            "peak_mb": peak_mb(),
+        }
+    from pipeline.runner import load_export, run_enrichment
+    from pipeline.warehouse import open_warehouse
+
+    if mode == "full":
+        export = workdir / "survey.parquet"
+        survey_frame(rows).to_parquet(export)
+        with open_warehouse(config.warehouse) as wh:
+            load_export(export, wh, config)
+    t0 = time.perf_counter()
+    summary = run_enrichment(config)
+    seconds = time.perf_counter() - t0
+    fit = summary.timings.get("topics_fit", 0.0)
+    return {
+        "rows_in": summary.rows_in,
+        "rows_enriched": summary.rows_enriched,
+        "seconds": seconds,
+        "topic_fit_seconds": fit,
+        "rows_per_s_excluding_topic_fit": summary.rows_in / max(seconds - fit, 1e-9),
+        "rows_per_s_including_topic_fit": summary.rows_in / max(seconds, 1e-9),
+        "timings": summary.timings,
+        "peak_mb": peak_mb(),
+    }
+
+
+def child(mode: str, rows: int, workdir: Path) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", mode, "--rows", str(rows), "--workdir", str(workdir)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rows", type=int, default=20000)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--out", default=str(ROOT / "bench" / "results" / "pipeline.json"))
+    p.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--workdir", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        print(json.dumps(run_mode(args.child, args.rows, Path(args.workdir))))
+        return 0
+    if not DATA.exists():
+        print(f"skipped: {DATA} not found")
+        return 0
+    runs: list[dict] = []
+    for i in range(args.repeats):
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            enc = child("encoder", args.rows, work)
+            full = child("full", args.rows, work)
+            noop = child("noop", args.rows, work)
+        runs.append({"encoder": enc, "full": full, "noop": noop})
+        print(
+            f"repeat {i + 1}: encoder {enc['encoder_rows_per_s']:.0f} rows/s, pipeline "
+            f"{full['rows_per_s_excluding_topic_fit']:.0f} rows/s (+{full['topic_fit_seconds']:.0f}s topic fit), "
+            f"no-op run {noop['seconds']:.1f}s vs full {full['seconds']:.1f}s"
+        )
+
+    def med(path: tuple[str, str]) -> float:
+        return statistics.median(r[path[0]][path[1]] for r in runs)
+
+    result = {
+        "rows": args.rows,
+        "repeats": args.repeats,
+        "median": {
+            "encoder_rows_per_s": med(("encoder", "encoder_rows_per_s")),
+            "pipeline_rows_per_s_excluding_topic_fit": med(("full", "rows_per_s_excluding_topic_fit")),
+            "pipeline_rows_per_s_including_topic_fit": med(("full", "rows_per_s_including_topic_fit")),
+            "pipeline_to_encoder_ratio": statistics.median(
+                r["full"]["rows_per_s_excluding_topic_fit"] / r["encoder"]["encoder_rows_per_s"] for r in runs
+            ),
+            "topic_fit_seconds": med(("full", "topic_fit_seconds")),
+            "full_run_seconds": med(("full", "seconds")),
+            "noop_run_seconds": med(("noop", "seconds")),
+            "noop_to_full_ratio": statistics.median(
+                r["noop"]["seconds"] / r["full"]["seconds"] for r in runs
+            ),
+            "peak_mb_full": med(("full", "peak_mb")),
+            "peak_mb_encoder": med(("encoder", "peak_mb")),
+        },
+        "runs": runs,
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(json.dumps(result["median"], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
