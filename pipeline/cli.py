@@ -26,6 +26,8 @@ def _setup(verbose: bool) -> None:
     for name in ("numba", "urllib3", "httpx", "matplotlib", "sentence_transformers", "BERTopic"):
         logging.getLogger(name).setLevel(logging.WARNING)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # A loaded machine can take longer than Prefect's default 20 s to start its temporary server.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -136,14 +138,11 @@ def cmd_enrich(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the nightly deployment on this box (blocks)."""
-    from flows.nightly_enrichment import nightly_enrichment
+    from flows.serve import serve_nightly
 
-    print(f"serving deployment 'nightly' with cron '{args.cron}' (Ctrl-C to stop)")
-    nightly_enrichment.serve(
-        name="nightly",
-        cron=args.cron,
-        parameters={"config_path": args.config, "warehouse": args.warehouse},
-    )
+    where = os.environ.get("PREFECT_API_URL") or f"a local Prefect server on http://127.0.0.1:{args.port}"
+    print(f"serving deployment 'nightly' (cron '{args.cron}') with {where}; Ctrl-C to stop", flush=True)
+    serve_nightly(args.config, args.warehouse, cron=args.cron, port=args.port)
     return 0
 
 
@@ -230,6 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="serve the nightly deployment on this box")
     common(s)
     s.add_argument("--cron", default="0 2 * * *", help="schedule (default: 02:00 every day)")
+    s.add_argument(
+        "--port",
+        type=int,
+        default=4200,
+        help="port of the local Prefect server (when PREFECT_API_URL is unset)",
+    )
     s.set_defaults(func=cmd_serve)
 
     r = sub.add_parser("report", help="root-cause report (HTML + terminal summary)")

@@ -4,6 +4,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 export PREFECT_SERVER_ANALYTICS_ENABLED=false HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=180
 
 "$BIN/ruff" check . || exit 1
 

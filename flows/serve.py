@@ -1,0 +1,91 @@
+"""Serve the nightly deployment on one box: a local Prefect server (when none is configured) + flow.serve.
+
+``PREFECT_API_URL`` set: the deployment is served against that server. Not set: a Prefect server is
+started on 127.0.0.1 for the lifetime of the command (UI and API at http://127.0.0.1:PORT) and stopped,
+by its PID, when serving ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def wait_healthy(api_url: str, timeout: float = 180.0, proc: subprocess.Popen | None = None) -> None:
+    """Wait until ``{api_url}/health`` answers, or raise after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(
+                f"the Prefect server exited with code {proc.returncode} before becoming healthy"
+            )
+        try:
+            with urllib.request.urlopen(f"{api_url}/health", timeout=5) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(1.0)
+    raise TimeoutError(f"the Prefect server at {api_url} did not become healthy within {timeout:.0f} s")
+
+
+def start_local_server(host: str = "127.0.0.1", port: int = 4200) -> tuple[subprocess.Popen, str]:
+    """Start ``prefect server start`` on loopback; returns the process and the API URL."""
+    prefect = Path(sys.executable).parent / "prefect"
+    cmd = [str(prefect), "server", "start", "--host", host, "--port", str(port)]
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    api = f"http://{host}:{port}/api"
+    try:
+        wait_healthy(api, proc=proc)
+    except Exception:
+        stop(proc)
+        raise
+    log.info("Prefect server started (pid %d): %s", proc.pid, api.removesuffix("/api"))
+    return proc, api
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Stop a process we started, by its PID."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def serve_nightly(
+    config_path: str | None,
+    warehouse: str | None,
+    cron: str = "0 2 * * *",
+    port: int = 4200,
+) -> None:
+    """Serve the nightly enrichment deployment (blocks until interrupted)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.nightly_enrichment import nightly_enrichment
+
+    api = os.environ.get("PREFECT_API_URL")
+    proc = None
+    if not api:
+        proc, api = start_local_server(port=port)
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: api}):
+            nightly_enrichment.serve(
+                name="nightly",
+                cron=cron,
+                parameters={"config_path": config_path, "warehouse": warehouse},
+            )
+    finally:
+        if proc is not None:
+            stop(proc)

@@ -1,0 +1,71 @@
+"""`feedback serve` for real: a local Prefect server on loopback, the nightly deployment with its cron."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def find_deployment(api: str) -> dict | None:
+    req = urllib.request.Request(
+        f"{api}/deployments/filter", data=b"{}", headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        deployments = json.loads(resp.read())
+    return next((d for d in deployments if d["name"] == "nightly"), None)
+
+
+def test_serve_registers_the_nightly_cron_deployment(tmp_path):
+    port = free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    feedback = Path(sys.executable).parent / "feedback"
+    proc = subprocess.Popen(
+        [str(feedback), "serve", "--port", str(port), "--warehouse", str(tmp_path / "wh.duckdb")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deployment, deadline = None, time.monotonic() + 240
+        while deployment is None and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stdout.read().decode(errors="replace")[-3000:]
+            try:
+                deployment = find_deployment(api)
+            except OSError:
+                pass
+            time.sleep(2)
+        assert deployment is not None, "the nightly deployment never appeared"
+        crons = [s["schedule"].get("cron") for s in deployment.get("schedules", [])]
+        assert crons == ["0 2 * * *"]
+        assert deployment["parameters"]["warehouse"] == str(tmp_path / "wh.duckdb")
+    finally:
+        proc.send_signal(signal.SIGINT)  # serve stops and stops the server it started
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+    # nothing we started is still listening
+    with socket.socket() as s, pytest.raises(OSError):
+        s.settimeout(2)
+        s.connect(("127.0.0.1", port))
