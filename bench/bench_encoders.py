@@ -281,7 +281,10 @@ def build_tasks(
 # ------------------------------------------------------------------------------------------ scoring
 
 
-def make_classifier(multilabel: bool) -> Any:
+C_GRID = (0.01, 0.1, 1.0)
+
+
+def make_classifier(multilabel: bool, c: float) -> Any:
     """StandardScaler + logistic regression; the scaler puts encoders with different anisotropy on an equal
     footing (E5 vectors sit in a narrow cone, so raw unit vectors would be regularised far harder)."""
     from sklearn.linear_model import LogisticRegression
@@ -289,15 +292,56 @@ def make_classifier(multilabel: bool) -> Any:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    lr = LogisticRegression(class_weight="balanced", max_iter=2000, C=1.0)
+    lr = LogisticRegression(class_weight="balanced", max_iter=2000, C=c)
     return make_pipeline(StandardScaler(), OneVsRestClassifier(lr) if multilabel else lr)
 
 
-def cv_predict(x: np.ndarray, y: np.ndarray, multilabel: bool, groups: np.ndarray | None) -> tuple:
-    """Out-of-fold predictions and the fold of each row (5 folds, seed 0)."""
+def fit_quiet(clf: Any, x: np.ndarray, y: np.ndarray) -> Any:
     import warnings
 
+    with warnings.catch_warnings():
+        # a rare aspect can be absent from a training fold: its classifier then predicts "no", as it should
+        warnings.filterwarnings("ignore", message=".*Label .* is present in all training examples.*")
+        warnings.filterwarnings("ignore", message=".*not present in all training examples.*")
+        return clf.fit(x, y)
+
+
+def fit_selected(
+    x: np.ndarray, y: np.ndarray, multilabel: bool, groups: np.ndarray | None, headline: str
+) -> tuple[Any, float]:
+    """Pick C from ``C_GRID`` on an inner 80/20 split of the training rows, then refit on all of them.
+
+    Encoders differ in dimension and geometry, so one fixed C would favour some of them; selecting C inside
+    each training fold keeps the test fold unseen.
+    """
+    from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit, StratifiedShuffleSplit
+
+    if multilabel:
+        inner = (GroupShuffleSplit if groups is not None else ShuffleSplit)(
+            1, test_size=0.2, random_state=SEED
+        )
+    else:
+        inner = StratifiedShuffleSplit(1, test_size=0.2, random_state=SEED)
+    try:
+        tr, va = next(inner.split(x, y, groups))
+    except ValueError:  # a class with a single member cannot be stratified (only on tiny samples)
+        tr, va = next(ShuffleSplit(1, test_size=0.2, random_state=SEED).split(x))
+    scores = [
+        f1s(y[va], fit_quiet(make_classifier(multilabel, c), x[tr], y[tr]).predict(x[va]), multilabel)[
+            headline
+        ]
+        for c in C_GRID
+    ]
+    best = C_GRID[int(np.argmax(scores))]  # ties go to the smaller C (the grid is ascending)
+    return fit_quiet(make_classifier(multilabel, best), x, y), best
+
+
+def cv_predict(
+    x: np.ndarray, y: np.ndarray, multilabel: bool, groups: np.ndarray | None, headline: str
+) -> tuple[np.ndarray, np.ndarray, list[float]]:
+    """Out-of-fold predictions, the fold of each row and the C chosen in each fold (5 folds, seed 0)."""
     from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold
+    from threadpoolctl import threadpool_limits
 
     if multilabel:
         splitter = (
@@ -310,16 +354,15 @@ def cv_predict(x: np.ndarray, y: np.ndarray, multilabel: bool, groups: np.ndarra
         splits = StratifiedKFold(N_FOLDS, shuffle=True, random_state=SEED).split(x, y)
     pred = np.zeros_like(y)
     fold = np.zeros(len(y), dtype=np.int64)
-    for k, (tr, te) in enumerate(splits):
-        clf = make_classifier(multilabel)
-        with warnings.catch_warnings():
-            # a rare aspect can be absent from a training fold: its classifier then predicts "no", as it should
-            warnings.filterwarnings("ignore", message=".*Label .* is present in all training examples.*")
-            warnings.filterwarnings("ignore", message=".*not present in all training examples.*")
-            clf.fit(x[tr], y[tr])
-        pred[te] = clf.predict(x[te])
-        fold[te] = k
-    return pred, fold
+    chosen = []
+    # one BLAS thread: these fits are small, and multi-threaded BLAS on a shared 2-core box is many times slower
+    with threadpool_limits(1):
+        for k, (tr, te) in enumerate(splits):
+            clf, c = fit_selected(x[tr], y[tr], multilabel, None if groups is None else groups[tr], headline)
+            pred[te] = clf.predict(x[te])
+            fold[te] = k
+            chosen.append(c)
+    return pred, fold, chosen
 
 
 def f1s(y: np.ndarray, pred: np.ndarray, multilabel: bool) -> dict[str, float]:
@@ -350,15 +393,16 @@ def score_task(task: Task, x: np.ndarray) -> dict[str, Any]:
         per_lang = {}
         for lang in sorted(set(task.langs)):
             m = task.langs == lang
-            pred, fold = cv_predict(x[m], task.y[m], multilabel, None)
-            per_lang[lang] = {"n": int(m.sum()), **with_folds(task.y[m], pred, fold)}
+            pred, fold, cs = cv_predict(x[m], task.y[m], multilabel, None, headline)
+            per_lang[lang] = {"n": int(m.sum()), **with_folds(task.y[m], pred, fold), "C_per_fold": cs}
         result["per_lang"] = per_lang
         result[headline] = float(np.mean([v[headline] for v in per_lang.values()]))
         result["note"] = f"{headline} is the mean over languages; one classifier per language"
         return result
 
-    pred, fold = cv_predict(x, task.y, multilabel, task.groups)
+    pred, fold, cs = cv_predict(x, task.y, multilabel, task.groups, headline)
     result.update(with_folds(task.y, pred, fold))
+    result["C_per_fold"] = cs
     if task.per_lang:
         result["per_lang"] = {
             lang: {
@@ -440,6 +484,36 @@ def write_cache(
     (out / f"{stem}.meta.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
+def write_partial(
+    cache_dir: Path, key: str, stem: str, model_id: str, texts: list[str], rows: np.ndarray, x: np.ndarray
+) -> None:
+    """Keep the rows a benchmark run embedded, so that ``--build-cache`` later encodes only the others."""
+    out = cache_dir / key
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / f"{stem}.partial.tmp.npz"
+    np.savez(
+        tmp,
+        rows=rows.astype(np.int64),
+        vectors=np.asarray(x, dtype=np.float32),
+        model_id=np.array(model_id),
+        texts_sha256=np.array(texts_digest(texts)),
+    )
+    tmp.replace(out / f"{stem}.partial.npz")
+
+
+def read_partial(
+    cache_dir: Path, key: str, stem: str, model_id: str, texts: list[str]
+) -> dict[int, np.ndarray]:
+    path = cache_dir / key / f"{stem}.partial.npz"
+    if not path.exists():
+        return {}
+    with np.load(path) as z:
+        if str(z["model_id"]) != model_id or str(z["texts_sha256"]) != texts_digest(texts):
+            log.warning("ignoring %s: other model or other texts", path)
+            return {}
+        return dict(zip(z["rows"].tolist(), z["vectors"], strict=True))
+
+
 def build_cache(args: argparse.Namespace, keys: list[str]) -> None:
     if args.cache_dir is None:
         raise SystemExit("--build-cache needs --cache-dir")
@@ -456,10 +530,24 @@ def build_cache(args: argparse.Namespace, keys: list[str]) -> None:
             ):
                 log.info("%s/%s: already cached", key, stem)
                 continue
+            known = (
+                {} if args.overwrite else read_partial(args.cache_dir, key, stem, embedder.model_id, texts)
+            )
+            todo = [i for i in range(len(texts)) if i not in known]
+            log.info(
+                "%s/%s: %d rows from an earlier benchmark run, %d to encode", key, stem, len(known), len(todo)
+            )
             t0 = time.perf_counter()
-            x = embed(embedder, texts, f"{key}/{stem}")
+            new = embed(embedder, [texts[i] for i in todo], f"{key}/{stem}") if todo else None
+            dim = new.shape[1] if new is not None else len(next(iter(known.values())))
+            x = np.zeros((len(texts), dim), dtype=np.float32)
+            if new is not None:
+                x[todo] = new
+            for i, v in known.items():
+                x[i] = v
             seconds = time.perf_counter() - t0
             write_cache(args.cache_dir, key, stem, embedder, texts, seconds, x)
+            (args.cache_dir / key / f"{stem}.partial.npz").unlink(missing_ok=True)
             log.info("%s/%s: %d rows in %.0f s -> %s", key, stem, len(texts), seconds, args.cache_dir / key)
 
 
@@ -523,6 +611,8 @@ def run_benchmark(args: argparse.Namespace, keys: list[str]) -> dict[str, Any]:
                 x = embed(embedder, [texts[i] for i in need], f"{key}/{stem}")
                 t_embed += time.perf_counter() - t0
                 n_embedded += len(need)
+                if args.cache_dir is not None and key != "hashing":
+                    write_partial(args.cache_dir, key, stem, embedder.model_id, texts, need, x)
             vectors[stem] = dict(zip(need.tolist(), x, strict=True))
         res["dim"] = int(embedder.dim)
         res["embedded_rows"] = n_embedded
@@ -557,8 +647,9 @@ def run_benchmark(args: argparse.Namespace, keys: list[str]) -> dict[str, Any]:
         "benchmark": "encoder choice",
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "protocol": {
-            "classifier": "StandardScaler + LogisticRegression(class_weight='balanced', C=1.0, max_iter=2000); "
-            "one-vs-rest for multi-label",
+            "classifier": "StandardScaler + LogisticRegression(class_weight='balanced', max_iter=2000); "
+            f"one-vs-rest for multi-label; C chosen from {list(C_GRID)} on an inner 80/20 split of each "
+            "training fold (by the task's headline metric), then refit on the whole training fold",
             "cv": f"{N_FOLDS}-fold, shuffled, seed {SEED}: StratifiedKFold (multi-class), GroupKFold by review "
             "(SemEval multi-label); scores on the pooled out-of-fold predictions; *_fold_std = std over folds",
             "samples": f"seeded (seed {SEED}) random samples, the same rows for every encoder; "
@@ -608,6 +699,64 @@ def summarise(tasks: dict[str, dict[str, Any]]) -> dict[str, float]:
         if name in tasks:
             out[f"{name}_micro_f1"] = round(tasks[name]["micro_f1"], 4)
     return out
+
+
+ROWS = (
+    ("sentiment_airline_en", "macro_f1", "Sentiment macro-F1: airline tweets en (3 cl.)"),
+    ("sentiment_airline_es", "macro_f1", "Sentiment macro-F1: airline tweets es (3 cl.)"),
+    ("sentiment_allocine_fr", "macro_f1", "Sentiment macro-F1: Allociné fr (2 cl.)"),
+    ("sentiment_b2w_pt", "macro_f1", "Sentiment macro-F1: B2W pt (3 cl.)"),
+    ("sentiment_marc", "macro_f1", "Sentiment macro-F1: MARC, mean of 4 langs (3 cl.)"),
+    ("sentiment_marc/en", "macro_f1", "&nbsp;&nbsp;MARC en"),
+    ("sentiment_marc/es", "macro_f1", "&nbsp;&nbsp;MARC es"),
+    ("sentiment_marc/fr", "macro_f1", "&nbsp;&nbsp;MARC fr"),
+    ("sentiment_marc/de", "macro_f1", "&nbsp;&nbsp;MARC de"),
+    ("tagging_semeval", "micro_f1", "Tagging micro-F1: SemEval-16 sentences, all langs pooled (12 aspects)"),
+    ("tagging_semeval/en", "micro_f1", "&nbsp;&nbsp;en"),
+    ("tagging_semeval/es", "micro_f1", "&nbsp;&nbsp;es"),
+    ("tagging_semeval/fr", "micro_f1", "&nbsp;&nbsp;fr"),
+    ("tagging_semeval/nl", "micro_f1", "&nbsp;&nbsp;nl"),
+    ("tagging_semeval/ru", "micro_f1", "&nbsp;&nbsp;ru"),
+    ("tagging_semeval/tr", "micro_f1", "&nbsp;&nbsp;tr"),
+    ("tagging_semeval_en", "micro_f1", "Tagging micro-F1: SemEval-16 sentences, en only"),
+    ("rootcause_airline_en", "micro_f1", "Root cause micro-F1 (= accuracy): airline tweets en (9 cl.)"),
+    ("rootcause_airline_en", "macro_f1", "Root cause macro-F1: airline tweets en"),
+)
+
+
+def markdown_table(report: dict[str, Any]) -> str:
+    """The README table of a results file: one column per encoder (± = std over the 5 folds)."""
+    encs = report["encoders"]
+    lines = [
+        "| task | n | " + " | ".join(f"{k} `{v['model_id']}`" for k, v in encs.items()) + " |",
+        "|---|---:|" + "---:|" * len(encs),
+    ]
+    for name, metric, label in ROWS:
+        task, _, lang = name.partition("/")
+        sample = report["samples"].get(task, {})
+        n = sample.get("n_per_lang", {}).get(lang) if lang else sample.get("n")
+        cells = []
+        for res in encs.values():
+            t = res["tasks"].get(task)
+            if t is None:
+                cells.append("–")
+                continue
+            value = t["per_lang"][lang][metric] if lang else t[metric]
+            std = None if lang else t.get(f"{metric}_fold_std")
+            cells.append(f"{value:.3f}" + (f" ± {std:.3f}" if std is not None else ""))
+        lines.append(f"| {label} | {n if n is not None else ''} | " + " | ".join(cells) + " |")
+    n_tp = report["protocol"]["throughput"].split(" ")[0]
+    lines.append(
+        f"| **Throughput**, rows/s (wall clock, median of rounds, mixed languages) | {n_tp} | "
+        + " | ".join(f"**{v['rows_per_s']:.0f}**" for v in encs.values())
+        + " |"
+    )
+    lines.append(
+        "| Throughput, rows per CPU-second of the process | | "
+        + " | ".join(f"{v['throughput']['rows_per_cpu_s']:.0f}" for v in encs.values())
+        + " |"
+    )
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------------- CLI
@@ -668,6 +817,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="with --build-cache: comma-separated file stems (default: every labelled file)",
     )
     p.add_argument(
+        "--print-table",
+        action="store_true",
+        help="print the markdown table of the --out results file and exit",
+    )
+    p.add_argument(
         "--overwrite", action="store_true", help="with --build-cache: re-embed files that are already cached"
     )
     args = p.parse_args(argv)
@@ -688,6 +842,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit(
             f"unknown encoders {unknown}; valid: {sorted(ENCODERS)} (aliases: {sorted(ENCODER_ALIASES)})"
         )
+    if args.print_table:
+        print(markdown_table(json.loads(args.out.read_text())))
+        return 0
     if not args.data_dir.is_dir():
         raise SystemExit(f"data folder {args.data_dir} not found; pass --data-dir")
     if args.build_cache:

@@ -362,7 +362,7 @@ def enrich_pending(
         answered = ~prepared["is_non_answer"].to_numpy(dtype=bool)
         texts = prepared.loc[answered, "text_redacted"].tolist()
         sents = prepared.loc[answered, "sentences"].tolist()
-        kwargs = {"progress": progress} if progress else {}
+        kwargs = {"progress": progress or log_progress("embedding")}
         models.embedder.embed(list(dict.fromkeys(s for ss in sents for s in ss)), **kwargs)
         summary.embedded_new = models.embedder.misses_
         response_vectors(models.embedder, texts, sents, config.response_vector, **kwargs)
