@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -49,10 +50,8 @@ def test_serve_registers_the_nightly_cron_deployment(tmp_path):
         deployment, deadline = None, time.monotonic() + 240
         while deployment is None and time.monotonic() < deadline:
             assert proc.poll() is None, proc.stdout.read().decode(errors="replace")[-3000:]
-            try:
+            with contextlib.suppress(OSError):  # the server is still starting
                 deployment = find_deployment(api)
-            except OSError:
-                pass
             time.sleep(2)
         assert deployment is not None, "the nightly deployment never appeared"
         crons = [s["schedule"].get("cron") for s in deployment.get("schedules", [])]
