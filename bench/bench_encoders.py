@@ -22,9 +22,9 @@ with ``--cache-dir`` and checks model id, row count and a hash of the texts befo
 
 Examples (from the repository root)::
 
-    HF_HUB_OFFLINE=1 .venv/bin/python bench/bench_encoders.py --cache-dir /work/emb_cache
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/bench_encoders.py --cache-dir ../emb_cache
     HF_HUB_OFFLINE=1 .venv/bin/python bench/bench_encoders.py --build-cache --encoders usem3 \\
-        --cache-dir /work/emb_cache
+        --cache-dir ../emb_cache
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -157,6 +157,18 @@ def encode_classes(labels: Sequence[str]) -> tuple[np.ndarray, int]:
     classes = sorted(set(labels))
     lookup = {c: i for i, c in enumerate(classes)}
     return np.array([lookup[c] for c in labels], dtype=np.int64), len(classes)
+
+
+def english_rows(task: Task) -> Task:
+    """The English rows of a per-language task (for English-only encoders)."""
+    m = task.langs == "en"
+    return replace(
+        task,
+        rows=task.rows[m],
+        y=task.y[m],
+        langs=task.langs[m],
+        info={**task.info, "english_rows_only": True, "n_per_lang": {"en": int(m.sum())}},
+    )
 
 
 def build_tasks(
@@ -281,7 +293,7 @@ def build_tasks(
 # ------------------------------------------------------------------------------------------ scoring
 
 
-C_GRID = (0.01, 0.1, 1.0)
+C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 1.0)
 
 
 def make_classifier(multilabel: bool, c: float) -> Any:
@@ -590,7 +602,11 @@ def run_benchmark(args: argparse.Namespace, keys: list[str]) -> dict[str, Any]:
     for key in keys:
         embedder, english_only = make_encoder(key)
         encoders[key] = embedder
-        chosen = [t for t in tasks.values() if t.english or not english_only or args.st_all_langs]
+        chosen = [
+            english_rows(t) if english_only and not args.st_all_langs and t.separate_langs else t
+            for t in tasks.values()
+            if t.english or t.separate_langs or not english_only or args.st_all_langs
+        ]
         res: dict[str, Any] = {
             "model_id": embedder.model_id,
             "english_only": english_only,
@@ -605,16 +621,36 @@ def run_benchmark(args: argparse.Namespace, keys: list[str]) -> dict[str, Any]:
             cached = read_cache(args.cache_dir, key, stem, embedder.model_id, texts)
             if cached is not None:
                 x = np.asarray(cached[need], dtype=np.float32)
+                vectors[stem] = dict(zip(need.tolist(), x, strict=True))
                 from_cache.append(stem)
-            else:
+                continue
+            known = (
+                {}
+                if args.cache_dir is None
+                else read_partial(args.cache_dir, key, stem, embedder.model_id, texts)
+            )
+            todo = np.array([i for i in need.tolist() if i not in known], dtype=np.int64)
+            if len(todo):
                 t0 = time.perf_counter()
-                x = embed(embedder, [texts[i] for i in need], f"{key}/{stem}")
+                x = embed(embedder, [texts[i] for i in todo], f"{key}/{stem}")
                 t_embed += time.perf_counter() - t0
-                n_embedded += len(need)
+                n_embedded += len(todo)
+                known.update(zip(todo.tolist(), x, strict=True))
                 if args.cache_dir is not None and key != "hashing":
-                    write_partial(args.cache_dir, key, stem, embedder.model_id, texts, need, x)
-            vectors[stem] = dict(zip(need.tolist(), x, strict=True))
-        res["dim"] = int(embedder.dim)
+                    rows = np.array(sorted(known), dtype=np.int64)
+                    write_partial(
+                        args.cache_dir,
+                        key,
+                        stem,
+                        embedder.model_id,
+                        texts,
+                        rows,
+                        np.stack([known[i] for i in rows]),
+                    )
+            if len(todo) < len(need):
+                from_cache.append(f"{stem} ({len(need) - len(todo)} of {len(need)} rows)")
+            vectors[stem] = {i: known[i] for i in need.tolist()}
+        res["dim"] = int(next(iter(next(iter(vectors.values())).values())).shape[0])
         res["embedded_rows"] = n_embedded
         res["embed_seconds"] = round(t_embed, 1)
         res["from_cache"] = from_cache
@@ -738,7 +774,10 @@ def markdown_table(report: dict[str, Any]) -> str:
         cells = []
         for res in encs.values():
             t = res["tasks"].get(task)
-            if t is None:
+            if t is None or (lang and lang not in t.get("per_lang", {})):
+                cells.append("–")
+                continue
+            if not lang and t.get("english_rows_only"):
                 cells.append("–")
                 continue
             value = t["per_lang"][lang][metric] if lang else t[metric]

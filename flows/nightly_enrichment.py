@@ -47,6 +47,12 @@ def record_run(wh: Warehouse, config: EnrichmentConfig, summary: runner.RunSumma
     runner.write_run(wh, config, summary, FLOW_NAME, started)
 
 
+@task(retries=2, retry_delay_seconds=5, cache_policy=NONE)
+def alerts(wh: Warehouse, config: EnrichmentConfig) -> int:
+    """Emerging-theme alerts over what is stored (upserts into the alerts table)."""
+    return runner.update_alerts(wh, config)
+
+
 @flow(name=FLOW_NAME, log_prints=False)
 def nightly_enrichment(
     config_path: str | None = None, warehouse: str | None = None, full: bool = False
@@ -73,6 +79,7 @@ def nightly_enrichment(
         summary.watermark = runner.new_watermark(pending, previous)
         summary.check()
         record_run(wh, config, summary, started)
+        n_alerts = alerts(wh, config)
     logger.info(
         "run %s: %d in, %d enriched, %d quarantined %s",
         run_id,
@@ -89,6 +96,7 @@ def nightly_enrichment(
         "quarantine_reasons": summary.quarantine_reasons,
         "versions": summary.versions,
         "timings": summary.timings,
+        "alerts": n_alerts,
         "warehouse": config.warehouse,
     }
 

@@ -250,6 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--text-column", default="text")
     m.add_argument("--embedder", default=None, help="registered name or alias (default: the config's)")
     m.set_defaults(func=cmd_embed)
+    __import__("pipeline.cli_topics", fromlist=["add_topics_commands"]).add_topics_commands(sub)
+    __import__("pipeline.cli_sentiment", fromlist=["x"]).add_sentiment_commands(sub)
     return p
 
 

@@ -33,6 +33,8 @@ class TablesConfig(_Strict):
     topics: str = "topics"
     runs: str = "pipeline_runs"
     quarantine: str = "quarantine"
+    topic_history: str = "topic_history"
+    alerts: str = "alerts"
 
 
 class SourceConfig(_Strict):
@@ -72,12 +74,34 @@ class TaggerSection(ComponentConfig):
 
 
 class TopicsSection(ComponentConfig):
-    """Topic modelling over the cached embeddings."""
+    """Topic modelling over the cached embeddings.
 
-    name: str = "topics.bertopic.v1"
+    Attributes:
+        window_days: The rolling window a (re)fit reads.
+        refit_after_days: The nightly run refits when the stored model is older (the weekly
+            ``refit_topics`` deployment normally refits first).
+        min_docs: Fewer answered texts in the window than this: no fit.
+        min_jaccard: Overlap a new topic needs with a previous one to keep its id.
+        tag_share: Share of a topic's answers a tag must cover to be its suggested tag.
+    """
+
+    name: str = "topics.stable.v1"
     window_days: int = Field(90, ge=1)
     refit_after_days: int = Field(7, ge=1)
     min_docs: int = Field(50, ge=5)
+    min_jaccard: float = Field(0.3, gt=0, le=1)
+    tag_share: float = Field(0.3, gt=0, le=1)
+
+
+class AlertsSection(_Strict):
+    """Emerging-theme alerts (see pipeline.alerts.AlertRules)."""
+
+    enabled: bool = True
+    period_days: int = Field(7, ge=1)
+    baseline_periods: int = Field(4, ge=1)
+    min_count: int = Field(10, ge=1)
+    min_ratio: float = Field(2.0, gt=1)
+    min_increase: int = Field(5, ge=0)
 
 
 class EnrichmentConfig(_Strict):
@@ -93,6 +117,7 @@ class EnrichmentConfig(_Strict):
     sentiment: ComponentConfig = Field(default_factory=lambda: ComponentConfig(name="sentiment.prototype.v1"))
     tagger: TaggerSection = Field(default_factory=TaggerSection)
     topics: TopicsSection = Field(default_factory=TopicsSection)
+    alerts: AlertsSection = Field(default_factory=AlertsSection)
     batch_size: int = Field(5000, ge=1, description="rows enriched and written per batch")
     response_vector: Literal["sentence_mean", "whole"] = "sentence_mean"
     report_dir: Path = Path("../var/report")

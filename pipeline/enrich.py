@@ -16,7 +16,7 @@ from pipeline.embed import Embedder
 from pipeline.embed.base import Progress
 from pipeline.embed.response import ResponseMode, response_vectors
 from pipeline.prepare import PrepareConfig, prepare
-from pipeline.sentiment import PrototypeSentiment, combine_sentences, label_from_score
+from pipeline.sentiment import SentimentModel, combine_sentences, label_from_score
 from pipeline.tagging import ZeroShotTagger
 from pipeline.taxonomy import Taxonomy
 from pipeline.topics import BERTopicModel, NoTopics
@@ -29,7 +29,7 @@ class Models:
     """The fitted parts one enrichment run uses; all read the same embeddings."""
 
     embedder: Embedder
-    sentiment: PrototypeSentiment
+    sentiment: SentimentModel
     tagger: ZeroShotTagger
     taxonomy: Taxonomy
     topics: BERTopicModel | NoTopics
@@ -40,6 +40,7 @@ class Models:
         return {
             "embedder_id": self.embedder.model_id,
             "sentiment_model_version": self.sentiment.version,
+            "sentiment_source": self.sentiment.source,
             "tagger_version": self.tagger.version,
             "taxonomy_version": self.taxonomy.version_id,
             "topic_model_version": self.topics.version,
@@ -118,8 +119,14 @@ def enrich_batch(
     timings["embed"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    resp_score = models.sentiment.score(resp_emb)
-    sent_score = models.sentiment.score(sent_emb)
+    # Only answered rows are scored; models that read texts (TF-IDF, transformers) get them too.
+    reads_texts = bool(getattr(models.sentiment, "needs_texts", False))
+    resp_score = np.zeros(len(texts))
+    if len(resp_idx):
+        resp_score[resp_idx] = models.sentiment.score(
+            resp_emb[resp_idx], **({"texts": [texts[i] for i in resp_idx]} if reads_texts else {})
+        )
+    sent_score = models.sentiment.score(sent_emb, **({"texts": sent_texts} if reads_texts else {}))
     timings["sentiment"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -132,7 +139,8 @@ def enrich_batch(
     t0 = time.perf_counter()
     topic_ids = np.full(len(texts), -1, dtype=int)
     if len(resp_idx):
-        topic_ids[resp_idx] = models.topics.transform(resp_emb[resp_idx])
+        langs = prepared["language"].astype(str).to_numpy()[resp_idx].tolist()
+        topic_ids[resp_idx] = models.topics.transform(resp_emb[resp_idx], languages=langs)
     topic_labels = models.topics.labels(topic_ids)
     timings["topics"] = time.perf_counter() - t0
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pipeline.config import EnrichmentConfig
@@ -23,7 +24,7 @@ from pipeline.embed.response import response_vectors
 from pipeline.enrich import EnrichedBatch, Models, enrich_batch, prepare_batch
 from pipeline.prepare import PrepareConfig
 from pipeline.schema import TABLE_KEYS
-from pipeline.sentiment import build_sentiment
+from pipeline.sentiment import sentiment_for_run
 from pipeline.source import (
     Validated,
     conform,
@@ -35,7 +36,8 @@ from pipeline.source import (
 )
 from pipeline.tagging import build_tagger
 from pipeline.taxonomy import load_taxonomy
-from pipeline.topics import BERTopicModel, NoTopics, build_topics
+from pipeline.topic_registry import first_match, match_topics
+from pipeline.topics import BERTopicModel, NoTopics, StableTopicModel, build_topics, fit_topics
 from pipeline.warehouse import open_warehouse
 from pipeline.warehouse.base import Warehouse
 
@@ -144,7 +146,9 @@ def build_models(
     """Create the embedder (cached in the warehouse) and fit the zero-shot parts on it."""
     embedder = CachedEmbedder(build_embedder(config.embedder.name, **config.embedder.options), wh)
     taxonomy = load_taxonomy(config.tagger.taxonomy)
-    sentiment = build_sentiment(config.sentiment.name, **config.sentiment.options).fit(embedder)
+    sentiment = sentiment_for_run(
+        config.sentiment.name, config.sentiment.options, embedder, lambda: stored_scores(wh, config)
+    )
     tagger = build_tagger(config.tagger.name, taxonomy, **config.tagger.options).fit(embedder)
     return Models(
         embedder,
@@ -154,6 +158,17 @@ def build_models(
         topics if topics is not None else NoTopics(),
         response_vector=config.response_vector,
     )
+
+
+def stored_scores(wh: Warehouse, config: EnrichmentConfig) -> pd.DataFrame:
+    """Answered, enriched responses with their scores (``text``, ``score``, ``survey_type``): what
+    ``sentiment.options.learn_from_scores`` learns from."""
+    t = config.tables.enriched
+    if not wh.table_exists(t):
+        return pd.DataFrame(columns=["text", "score", "survey_type"])
+    rows = wh.read(t, ["text_redacted", "score", "survey_type", "is_non_answer"])
+    rows = rows[~rows["is_non_answer"].astype(bool)]
+    return rows.rename(columns={"text_redacted": "text"})[["text", "score", "survey_type"]]
 
 
 TOPIC_MODELS_TABLE = "topic_models"
@@ -184,12 +199,15 @@ def load_or_fit_topics(
     new_texts: list[str],
     new_times: pd.Series,
     now: datetime | None = None,
+    new_languages: list[str] | None = None,
 ) -> BERTopicModel | NoTopics:
     """Load the stored topic model, or (re)fit it on the window when none exists or it is due.
 
     The window is every answered response submitted in the last ``topics.window_days`` days, stored or
     new; its embeddings come from the cache, so nothing is encoded again. The fitted model is kept in
-    the warehouse, so it travels with the data (and any machine can run the next night).
+    the warehouse, so it travels with the data (and any machine can run the next night). A refit keeps
+    the registry's topic ids (see :func:`fit_window_topics`); the weekly ``refit_topics`` flow normally
+    refits before the nightly run finds the model due.
     """
     if config.topics.name == "topics.none.v1":
         return NoTopics()
@@ -199,32 +217,169 @@ def load_or_fit_topics(
         days=config.topics.refit_after_days
     ):
         return stored_model
-    texts, times = list(new_texts), list(pd.to_datetime(new_times))
+    window = topic_window(wh, config, new_texts, new_times, new_languages)
+    model = fit_window_topics(config, wh, models, window, now)
+    return model if model is not None else (stored_model or NoTopics())
+
+
+def topic_window(
+    wh: Warehouse,
+    config: EnrichmentConfig,
+    new_texts: list[str] | None = None,
+    new_times: pd.Series | list | None = None,
+    new_languages: list[str] | None = None,
+) -> pd.DataFrame:
+    """The distinct answered texts of the rolling window: new ones first, then stored ones.
+
+    Returns:
+        Columns text, submitted_at, language (None when unknown) and tags (None for new texts).
+    """
+    frames = []
+    if new_texts:
+        frames.append(
+            pd.DataFrame(
+                {
+                    "text": list(new_texts),
+                    "submitted_at": pd.to_datetime(
+                        pd.Series(list(new_times if new_times is not None else []))
+                    ).to_numpy(),
+                    "language": list(new_languages) if new_languages is not None else [None] * len(new_texts),
+                    "tags": [None] * len(new_texts),
+                }
+            )
+        )
     t = config.tables
     if wh.table_exists(t.enriched):
-        stored = wh.read(t.enriched, ["text_redacted", "submitted_at", "is_non_answer"])
+        have = set(wh.columns(t.enriched))
+        cols = [
+            c for c in ("text_redacted", "submitted_at", "is_non_answer", "language", "tags") if c in have
+        ]
+        stored = wh.read(t.enriched, cols)
         stored = stored[~stored["is_non_answer"].astype(bool)]
-        texts += stored["text_redacted"].tolist()
-        times += list(pd.to_datetime(stored["submitted_at"]))
-    if not texts:
-        return stored_model or NoTopics()
-    latest = max(times)
-    keep = [i for i, ts in enumerate(times) if ts >= latest - timedelta(days=config.topics.window_days)]
-    window = list(dict.fromkeys(texts[i] for i in keep))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "text": stored["text_redacted"].astype(str).to_numpy(),
+                    "submitted_at": pd.to_datetime(stored["submitted_at"]).to_numpy(),
+                    "language": stored["language"].to_numpy() if "language" in stored else None,
+                    "tags": stored["tags"].to_numpy() if "tags" in stored else None,
+                }
+            )
+        )
+    if not frames:
+        return pd.DataFrame(columns=["text", "submitted_at", "language", "tags"])
+    window = pd.concat(frames, ignore_index=True)
+    window = window[window["text"].astype(str).str.strip().ne("") & window["submitted_at"].notna()]
+    if window.empty:
+        return window
+    latest = window["submitted_at"].max()
+    window = window[window["submitted_at"] >= latest - timedelta(days=config.topics.window_days)]
+    return window.drop_duplicates("text", keep="first").reset_index(drop=True)
+
+
+def next_topic_id(wh: Warehouse, config: EnrichmentConfig, previous: BERTopicModel | None) -> int:
+    """The first never-used topic id (ids of retired topics are not reused)."""
+    ids = [int(t) for t in previous.topic_ids_] if previous is not None else []
+    if wh.table_exists(config.tables.topics):
+        ids += [int(t) for t in wh.read(config.tables.topics, ["topic_id"])["topic_id"]]
+    return max(ids) + 1 if ids else 0
+
+
+def fit_window_topics(
+    config: EnrichmentConfig, wh: Warehouse, models: Models, window: pd.DataFrame, now: datetime | None = None
+) -> BERTopicModel | NoTopics | None:
+    """Fit the configured topic model on a window and store it, keeping the registry's topic ids.
+
+    For ``topics.stable.v1`` the new topics are matched to the previous model's by the overlap of their
+    texts in the window (:func:`pipeline.topic_registry.match_topics`): continuing topics keep their
+    ids, splits and merges are written to the ``topic_history`` table, and each topic gets a suggested
+    taxonomy tag from the tags of its texts (the tagger's, for texts not tagged yet).
+
+    Returns:
+        The fitted model, or None when the window has fewer than ``topics.min_docs`` texts.
+    """
     if len(window) < config.topics.min_docs:
         log.info(
             "topics: %d texts in the window, fewer than min_docs=%d; skipped",
             len(window),
             config.topics.min_docs,
         )
-        return stored_model or NoTopics()
+        return None
+    now = now or utcnow()
+    texts = window["text"].astype(str).tolist()
+    langs = window["language"].tolist()
+    languages = None if all(v is None for v in langs) else ["" if v is None else str(v) for v in langs]
     # Stored answers' vectors are in the cache (sentence means); an answer missing there is encoded whole.
-    emb = response_vectors(models.embedder, window, None, config.response_vector)
+    emb = response_vectors(models.embedder, texts, None, config.response_vector)
     options = {"languages": config.languages, **config.topics.options}
-    model = build_topics(config.topics.name, **options).fit(window, emb)
+    previous = load_topics(wh, models.embedder.model_id)
+    model = fit_topics(build_topics(config.topics.name, **options), texts, emb, languages, previous)
+    if isinstance(model, StableTopicModel):
+        tags = list(window["tags"])
+        missing = [i for i, v in enumerate(tags) if not isinstance(v, list | tuple | np.ndarray)]
+        if missing and models.tagger is not None:
+            predicted, _ = models.tagger.predict(emb[missing])
+            for i, found in zip(missing, predicted, strict=True):
+                tags[i] = list(found)
+        model.suggest_tags([list(v) if v is not None else [] for v in tags], config.topics.tag_share)
+        start = next_topic_id(wh, config, previous)
+        if previous is not None and len(previous.topic_ids_):
+            if isinstance(previous, StableTopicModel):
+                old = previous.transform(emb, languages=languages)
+            else:
+                old = previous.transform(emb)
+            match = match_topics(
+                old,
+                model.labels_,
+                start,
+                min_jaccard=config.topics.min_jaccard,
+                old_ids=[int(t) for t in previous.topic_ids_],
+            )
+        else:
+            match = first_match(list(model.topic_ids_), start)
+        model.relabel(match.mapping)
+        history = match.history(model.version, pd.Timestamp(now))
+        if len(history):
+            wh.upsert(config.tables.topic_history, history, key=TABLE_KEYS["topic_history"])
+        log.info(
+            "topics: refit %s: %s",
+            model.version,
+            pd.Series([e["event"] for e in match.events]).value_counts().to_dict(),
+        )
     if isinstance(model, BERTopicModel):
         save_topics(wh, model, models.embedder.model_id)
     return model
+
+
+def refit_topics(config: EnrichmentConfig, now: datetime | None = None) -> dict:
+    """The weekly refit, without Prefect: fit on the stored window, keep ids, update the registry.
+
+    Returns:
+        A summary: model_version, n_topics, window size, outlier share, events by kind, seconds.
+    """
+    t0 = time.perf_counter()
+    with open_warehouse(config.warehouse) as wh:
+        models = build_models(config, wh)
+        window = topic_window(wh, config)
+        model = fit_window_topics(config, wh, models, window, now)
+        if model is None or isinstance(model, NoTopics):
+            return {"model_version": None, "n_topics": 0, "window": len(window), "refit": False}
+        labels = model.labels_ if isinstance(model, StableTopicModel) else np.full(len(window), -1)
+        seen = pd.DataFrame({"topic_id": labels, "submitted_at": window["submitted_at"].to_numpy()})
+        write_topics(wh, config, model, seen)
+        events: dict[str, int] = {}
+        if wh.table_exists(config.tables.topic_history):
+            hist = wh.read(config.tables.topic_history, where={"model_version": [model.version]})
+            events = {str(k): int(v) for k, v in hist["event"].value_counts().items()}
+    return {
+        "model_version": model.version,
+        "n_topics": len(model.topic_ids_),
+        "window": len(window),
+        "outlier_share": round(float(model.fit_outlier_share_), 4),
+        "events": events,
+        "refit": True,
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
 
 
 def write_batch(wh: Warehouse, config: EnrichmentConfig, batch: EnrichedBatch) -> None:
@@ -252,25 +407,79 @@ def write_quarantine(wh: Warehouse, config: EnrichmentConfig, quarantined: pd.Da
 def write_topics(
     wh: Warehouse, config: EnrichmentConfig, topics: BERTopicModel | NoTopics, seen: pd.DataFrame
 ) -> None:
-    """Upsert the topic registry: label, keywords, size, first/last seen, model version."""
+    """Upsert the topic registry: label, keywords, quotes, suggested tag, size, first/last seen, version.
+
+    Topics of the stored registry that the current ``topics.stable.v1`` model no longer has are kept,
+    with status ``retired`` (their ids are never reused).
+    """
     table = topics.topic_table()
     if table.empty:
         return
     t = config.tables
-    prior = wh.read(t.topics, ["topic_id", "first_seen"]) if wh.table_exists(t.topics) else pd.DataFrame()
-    first_prior = dict(zip(prior.get("topic_id", []), prior.get("first_seen", []), strict=False))
+    prior = wh.read(t.topics) if wh.table_exists(t.topics) else pd.DataFrame(columns=["topic_id"])
+    by_id = prior.set_index("topic_id") if len(prior) else None
+
+    def prior_value(topic_id: int, column: str) -> object:
+        if by_id is None or column not in by_id.columns or topic_id not in by_id.index:
+            return None
+        value = by_id.at[topic_id, column]
+        return (
+            None if value is None or (not isinstance(value, list | np.ndarray) and pd.isna(value)) else value
+        )
+
     span = seen[seen["topic_id"] >= 0].groupby("topic_id")["submitted_at"].agg(["min", "max"])
     table = table.assign(
         first_seen=[
-            first_prior.get(i) if first_prior.get(i) is not None else span["min"].get(i)
+            prior_value(i, "first_seen") if prior_value(i, "first_seen") is not None else span["min"].get(i)
             for i in table["topic_id"]
         ],
-        last_seen=[span["max"].get(i) for i in table["topic_id"]],
+        last_seen=[
+            span["max"].get(i) if span["max"].get(i) is not None else prior_value(i, "last_seen")
+            for i in table["topic_id"]
+        ],
         model_version=topics.version,
+        status="active",
     )
+    if isinstance(topics, StableTopicModel) and len(prior) and "status" in prior.columns:
+        gone = prior[~prior["topic_id"].isin(table["topic_id"]) & prior["status"].ne("retired")]
+        if len(gone):
+            table = pd.concat([table, gone.assign(status="retired")], ignore_index=True)
     table["first_seen"] = pd.to_datetime(table["first_seen"]).astype("datetime64[us]")
     table["last_seen"] = pd.to_datetime(table["last_seen"]).astype("datetime64[us]")
     wh.upsert(t.topics, table, key=TABLE_KEYS["topics"])
+
+
+def update_alerts(wh: Warehouse, config: EnrichmentConfig, now: datetime | None = None) -> int:
+    """Compute emerging-theme alerts over ``feedback_enriched`` and upsert them into ``alerts``.
+
+    Returns:
+        The number of alerts written (re-running the same night replaces them).
+    """
+    t = config.tables
+    if not config.alerts.enabled or not wh.table_exists(t.enriched):
+        return 0
+    from pipeline.alerts import AlertRules, compute_alerts
+
+    have = set(wh.columns(t.enriched))
+    cols = [
+        c
+        for c in (
+            "response_id",
+            "submitted_at",
+            "topic_id",
+            "topic_label",
+            "tags",
+            "is_non_answer",
+            "text_redacted",
+        )
+        if c in have
+    ]
+    rules = AlertRules(**config.alerts.model_dump(exclude={"enabled"}))
+    kinds = tuple(k for k, c in (("topic", "topic_id"), ("tag", "tags")) if c in have)
+    alerts = compute_alerts(wh.read(t.enriched, cols), now=now, rules=rules, kinds=kinds, created_at=utcnow())
+    if alerts.empty:
+        return 0
+    return wh.upsert(t.alerts, alerts, key=TABLE_KEYS["alerts"])
 
 
 @dataclass
@@ -322,6 +531,7 @@ def write_run(
             for k in (
                 "embedder_id",
                 "sentiment_model_version",
+                "sentiment_source",
                 "tagger_version",
                 "taxonomy_version",
                 "topic_model_version",
@@ -371,7 +581,14 @@ def enrich_pending(
         timings["embed"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        models.topics = load_or_fit_topics(config, wh, models, texts, valid.loc[answered, "submitted_at"])
+        models.topics = load_or_fit_topics(
+            config,
+            wh,
+            models,
+            texts,
+            valid.loc[answered, "submitted_at"],
+            new_languages=prepared.loc[answered, "language"].tolist(),
+        )
         timings["topics_fit"] = time.perf_counter() - t0
     summary.versions = models.versions()
 
@@ -418,6 +635,10 @@ def run_enrichment(
         summary.watermark = new_watermark(pending, previous)
         summary.check()
         write_run(wh, config, summary, flow, started)
+        try:  # alerts are analysis over what is stored: a failure must not undo the run
+            update_alerts(wh, config)
+        except Exception:
+            log.exception("alerts: computation failed; the run itself succeeded")
     return summary
 
 
@@ -456,6 +677,7 @@ def build_report(config: EnrichmentConfig, out_dir: str | Path | None = None) ->
                     "run_id",
                     "embedder_id",
                     "sentiment_model_version",
+                    "sentiment_source",
                     "tagger_version",
                     "taxonomy_version",
                     "topic_model_version",

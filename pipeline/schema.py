@@ -17,6 +17,8 @@ TABLE_KEYS: dict[str, list[str]] = {
     "feedback_tags": ["response_id", "tag"],
     "feedback_sentences": ["response_id", "sentence_id"],
     "topics": ["topic_id"],
+    "topic_history": ["model_version", "event", "topic_id"],
+    "alerts": ["alert_id"],
     "pipeline_runs": ["run_id"],
     "quarantine": ["response_id"],
     "embedding_cache": ["model_id", "text_hash"],
@@ -43,6 +45,7 @@ ENRICHED_COLUMNS = [
     "run_id",
     "embedder_id",
     "sentiment_model_version",
+    "sentiment_source",
     "tagger_version",
     "taxonomy_version",
     "topic_model_version",
@@ -75,10 +78,41 @@ TOPIC_COLUMNS = [
     "topic_id",
     "label",
     "keywords",
+    "representative_quotes",
+    "suggested_tag",
+    "tag_share",
+    "candidate_new_tag",
     "size",
     "first_seen",
     "last_seen",
     "model_version",
+    "status",
+]
+
+TOPIC_HISTORY_COLUMNS = [
+    "model_version",
+    "event",
+    "topic_id",
+    "related_ids",
+    "overlap",
+    "detail",
+    "created_at",
+]
+
+ALERT_COLUMNS = [
+    "alert_id",
+    "kind",
+    "key",
+    "label",
+    "period",
+    "period_start",
+    "period_end",
+    "count",
+    "baseline",
+    "ratio",
+    "reason",
+    "evidence",
+    "created_at",
 ]
 
 QUARANTINE_COLUMNS = ["response_id", "reason", "detail", "raw", "run_id", "quarantined_at"]
@@ -98,6 +132,7 @@ RUN_COLUMNS = [
     "watermark_response_id",
     "embedder_id",
     "sentiment_model_version",
+    "sentiment_source",
     "tagger_version",
     "taxonomy_version",
     "topic_model_version",

@@ -1,12 +1,12 @@
-"""Sentiment over embeddings: a label (negative/neutral/positive/mixed) and a score in -1..1.
+"""The day-one default: zero-shot sentiment from anchor phrases, no labelled data needed.
 
-The day-one default needs no labelled data: it compares each embedding with anchor phrases of each
-polarity written for this project in five languages (``pipeline/resources/sentiment_anchors.yaml``).
+It compares each embedding with anchor phrases of each polarity written for this project in five
+languages (``pipeline/resources/sentiment_anchors.yaml``).
 """
 
 from __future__ import annotations
 
-import logging
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,35 +14,10 @@ import numpy as np
 import yaml
 
 from pipeline.embed import Embedder, l2_normalise
-from pipeline.errors import ConfigError, NotFittedError, UnknownComponentError
+from pipeline.errors import ConfigError, NotFittedError
+from pipeline.sentiment.base import label_from_score
 
-log = logging.getLogger(__name__)
-
-ANCHORS = Path(__file__).resolve().parent / "resources" / "sentiment_anchors.yaml"
-LABELS = ("negative", "neutral", "positive", "mixed")
-
-
-def label_from_score(scores: np.ndarray, neutral_band: float) -> np.ndarray:
-    """Map scores in -1..1 to negative / neutral / positive."""
-    scores = np.asarray(scores, dtype=float)
-    out = np.full(scores.shape, "neutral", dtype=object)
-    out[scores >= neutral_band] = "positive"
-    out[scores <= -neutral_band] = "negative"
-    return out
-
-
-def combine_sentences(
-    response_score: float, sentence_scores: Sequence[float], neutral_band: float, mixed_band: float
-) -> tuple[str, float]:
-    """Label a response from its own score and its sentences' scores.
-
-    A response is "mixed" when at least one sentence is clearly positive and another clearly negative
-    (beyond ``mixed_band``); its score then stays the whole-text score.
-    """
-    s = np.asarray(list(sentence_scores), dtype=float)
-    if len(s) > 1 and (s >= mixed_band).any() and (s <= -mixed_band).any():
-        return "mixed", float(response_score)
-    return str(label_from_score(np.array([response_score]), neutral_band)[0]), float(response_score)
+ANCHORS = Path(__file__).resolve().parent.parent / "resources" / "sentiment_anchors.yaml"
 
 
 class PrototypeSentiment:
@@ -57,6 +32,9 @@ class PrototypeSentiment:
         mixed_band: sentence scores beyond +-this make a response "mixed" when they disagree.
         sharpness: multiplies the standardised projection before tanh.
     """
+
+    name = "sentiment.prototype.v1"
+    needs_texts = False
 
     def __init__(
         self,
@@ -98,31 +76,61 @@ class PrototypeSentiment:
         self._check()
         return f"prototype-{self.anchor_version_}-{self.embedder_id_}"
 
+    @property
+    def source(self) -> str:
+        """Supervision source: anchors written by the project, no labelled data."""
+        return "zero_shot"
+
     def _check(self) -> None:
         if not hasattr(self, "direction_"):
             raise NotFittedError("PrototypeSentiment is not fitted: call fit(embedder) first.")
 
-    def score(self, embeddings: np.ndarray) -> np.ndarray:
-        """Scores in -1..1 for each embedding row."""
+    def score(self, embeddings: np.ndarray, texts: Sequence[str] | None = None) -> np.ndarray:
+        """Scores in -1..1 for each embedding row (``texts`` is accepted and ignored)."""
         self._check()
         if len(embeddings) == 0:
             return np.zeros(0)
         z = (np.asarray(embeddings, dtype=np.float32) @ self.direction_ - self.offset_) / self.scale_
         return np.tanh(self.sharpness * z).astype(float)
 
-    def predict(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def predict(
+        self, embeddings: np.ndarray, texts: Sequence[str] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Labels (negative/neutral/positive) and scores for each embedding row."""
         scores = self.score(embeddings)
         return label_from_score(scores, self.neutral_band), scores
 
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted direction and a manifest to the folder ``path``."""
+        self._check()
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        np.save(out / "direction.npy", self.direction_)
+        manifest = {
+            "name": self.name,
+            "version": self.version,
+            "source": self.source,
+            "embedder_id": self.embedder_id_,
+            "anchor_version": self.anchor_version_,
+            "params": {
+                "neutral_band": self.neutral_band,
+                "mixed_band": self.mixed_band,
+                "sharpness": self.sharpness,
+            },
+            "state": {"offset": self.offset_, "scale": self.scale_},
+        }
+        (out / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        return out
 
-SENTIMENT_MODELS = {"sentiment.prototype.v1": PrototypeSentiment}
-
-
-def build_sentiment(name: str, **options: object) -> PrototypeSentiment:
-    """Create a sentiment model from its registered name."""
-    if name not in SENTIMENT_MODELS:
-        raise UnknownComponentError(
-            f"Unknown sentiment model {name!r}. Valid names: {sorted(SENTIMENT_MODELS)}"
-        )
-    return SENTIMENT_MODELS[name](**options)  # type: ignore[arg-type]
+    @classmethod
+    def load(cls, path: str | Path) -> PrototypeSentiment:
+        """Read a model written by :meth:`save`."""
+        folder = Path(path)
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        model = cls(**manifest["params"])
+        model.direction_ = np.load(folder / "direction.npy").astype(np.float32)
+        model.offset_ = float(manifest["state"]["offset"])
+        model.scale_ = float(manifest["state"]["scale"])
+        model.embedder_id_ = manifest["embedder_id"]
+        model.anchor_version_ = manifest["anchor_version"]
+        return model

@@ -1,0 +1,57 @@
+"""The weekly topic refit: thin Prefect wiring over ``pipeline.runner.refit_topics``.
+
+Fits the configured topic model on the rolling window of stored answers (their vectors come from the
+embedding cache), keeps the registry's topic ids, records splits and merges in ``topic_history`` and
+updates the ``topics`` registry. The nightly run then assigns new answers with the refitted model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NONE
+
+from pipeline import runner
+from pipeline.config import EnrichmentConfig, load_config
+
+FLOW_NAME = "refit-topics"
+
+
+@task(retries=1, retry_delay_seconds=10, cache_policy=NONE)
+def refit(config: EnrichmentConfig) -> dict[str, Any]:
+    """Fit, match to the registry, store the model, write registry and history (one connection)."""
+    return runner.refit_topics(config)
+
+
+@flow(name=FLOW_NAME, log_prints=False)
+def refit_topics(
+    config_path: str | None = None, warehouse: str | None = None, window_days: int | None = None
+) -> dict[str, Any]:
+    """Refit the topics on the rolling window, keeping stable topic ids.
+
+    Args:
+        config_path: The enrichment YAML (default: configs/enrichment.yaml).
+        warehouse: Override of the config's warehouse (DuckDB path or SQLAlchemy URL).
+        window_days: Override of ``topics.window_days``.
+
+    Returns:
+        The refit summary (model_version, n_topics, window, outlier_share, events, seconds).
+    """
+    logger = get_run_logger()
+    config = load_config(config_path, warehouse=warehouse)
+    if window_days is not None:
+        config.topics.window_days = window_days
+    result = refit(config)
+    logger.info(
+        "topics refit %s: %s topics on %s texts, events %s",
+        result.get("model_version"),
+        result.get("n_topics"),
+        result.get("window"),
+        result.get("events"),
+    )
+    return result
+
+
+if __name__ == "__main__":
+    refit_topics()

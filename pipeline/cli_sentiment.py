@@ -1,0 +1,155 @@
+"""``feedback sentiment train | evaluate | predict``: the sentiment sub-commands of the CLI.
+
+* ``train --data FILE --out DIR [--from-score]``: fit ``sentiment.embedding_lr.v1`` on labels (or on
+  the customers' scores) and save it with its manifest.
+* ``evaluate --model DIR|default --data FILE --json OUT``: accuracy, macro_f1, per_lang; aspect_accuracy
+  where ``aspect_sentiments`` exist; spearman_score where ``score`` exists.
+* ``predict --model DIR|default --data FILE --out FILE``: ``id``, ``sentiment_label``, ``sentiment_score``
+  and, when the input has ``tags``, ``tag_sentiments`` ("TAG=polarity" per given tag).
+
+``--model`` also accepts a Hugging Face sequence-classification folder, or ``transformers:NAME`` for a
+hub model (``sentiment.transformers.v1``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import ConfigError
+
+
+def _embedder_choice(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    from pipeline.config import load_config
+
+    if args.embedder:
+        return args.embedder, {}
+    config = load_config(args.config)
+    return config.embedder.name, dict(config.embedder.options)
+
+
+def _load_model(spec: str, args: argparse.Namespace) -> tuple[Any, Any]:
+    """The model and the embedder it reads, from ``--model``."""
+    from pipeline.embed import build_embedder
+    from pipeline.sentiment import PrototypeSentiment, load_sentiment
+    from pipeline.sentiment.transformers_backend import TransformersSentiment
+    from pipeline.sentiment.workflow import embedder_for
+
+    if spec == "default":
+        name, options = _embedder_choice(args)
+        embedder = build_embedder(name, **options)
+        return PrototypeSentiment().fit(embedder), embedder
+    if spec.startswith("transformers:"):
+        return TransformersSentiment(spec.split(":", 1)[1]).fit(), None
+    folder = Path(spec)
+    if (folder / "manifest.json").exists():
+        model = load_sentiment(folder)
+        return model, embedder_for(model, _embedder_choice(args))
+    if (folder / "config.json").exists():
+        return TransformersSentiment(str(folder)).fit(), None
+    raise ConfigError(
+        f"--model {spec!r}: expected 'default', a folder written by `feedback sentiment train` (with "
+        "manifest.json), a Hugging Face model folder (with config.json) or 'transformers:HUB_NAME'."
+    )
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train and save a sentiment model."""
+    from pipeline.embed import build_embedder
+    from pipeline.sentiment.workflow import embedder_spec, read_labelled, train_on_frame
+
+    name, options = _embedder_choice(args)
+    df = read_labelled(args.data)
+    params: dict[str, Any] = {"cv_folds": args.cv_folds}
+    if args.members:
+        params["members"] = tuple(m.strip() for m in args.members.split(","))
+    t0 = time.perf_counter()
+    embedder = build_embedder(name, **options)
+    model = train_on_frame(df, embedder, embedder_spec(name, options), from_score=args.from_score, **params)
+    out = model.save(args.out)
+    manifest = model.manifest()
+    print(
+        f"trained {manifest['version']} on {manifest['metrics']['n_train']} rows "
+        f"(source: {manifest['source']}, {time.perf_counter() - t0:,.0f}s) -> {out}"
+    )
+    if "cv_macro_f1_tuned" in manifest["metrics"]:
+        print(f"  cross-validated macro F1 on the training file: {manifest['metrics']['cv_macro_f1_tuned']}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Evaluate a model on a labelled file and write the metrics as JSON."""
+    from pipeline.sentiment.workflow import evaluate_frame, read_labelled
+
+    model, embedder = _load_model(args.model, args)
+    result = evaluate_frame(model, read_labelled(args.data), embedder)
+    result["data"] = str(args.data)
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(result, indent=2), encoding="utf-8")
+    shown = {
+        k: result[k] for k in ("accuracy", "macro_f1", "aspect_accuracy", "spearman_score") if k in result
+    }
+    print(f"{model.version} ({result['sentiment_source']}): {shown} -> {args.json}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Predict sentiment for a file and write id, label, score (and tag_sentiments)."""
+    from pipeline.sentiment.workflow import predict_frame, read_labelled
+
+    model, embedder = _load_model(args.model, args)
+    df = read_labelled(args.data)
+    pred = predict_frame(model, df, embedder)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".csv":
+        if "tag_sentiments" in pred.columns:
+            pred = pred.assign(tag_sentiments=pred["tag_sentiments"].map("|".join))
+        pred.to_csv(out, index=False)
+    else:
+        pred.to_parquet(out, index=False)
+    counts = pred["sentiment_label"].value_counts().to_dict()
+    print(f"{len(pred)} rows -> {out} ({model.version}; {counts})")
+    return 0
+
+
+def add_sentiment_commands(subparsers: Any) -> None:
+    """Add ``feedback sentiment train|evaluate|predict`` to the CLI's sub-parsers."""
+    s = subparsers.add_parser("sentiment", help="train, evaluate and apply sentiment models")
+    sub = s.add_subparsers(dest="sentiment_command", required=True)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--config", default=None, help="enrichment YAML (its embedder is the default)")
+        sp.add_argument("--embedder", default=None, help="embedder name or alias (default: the config's)")
+        sp.add_argument("--data", required=True, help="CSV/Parquet file with a text column")
+
+    t = sub.add_parser("train", help="train sentiment.embedding_lr.v1 on labels or scores")
+    common(t)
+    t.add_argument("--out", required=True, help="model folder to write")
+    t.add_argument(
+        "--from-score",
+        action="store_true",
+        help="learn from the customers' scores (score + score_scale or survey_type) instead of labels",
+    )
+    t.add_argument(
+        "--members", default=None, help="ensemble members, e.g. 'embedding' or 'embedding,text,fused'"
+    )
+    t.add_argument(
+        "--cv-folds", type=int, default=3, help="folds for bias tuning / noise filtering (default 3)"
+    )
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="metrics of a model on a labelled file (JSON)")
+    common(e)
+    e.add_argument("--model", required=True, help="model folder, 'default', HF folder or transformers:NAME")
+    e.add_argument("--json", required=True, help="write the metrics here")
+    e.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="sentiment of every row of a file")
+    common(p)
+    p.add_argument("--model", required=True, help="model folder, 'default', HF folder or transformers:NAME")
+    p.add_argument("--out", required=True, help="output .parquet or .csv")
+    p.set_defaults(func=cmd_predict)

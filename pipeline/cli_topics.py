@@ -1,0 +1,303 @@
+"""``feedback topics ...``: fit, assign and evaluate topic models on a CSV/Parquet file.
+
+Input files have the columns of ``../shared/data/README.md``: ``text``, optionally ``id``, ``lang`` and
+``tags`` (a list or a "|"-separated string). Embeddings come from the config's embedder, or from a
+row-aligned ``.npy`` given with ``--embeddings`` (nothing is encoded then).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.errors import FeedbackError
+
+log = logging.getLogger("feedback.topics")
+
+
+def _out(message: str) -> None:
+    sys.stdout.write(message + "\n")
+
+
+def _tag_list(value: object) -> list[str] | None:
+    """Tags as a list: lists pass, "a|b" strings are split, null stays None."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, list | tuple | np.ndarray):
+        return [str(v) for v in value]
+    text = str(value).strip()
+    return [t for t in text.split("|") if t] if text else []
+
+
+def read_topic_data(path: str, text_column: str = "text") -> pd.DataFrame:
+    """Read a CSV/Parquet file and check its columns.
+
+    Returns:
+        Columns id, text, lang (None when absent) and tags (None when absent).
+    """
+    from pipeline.source import read_export
+
+    df = read_export(path)
+    if text_column not in df.columns:
+        raise FeedbackError(
+            f"{path}: no column {text_column!r}; found {list(df.columns)}. Use --text-column."
+        )
+    lang_col = next((c for c in ("lang", "language") if c in df.columns), None)
+    return pd.DataFrame(
+        {
+            "id": df["id"].astype(str) if "id" in df.columns else pd.Series(range(len(df))).astype(str),
+            "text": df[text_column].fillna("").astype(str),
+            "lang": df[lang_col].astype(str) if lang_col else None,
+            "tags": df["tags"].map(_tag_list) if "tags" in df.columns else None,
+        }
+    )
+
+
+def _embeddings(args: argparse.Namespace, texts: list[str]) -> np.ndarray:
+    if args.embeddings:
+        emb = np.load(args.embeddings, mmap_mode="r")
+        if emb.shape[0] != len(texts):
+            raise FeedbackError(
+                f"--embeddings {args.embeddings} has {emb.shape[0]} rows, the data has {len(texts)}; "
+                "they must be row-aligned."
+            )
+        return np.asarray(emb, dtype=np.float32)
+    from pipeline.config import load_config
+    from pipeline.embed import build_embedder
+
+    config = load_config(args.config)
+    embedder = build_embedder(config.embedder.name, **config.embedder.options)
+    return embedder.embed(texts)
+
+
+def _redacted(texts: list[str]) -> list[str]:
+    from pipeline.prepare import redact_pii
+
+    return [redact_pii(t)[0] for t in texts]
+
+
+def _topic_options(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    from pipeline.config import load_config
+
+    config = load_config(args.config)
+    name = args.model_name or config.topics.name
+    options: dict[str, Any] = {"languages": config.languages, **config.topics.options}
+    options["seed"] = args.seed
+    return name, options
+
+
+def _fit(
+    name: str,
+    options: dict[str, Any],
+    texts: list[str],
+    emb: np.ndarray,
+    langs: list[str] | None,
+    previous: Any = None,
+) -> Any:
+    from pipeline.topics import build_topics, fit_topics
+
+    return fit_topics(build_topics(name, **options), texts, emb, langs, previous)
+
+
+def _assign(model: Any, emb: np.ndarray, langs: list[str] | None) -> np.ndarray:
+    from pipeline.topics import StableTopicModel
+
+    if isinstance(model, StableTopicModel):
+        return model.transform(emb, languages=langs)
+    return model.transform(emb)
+
+
+def topic_scores(
+    topic_ids: np.ndarray, tags: pd.Series | None, langs: pd.Series | None
+) -> dict[str, float | None]:
+    """NMI of topics with human themes and with language (outliers count as one more cluster).
+
+    ``nmi_tags`` compares with each row's first tag ("none" for a row with no tag), over the rows whose
+    tags are known; ``nmi_tags_tagged`` only over rows with at least one tag; ``nmi_tags_single`` only
+    over rows with exactly one tag.
+    """
+    from sklearn.metrics import normalized_mutual_info_score as nmi
+
+    out: dict[str, float | None] = {
+        "nmi_tags": None,
+        "nmi_tags_tagged": None,
+        "nmi_tags_single": None,
+        "nmi_lang": None,
+    }
+    ids = np.asarray(topic_ids)
+    if tags is not None:
+        known = tags.map(lambda v: v is not None).to_numpy()
+        if known.any():
+            first = np.array([v[0] if v else "none" for v in tags[known]])
+            n_tags = np.array([len(v) for v in tags[known]])
+            k_ids = ids[known]
+            out["nmi_tags"] = round(float(nmi(first, k_ids)), 4)
+            if (n_tags > 0).any():
+                out["nmi_tags_tagged"] = round(float(nmi(first[n_tags > 0], k_ids[n_tags > 0])), 4)
+            if (n_tags == 1).any():
+                out["nmi_tags_single"] = round(float(nmi(first[n_tags == 1], k_ids[n_tags == 1])), 4)
+    if langs is not None:
+        out["nmi_lang"] = round(float(nmi(langs.to_numpy(), ids)), 4)
+    return out
+
+
+def evaluate_topics(
+    data: pd.DataFrame,
+    emb: np.ndarray,
+    name: str,
+    options: dict[str, Any],
+    seed: int = 42,
+    resample: bool = True,
+) -> dict[str, Any]:
+    """The topic benchmark on one labelled file.
+
+    Fits once (timed), once more with another seed on the rows in shuffled order (``stability_ari``),
+    and, with ``resample``, on two different random 80% samples, each assigning every row:
+    ``resample_ari`` compares two independent fits (robustness to the data, which a deterministic fit
+    cannot hide), ``refit_ari`` a fit with a refit on the other sample that starts from it (what the
+    weekly refit does).
+    """
+    from sklearn.metrics import adjusted_rand_score as ari
+
+    texts = _redacted(data["text"].tolist())
+    langs = data["lang"].tolist() if data["lang"] is not None else None
+    # Import the heavy keyword backend before the clock starts: "seconds" is the fit's own time.
+    with contextlib.suppress(ImportError):
+        import bertopic  # noqa: F401
+    t0 = time.perf_counter()
+    model = _fit(name, options, texts, emb, langs)
+    seconds = time.perf_counter() - t0
+    first = _assign(model, emb, langs)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(texts))
+    second_model = _fit(
+        name,
+        {**options, "seed": seed + 1},
+        [texts[i] for i in order],
+        emb[order],
+        [langs[i] for i in order] if langs else None,
+    )
+    second = _assign(second_model, emb, langs)
+    result: dict[str, Any] = {
+        "model": name,
+        "n_rows": len(texts),
+        "n_topics": int(len(model.topic_table())),
+        "outlier_share": round(float((first == -1).mean()), 4),
+        "stability_ari": round(float(ari(first, second)), 4),
+        "fit_transform_agreement": round(
+            float((np.asarray(getattr(model, "labels_", first)) == first).mean()), 4
+        ),
+    }
+    result.update(topic_scores(first, data["tags"], data["lang"]))
+    if resample:
+        samples = [np.sort(rng.choice(len(texts), int(0.8 * len(texts)), replace=False)) for _ in range(2)]
+
+        def fit_on(rows: np.ndarray, k: int, previous: Any = None) -> Any:
+            sub_langs = [langs[i] for i in rows] if langs else None
+            sub_texts = [texts[i] for i in rows]
+            return _fit(name, {**options, "seed": seed + 2 + k}, sub_texts, emb[rows], sub_langs, previous)
+
+        first_fit = fit_on(samples[0], 0)
+        base = _assign(first_fit, emb, langs)
+        result["resample_ari"] = round(float(ari(base, _assign(fit_on(samples[1], 1), emb, langs))), 4)
+        warm = fit_on(samples[1], 1, previous=first_fit)
+        result["refit_ari"] = round(float(ari(base, _assign(warm, emb, langs))), 4)
+    result["seconds"] = round(seconds, 2)
+    return result
+
+
+def cmd_topics_assign(args: argparse.Namespace) -> int:
+    """Fit topics on a file (or load a saved model) and write id, topic_id, topic_label."""
+    from pipeline.topics import BERTopicModel
+
+    data = read_topic_data(args.data, args.text_column)
+    emb = _embeddings(args, data["text"].tolist())
+    langs = data["lang"].tolist() if data["lang"] is not None else None
+    if args.model:
+        model = BERTopicModel.load(args.model)
+    else:
+        name, options = _topic_options(args)
+        model = _fit(name, options, _redacted(data["text"].tolist()), emb, langs)
+        if args.save_model:
+            model.save(args.save_model)
+    ids = _assign(model, emb, langs)
+    out = pd.DataFrame({"id": data["id"], "topic_id": ids.astype(int), "topic_label": model.labels(ids)})
+    path = Path(args.out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".csv":
+        out.to_csv(path, index=False)
+    else:
+        out.to_parquet(path, index=False)
+    _out(
+        f"{len(out)} rows -> {path}: {len(model.topic_table())} topics, "
+        f"{(ids == -1).mean():.1%} outliers (model {model.version})"
+    )
+    return 0
+
+
+def cmd_topics_evaluate(args: argparse.Namespace) -> int:
+    """Outlier share, stability across seeds and order, NMI with human themes and with language."""
+    data = read_topic_data(args.data, args.text_column)
+    emb = _embeddings(args, data["text"].tolist())
+    name, options = _topic_options(args)
+    result = evaluate_topics(data, emb, name, options, seed=args.seed, resample=not args.no_resample)
+    result["data"] = str(args.data)
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(result, indent=2), encoding="utf-8")
+    _out(json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_topics_show(args: argparse.Namespace) -> int:
+    """Print a saved model's topics: label, size, suggested tag and a quote."""
+    from pipeline.topics import BERTopicModel
+
+    table = BERTopicModel.load(args.model).topic_table()
+    for row in table.to_dict("records"):
+        quotes = row.get("representative_quotes") or []
+        _out(f"{row['topic_id']:>4}  {row['size']:>6}  {row['label']}")
+        if quotes:
+            _out(f'        "{quotes[0][:100]}"')
+    return 0
+
+
+def add_topics_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``feedback topics assign|evaluate|show`` on the CLI's sub-parsers."""
+    top = subparsers.add_parser("topics", help="fit, assign and evaluate topics on a file")
+    sub = top.add_subparsers(dest="topics_command", required=True)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--data", required=True, help="CSV/Parquet file (text; id, lang, tags optional)")
+        sp.add_argument("--config", default=None, help="enrichment YAML (embedder, topic model and options)")
+        sp.add_argument("--seed", type=int, default=42, help="seed (the stable model does not depend on it)")
+        sp.add_argument("--text-column", default="text")
+        sp.add_argument("--embeddings", default=None, help="row-aligned .npy of the file's embeddings")
+        sp.add_argument(
+            "--model-name", default=None, help="registered topic model (default: the config's topics.name)"
+        )
+
+    a = sub.add_parser("assign", help="fit on the file (or load --model) and write id, topic_id, topic_label")
+    common(a)
+    a.add_argument("--out", required=True, help="output .parquet or .csv")
+    a.add_argument("--model", default=None, help="a saved model folder to assign with instead of fitting")
+    a.add_argument("--save-model", default=None, help="also save the fitted model to this folder")
+    a.set_defaults(func=cmd_topics_assign)
+
+    e = sub.add_parser("evaluate", help="outliers, stability ARI, NMI with tags and language -> JSON")
+    common(e)
+    e.add_argument("--json", required=True, help="write the metrics here")
+    e.add_argument("--no-resample", action="store_true", help="skip the two 80%% resample fits")
+    e.set_defaults(func=cmd_topics_evaluate)
+
+    s = sub.add_parser("show", help="print a saved model's topics")
+    s.add_argument("--model", required=True, help="a saved model folder")
+    s.set_defaults(func=cmd_topics_show)

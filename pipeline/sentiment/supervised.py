@@ -1,0 +1,658 @@
+"""Trained sentiment: logistic regressions on the pipeline's embeddings fused with TF-IDF n-grams.
+
+One model class, two sources of supervision:
+
+* labels from a data scientist (``fit``): negative / neutral / positive per text, optionally with
+  "TAG=polarity" pairs that train an aspect head (the polarity of each theme a text mentions);
+* the survey's own scores (``fit_scores``): NPS 0-10, CSAT 1-5, CES 1-7. A score is a noisy label of the
+  text: it is turned into a bucket (detractor / passive / promoter), the model learns P(bucket | text)
+  and the rows whose text clearly contradicts their bucket (a promoter who complains) are dropped before
+  the final fit. At prediction time only the text counts, never the score.
+
+The model is an average of up to three logistic regressions (on the embeddings, on word and character
+TF-IDF n-grams of the text, and on both), with per-class biases tuned by cross-validation for macro F1.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.errors import ConfigError, NotFittedError, SchemaError
+from pipeline.sentiment.base import POLARITIES, label_from_score, proba_to_scores, texts_hash
+
+log = logging.getLogger(__name__)
+
+MEMBERS = ("embedding", "text", "fused")
+"""Members of the ensemble: LR on embeddings, LR on TF-IDF n-grams, LR on both."""
+
+_URL = re.compile(r"https?://\S+|www\.\S+")
+_HANDLE = re.compile(r"@\w+")
+_DIGITS = re.compile(r"\d+")
+
+
+def normalise_for_ngrams(text: str) -> str:
+    """Lower-case, and fold URLs, @handles and digits, so n-grams generalise across answers."""
+    text = _URL.sub(" url ", str(text))
+    text = _HANDLE.sub(" @user ", text)
+    return _DIGITS.sub("0", text).lower()
+
+
+class TextFeatures:
+    """Word (1-2) and character (2-5, within word boundaries) TF-IDF n-grams, sublinear tf.
+
+    Args:
+        max_char_features: Cap on the character n-gram vocabulary (memory and speed).
+        min_df: Minimum document frequency of an n-gram.
+    """
+
+    def __init__(self, max_char_features: int = 100_000, min_df: int = 2) -> None:
+        self.max_char_features = max_char_features
+        self.min_df = min_df
+
+    def fit_transform(self, texts: Sequence[str]) -> Any:
+        """Fit the vocabularies on ``texts`` and return their sparse features."""
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        docs = [normalise_for_ngrams(t) for t in texts]
+        min_df = self.min_df if len(docs) >= 20 * self.min_df else 1
+        self.word_ = TfidfVectorizer(
+            ngram_range=(1, 2), min_df=min_df, sublinear_tf=True, token_pattern=r"(?u)[\w@']+|[^\w\s]"
+        )
+        self.char_ = TfidfVectorizer(
+            analyzer="char_wb",
+            ngram_range=(2, 5),
+            min_df=min_df,
+            sublinear_tf=True,
+            max_features=self.max_char_features,
+        )
+        from scipy.sparse import hstack
+
+        return hstack([self.word_.fit_transform(docs), self.char_.fit_transform(docs)]).tocsr()
+
+    def transform(self, texts: Sequence[str]) -> Any:
+        """Sparse features of ``texts`` with the fitted vocabularies."""
+        from scipy.sparse import hstack
+
+        docs = [normalise_for_ngrams(t) for t in texts]
+        return hstack([self.word_.transform(docs), self.char_.transform(docs)]).tocsr()
+
+
+class PolarityEnsemble:
+    """Average of logistic regressions over embeddings, TF-IDF n-grams and both (one "head").
+
+    Args:
+        members: Which of :data:`MEMBERS` to use; text members are skipped when no texts are given.
+        C: Inverse regularisation of the embedding member.
+        text_C: Of the TF-IDF member.
+        fused_C: Of the member on both.
+        max_char_features: See :class:`TextFeatures`.
+        max_iter: Iterations of the solver.
+    """
+
+    def __init__(
+        self,
+        members: Sequence[str] = MEMBERS,
+        C: float = 1.0,
+        text_C: float = 8.0,
+        fused_C: float = 4.0,
+        max_char_features: int = 100_000,
+        max_iter: int = 2000,
+    ) -> None:
+        self.members = tuple(members)
+        self.C = C
+        self.text_C = text_C
+        self.fused_C = fused_C
+        self.max_char_features = max_char_features
+        self.max_iter = max_iter
+
+    def _design(self, member: str, emb: np.ndarray, sparse: Any, extra: np.ndarray | None) -> Any:
+        from scipy.sparse import csr_matrix, hstack
+
+        dense = emb if extra is None else np.hstack([emb, extra])
+        if member == "embedding":
+            return dense
+        if member == "text":
+            return sparse if extra is None else hstack([sparse, csr_matrix(extra)]).tocsr()
+        return hstack([sparse, csr_matrix(dense)]).tocsr()
+
+    def fit(
+        self,
+        emb: np.ndarray,
+        y: np.ndarray,
+        texts: Sequence[str] | None = None,
+        extra: np.ndarray | None = None,
+    ) -> PolarityEnsemble:
+        """Fit every member on the same rows; ``y`` holds class names."""
+        from sklearn.linear_model import LogisticRegression
+        from threadpoolctl import threadpool_limits
+
+        bad = [m for m in self.members if m not in MEMBERS]
+        if bad:
+            raise ConfigError(f"unknown ensemble member(s) {bad}; valid: {list(MEMBERS)}")
+        use = [m for m in self.members if m == "embedding" or texts is not None] or ["embedding"]
+        self.classes_ = np.array(sorted(set(np.asarray(y, dtype=object).tolist())), dtype=object)
+        self.text_ = TextFeatures(self.max_char_features) if use != ["embedding"] else None
+        sparse = self.text_.fit_transform(texts) if self.text_ is not None and texts is not None else None
+        c_of = {"embedding": self.C, "text": self.text_C, "fused": self.fused_C}
+        self.models_ = {}
+        # One BLAS/OpenMP thread: these fits are small, and threads fighting over shared cores made them
+        # 10-20x slower in measurements on a busy machine.
+        with threadpool_limits(limits=1):
+            for member in use:
+                lr = LogisticRegression(C=c_of[member], max_iter=self.max_iter)
+                self.models_[member] = lr.fit(self._design(member, emb, sparse, extra), y)
+        return self
+
+    def predict_proba(
+        self, emb: np.ndarray, texts: Sequence[str] | None = None, extra: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Averaged class probabilities, columns in ``classes_`` order."""
+        if not hasattr(self, "models_"):
+            raise NotFittedError("PolarityEnsemble is not fitted: call fit first.")
+        if len(emb) == 0:
+            return np.zeros((0, len(self.classes_)))
+        if self.text_ is not None and texts is None:
+            raise SchemaError(
+                "this sentiment model uses the texts as well as the embeddings: pass texts=[...] "
+                "(the same texts, in the same order, as the embedding rows)."
+            )
+        sparse = self.text_.transform(texts) if self.text_ is not None and texts is not None else None
+        out = np.zeros((len(emb), len(self.classes_)))
+        for member, lr in self.models_.items():
+            out += lr.predict_proba(self._design(member, np.asarray(emb, dtype=np.float32), sparse, extra))
+        return out / len(self.models_)
+
+
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
+    """Macro F1 over the classes 0..n_classes-1 from integer labels (fast, no sklearn)."""
+    cm = np.bincount(y_true * n_classes + y_pred, minlength=n_classes * n_classes).reshape(n_classes, -1)
+    tp = np.diag(cm).astype(float)
+    denom = cm.sum(0) + cm.sum(1)
+    f1 = np.divide(2 * tp, denom, out=np.zeros(n_classes), where=denom > 0)
+    return float(f1[cm.sum(1) > 0].mean())
+
+
+def tune_bias(proba: np.ndarray, y_idx: np.ndarray, grid: np.ndarray | None = None) -> np.ndarray:
+    """Per-class log-odds offsets (the first class fixed at 0) that maximise macro F1."""
+    k = proba.shape[1]
+    bias = np.zeros(k)
+    if k < 2:
+        return bias
+    grid = np.round(np.arange(-1.5, 1.51, 0.1), 2) if grid is None else grid
+    logp = np.log(np.clip(proba, 1e-12, 1.0))
+    best = macro_f1(y_idx, logp.argmax(1), k)
+    # Coordinate ascent, two passes: exhaustive grids over 2 free classes cost 31^2 evaluations anyway.
+    for _ in range(2):
+        for j in range(1, k):
+            for value in grid:
+                trial = bias.copy()
+                trial[j] = value
+                f1 = macro_f1(y_idx, (logp + trial).argmax(1), k)
+                if f1 > best + 1e-9:
+                    best, bias = f1, trial
+    return bias
+
+
+# --------------------------------------------------------------------------------------------------------
+# Scores as labels
+# --------------------------------------------------------------------------------------------------------
+
+SCALES: dict[str, tuple[float, float, float, float]] = {
+    # scale: (low, high, negative at or below, positive at or above)
+    "0-10": (0, 10, 6, 9),  # NPS: detractors 0-6, passives 7-8, promoters 9-10
+    "1-5": (1, 5, 2, 4),  # CSAT / stars: 1-2 unhappy, 3 neutral, 4-5 happy
+    "1-7": (1, 7, 3, 5),  # CES (agreement, 7 = easiest): 1-3 hard, 4 neutral, 5-7 easy
+}
+SURVEY_SCALES = {"nps": "0-10", "csat": "1-5", "ces": "1-7"}
+
+
+def labels_from_scores(scores: Sequence[float], scales: Sequence[str]) -> np.ndarray:
+    """Bucket each score into negative / neutral / positive by its scale ("0-10", "1-5", "1-7", or
+    a survey type nps / csat / ces). Missing scores or unknown scales give None.
+
+    Raises:
+        SchemaError: when a scale is neither a known scale nor a survey type.
+    """
+    out = np.full(len(scores), None, dtype=object)
+    for i, (s, scale) in enumerate(zip(scores, scales, strict=True)):
+        if s is None or (isinstance(s, float) and np.isnan(s)) or scale is None:
+            continue
+        key = SURVEY_SCALES.get(str(scale).lower(), str(scale).replace(" ", ""))
+        if key not in SCALES:
+            raise SchemaError(
+                f"unknown score scale {scale!r}; expected one of {sorted(SCALES)} or a survey type "
+                f"{sorted(SURVEY_SCALES)} (column score_scale or survey_type)."
+            )
+        lo, hi, neg, pos = SCALES[key]
+        if not lo <= float(s) <= hi:
+            continue
+        out[i] = "negative" if s <= neg else "positive" if s >= pos else "neutral"
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------
+# The model
+# --------------------------------------------------------------------------------------------------------
+
+
+class EmbeddingSentiment:
+    """Trained sentiment over embeddings (+ TF-IDF n-grams of the text), with an optional aspect head.
+
+    Args:
+        members: Ensemble members (:data:`MEMBERS`); ``("embedding",)`` needs no texts at all.
+        C: Inverse regularisation of the embedding LR.
+        text_C: Of the TF-IDF LR.
+        fused_C: Of the LR on both.
+        max_char_features: Cap on the character n-gram vocabulary.
+        tune_bias: Tune per-class biases for macro F1 on out-of-fold predictions (labelled data only).
+        cv_folds: Folds of that cross-validation (and of the noise filter of ``fit_scores``).
+        prune_below: ``fit_scores`` drops rows whose out-of-fold probability of their own score bucket is
+            below this before the final fit (0 keeps every row).
+        neutral_band: |score| below this is "neutral" (the model's decisions are mapped onto it).
+        mixed_band: Sentence scores beyond +-this make a response "mixed" when they disagree.
+        random_state: Seed of the cross-validation splits.
+    """
+
+    name = "sentiment.embedding_lr.v1"
+
+    def __init__(
+        self,
+        members: Sequence[str] = MEMBERS,
+        C: float = 1.0,
+        text_C: float = 8.0,
+        fused_C: float = 4.0,
+        max_char_features: int = 100_000,
+        tune_bias: bool = True,
+        cv_folds: int = 3,
+        prune_below: float = 0.1,
+        neutral_band: float = 0.25,
+        mixed_band: float = 0.35,
+        random_state: int = 0,
+    ) -> None:
+        self.members = tuple(members)
+        self.C = C
+        self.text_C = text_C
+        self.fused_C = fused_C
+        self.max_char_features = max_char_features
+        self.tune_bias = tune_bias
+        self.cv_folds = cv_folds
+        self.prune_below = prune_below
+        self.neutral_band = neutral_band
+        self.mixed_band = mixed_band
+        self.random_state = random_state
+
+    # ---- interface ------------------------------------------------------------------------------------
+
+    @property
+    def needs_texts(self) -> bool:
+        """True when the model reads TF-IDF n-grams of the texts."""
+        self._check()
+        return self.head_.text_ is not None
+
+    @property
+    def version(self) -> str:
+        """``embedding_lr-<source>-<data hash[:10]>-<embedder id>``."""
+        self._check()
+        return f"embedding_lr-{self.source_}-{self.data_hash_[:10]}-{self.embedder_id_}"
+
+    @property
+    def source(self) -> str:
+        """Supervision source: "labels" or "scores"."""
+        self._check()
+        return self.source_
+
+    def _check(self) -> None:
+        if not hasattr(self, "head_"):
+            raise NotFittedError(
+                "EmbeddingSentiment is not fitted: call fit(...) / fit_scores(...), or load a trained "
+                "model with pipeline.sentiment.load_sentiment(DIR)."
+            )
+
+    def _ensemble(self) -> PolarityEnsemble:
+        return PolarityEnsemble(
+            self.members, self.C, self.text_C, self.fused_C, self.max_char_features, max_iter=2000
+        )
+
+    def proba(self, embeddings: np.ndarray, texts: Sequence[str] | None = None) -> np.ndarray:
+        """Class probabilities of the sentence head (columns: ``classes_``)."""
+        self._check()
+        return self.head_.predict_proba(np.asarray(embeddings, dtype=np.float32), _texts(texts))
+
+    def score(self, embeddings: np.ndarray, texts: Sequence[str] | None = None) -> np.ndarray:
+        """Scores in -1..1 whose band labels are the model's (bias-tuned) decisions."""
+        return proba_to_scores(self.proba(embeddings, texts), self.classes_, self.bias_, self.neutral_band)
+
+    def predict(
+        self, embeddings: np.ndarray, texts: Sequence[str] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Labels (negative/neutral/positive) and scores."""
+        scores = self.score(embeddings, texts)
+        return label_from_score(scores, self.neutral_band), scores
+
+    def score_tags(
+        self, embeddings: np.ndarray, texts: Sequence[str] | None, tags: Sequence[Sequence[str]]
+    ) -> list[list[float]]:
+        """A score per (text, tag): from the aspect head when trained, else the text's own score.
+
+        Tags the aspect head never saw are scored without the tag feature (the text's polarity as the
+        aspect head reads it).
+        """
+        self._check()
+        if self.aspect_ is None:
+            own = self.score(embeddings, texts)
+            return [[float(own[i])] * len(t) for i, t in enumerate(tags)]
+        rows = [i for i, ts in enumerate(tags) for _ in ts]
+        flat = [t for ts in tags for t in ts]
+        if not rows:
+            return [[] for _ in tags]
+        emb = np.asarray(embeddings, dtype=np.float32)[rows]
+        txt = [texts[i] for i in rows] if texts is not None else None
+        proba = self.aspect_.predict_proba(emb, txt, self._one_hot(flat))
+        scores = proba_to_scores(proba, self.aspect_.classes_, None, self.neutral_band)
+        out: list[list[float]] = []
+        k = 0
+        for ts in tags:
+            out.append([float(s) for s in scores[k : k + len(ts)]])
+            k += len(ts)
+        return out
+
+    # ---- training -------------------------------------------------------------------------------------
+
+    def fit(
+        self,
+        embeddings: np.ndarray,
+        labels: Sequence[object],
+        texts: Sequence[str] | None = None,
+        *,
+        embedder_id: str,
+        aspects: Sequence[Sequence[str]] | None = None,
+        groups: Sequence[object] | None = None,
+    ) -> EmbeddingSentiment:
+        """Train on labelled texts.
+
+        Args:
+            embeddings: (n, dim) embeddings of the texts, from the embedder named by ``embedder_id``.
+            labels: negative / neutral / positive per text; None and "mixed" rows train only the aspect
+                head.
+            texts: The texts (needed by the TF-IDF members; None trains on embeddings alone).
+            embedder_id: ``model_id`` of the embedder; the model refuses other embedders' vectors.
+            aspects: Optional "TAG=polarity" pairs per text, to train the aspect head.
+            groups: Optional group per text (e.g. review id) kept together in the cross-validation.
+        """
+        emb, texts = self._validate(embeddings, texts)
+        y = np.asarray([_polarity(v, allow_mixed=True) for v in labels], dtype=object)
+        if len(y) != len(emb):
+            raise SchemaError(f"{len(emb)} embedding rows but {len(y)} labels.")
+        keep = np.array([v in POLARITIES for v in y])
+        self._fit_head(emb[keep], y[keep], _subset(texts, keep), _subset(groups, keep), tune=self.tune_bias)
+        self.aspect_, self.aspect_tags_ = None, []
+        if aspects is not None:
+            self._fit_aspects(emb, texts, aspects)
+        self.source_ = "labels"
+        self._finish(embedder_id, texts, y, n_rows=len(emb))
+        return self
+
+    def fit_scores(
+        self,
+        embeddings: np.ndarray,
+        scores: Sequence[float],
+        scales: Sequence[str],
+        texts: Sequence[str] | None = None,
+        *,
+        embedder_id: str,
+    ) -> EmbeddingSentiment:
+        """Learn sentiment from the survey's own scores (NPS, CSAT, CES) without copying them.
+
+        Scores become buckets (:func:`labels_from_scores`); a first model gives every row an
+        out-of-fold probability of its own bucket; rows below ``prune_below`` (text and score disagree)
+        are dropped and the final model is fitted on the rest, with no bias tuning on the noisy buckets.
+        """
+        emb, texts = self._validate(embeddings, texts)
+        y = labels_from_scores(scores, scales)
+        keep = np.array([v is not None for v in y])
+        if keep.sum() < 30:
+            raise SchemaError(f"only {int(keep.sum())} rows have a usable score; need at least 30.")
+        emb_k, y_k, texts_k = emb[keep], y[keep], _subset(texts, keep)
+        self.n_pruned_ = 0
+        if self.prune_below > 0 and self.cv_folds >= 2:
+            oof, classes = self._oof(emb_k, y_k, texts_k, None)
+            own = oof[np.arange(len(y_k)), np.searchsorted(classes, y_k)]
+            ok = own >= self.prune_below
+            self.n_pruned_ = int((~ok).sum())
+            log.info(
+                "from-score: %d of %d rows disagree with their score and are dropped", self.n_pruned_, len(ok)
+            )
+            emb_k, y_k, texts_k = emb_k[ok], y_k[ok], _subset(texts_k, ok)
+        self._fit_head(emb_k, y_k, texts_k, None, tune=False)
+        self.aspect_, self.aspect_tags_ = None, []
+        self.source_ = "scores"
+        self._finish(embedder_id, texts, y, n_rows=len(emb))
+        return self
+
+    # ---- internals ------------------------------------------------------------------------------------
+
+    def _validate(
+        self, embeddings: np.ndarray, texts: Sequence[str] | None
+    ) -> tuple[np.ndarray, list[str] | None]:
+        emb = np.asarray(embeddings, dtype=np.float32)
+        if emb.ndim != 2:
+            raise SchemaError(f"embeddings must be a 2-d array (n, dim), got shape {emb.shape}.")
+        wants_text = any(m in ("text", "fused") for m in self.members)
+        if texts is None and wants_text:
+            log.info("no texts given: training on embeddings alone")
+        texts_l = _texts(texts) if wants_text else None
+        if texts_l is not None and len(texts_l) != len(emb):
+            raise SchemaError(f"{len(emb)} embedding rows but {len(texts_l)} texts.")
+        return emb, texts_l
+
+    def _oof(
+        self,
+        emb: np.ndarray,
+        y: np.ndarray,
+        texts: list[str] | None,
+        groups: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        from sklearn.model_selection import GroupKFold, StratifiedKFold
+
+        classes = np.array(sorted(set(y.tolist())), dtype=object)
+        folds = min(self.cv_folds, int(min(np.unique(y, return_counts=True)[1])))
+        oof = np.full((len(y), len(classes)), 1.0 / len(classes))
+        if folds < 2:
+            return oof, classes
+        if groups is not None:
+            splits = GroupKFold(folds).split(emb, y, groups)
+        else:
+            splits = StratifiedKFold(folds, shuffle=True, random_state=self.random_state).split(emb, y)
+        for tr, te in splits:
+            if len(set(y[tr].tolist())) < len(classes):
+                continue
+            head = self._ensemble().fit(emb[tr], y[tr], _subset(texts, tr))
+            oof[te] = head.predict_proba(emb[te], _subset(texts, te))
+        return oof, classes
+
+    def _fit_head(
+        self,
+        emb: np.ndarray,
+        y: np.ndarray,
+        texts: list[str] | None,
+        groups: np.ndarray | None,
+        tune: bool,
+    ) -> None:
+        classes, counts = np.unique(y, return_counts=True)
+        if len(classes) < 2:
+            raise SchemaError(
+                f"need at least two sentiment classes to train, found {dict(zip(classes, counts, strict=True))}."
+            )
+        self.metrics_: dict[str, Any] = {
+            "n_train": int(len(y)),
+            "class_counts": dict(zip(classes.tolist(), counts.tolist(), strict=True)),
+        }
+        self.bias_ = np.zeros(len(classes))
+        if tune and self.cv_folds >= 2:
+            oof, oof_classes = self._oof(emb, y, texts, groups)
+            y_idx = np.searchsorted(oof_classes, y)
+            self.bias_ = tune_bias(oof, y_idx)
+            self.metrics_.update(
+                cv_macro_f1=round(macro_f1(y_idx, oof.argmax(1), len(oof_classes)), 4),
+                cv_macro_f1_tuned=round(
+                    macro_f1(
+                        y_idx, (np.log(np.clip(oof, 1e-12, 1)) + self.bias_).argmax(1), len(oof_classes)
+                    ),
+                    4,
+                ),
+                cv_folds=self.cv_folds,
+            )
+        self.head_ = self._ensemble().fit(emb, y, texts)
+        self.classes_ = list(self.head_.classes_)
+
+    def _one_hot(self, tags: Sequence[str]) -> np.ndarray:
+        col = {t: j for j, t in enumerate(self.aspect_tags_)}
+        out = np.zeros((len(tags), len(self.aspect_tags_)), dtype=np.float32)
+        for i, t in enumerate(tags):
+            if t in col:
+                out[i, col[t]] = 1.0
+        return out
+
+    def _fit_aspects(
+        self, emb: np.ndarray, texts: list[str] | None, aspects: Sequence[Sequence[str]]
+    ) -> None:
+        rows, tags, pols = [], [], []
+        for i, pairs in enumerate(aspects):
+            for tag, pol in parse_pairs(pairs):
+                if pol in POLARITIES:
+                    rows.append(i)
+                    tags.append(tag)
+                    pols.append(pol)
+        if len(set(pols)) < 2:
+            log.info("aspect head skipped: %d usable TAG=polarity pairs", len(pols))
+            return
+        self.aspect_tags_ = sorted(set(tags))
+        idx = np.asarray(rows)
+        self.aspect_ = self._ensemble().fit(
+            emb[idx], np.asarray(pols, dtype=object), _subset(texts, idx), self._one_hot(tags)
+        )
+        self.metrics_["n_aspect_pairs"] = len(pols)
+
+    def _finish(self, embedder_id: str, texts: list[str] | None, y: np.ndarray, n_rows: int) -> None:
+        self.embedder_id_ = embedder_id
+        self.data_hash_ = texts_hash(texts if texts is not None else [str(i) for i in range(n_rows)], y)
+        self.fitted_at_ = datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
+
+    # ---- persistence ----------------------------------------------------------------------------------
+
+    def manifest(self) -> dict[str, Any]:
+        """What the model folder says about the model (also readable without loading it)."""
+        self._check()
+        import sklearn
+
+        return {
+            "name": self.name,
+            "version": self.version,
+            "source": self.source_,
+            "embedder_id": self.embedder_id_,
+            "embedder": getattr(self, "embedder_spec_", None),
+            "training_data_sha256": self.data_hash_,
+            "fitted_at": self.fitted_at_,
+            "needs_texts": self.needs_texts,
+            "classes": list(self.classes_),
+            "bias": [round(float(b), 4) for b in self.bias_],
+            "aspect_tags": list(self.aspect_tags_),
+            "metrics": {
+                **self.metrics_,
+                **({"n_pruned": self.n_pruned_} if hasattr(self, "n_pruned_") else {}),
+            },
+            "params": {
+                "members": list(self.members),
+                "C": self.C,
+                "text_C": self.text_C,
+                "fused_C": self.fused_C,
+                "max_char_features": self.max_char_features,
+                "tune_bias": self.tune_bias,
+                "cv_folds": self.cv_folds,
+                "prune_below": self.prune_below,
+                "neutral_band": self.neutral_band,
+                "mixed_band": self.mixed_band,
+                "random_state": self.random_state,
+            },
+            "library": {"sklearn": sklearn.__version__, "python": platform.python_version()},
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``manifest.json`` and ``model.joblib`` to the folder ``path``."""
+        import joblib
+
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        manifest = self.manifest()
+        joblib.dump(self, out / "model.joblib", compress=3)
+        (out / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        return out
+
+    @classmethod
+    def load(cls, path: str | Path) -> EmbeddingSentiment:
+        """Read a model written by :meth:`save` (only load folders you trust: joblib is pickle)."""
+        import joblib
+        import sklearn
+
+        folder = Path(path)
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        trained_with = manifest.get("library", {}).get("sklearn")
+        if trained_with and trained_with != sklearn.__version__:
+            log.warning(
+                "%s was trained with scikit-learn %s, running %s", folder, trained_with, sklearn.__version__
+            )
+        model = joblib.load(folder / "model.joblib")
+        if not isinstance(model, cls):
+            raise ConfigError(f"{folder}/model.joblib holds a {type(model).__name__}, not a {cls.__name__}.")
+        return model
+
+
+def parse_pairs(pairs: object) -> list[tuple[str, str]]:
+    """Parse "TAG=polarity" pairs (a list, an array, or a "|"-separated string) into tuples."""
+    if pairs is None or (isinstance(pairs, float) and np.isnan(pairs)):
+        return []
+    items = pairs.split("|") if isinstance(pairs, str) else list(pairs)  # type: ignore[call-overload]
+    out = []
+    for item in items:
+        tag, sep, pol = str(item).strip().rpartition("=")
+        if not sep or not tag:
+            raise SchemaError(f"aspect pair {item!r} is not of the form 'TAG=polarity'.")
+        out.append((tag, pol.strip().lower()))
+    return out
+
+
+def _polarity(value: object, allow_mixed: bool = False) -> str | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    v = str(value).strip().lower()
+    if v in POLARITIES or (allow_mixed and v == "mixed"):
+        return v
+    raise SchemaError(f"unknown sentiment label {value!r}; expected one of {[*POLARITIES, 'mixed']} or null.")
+
+
+def _texts(texts: Sequence[str] | None) -> list[str] | None:
+    if texts is None:
+        return None
+    if isinstance(texts, str):
+        raise SchemaError("texts must be a list of strings, not a single string: wrap it as [text].")
+    return ["" if t is None or (isinstance(t, float) and np.isnan(t)) else str(t) for t in texts]
+
+
+def _subset(values: Sequence[Any] | np.ndarray | None, index: np.ndarray) -> Any:
+    if values is None:
+        return None
+    index = np.asarray(index)
+    if index.dtype == bool:
+        index = np.flatnonzero(index)
+    if isinstance(values, np.ndarray):
+        return values[index]
+    return [values[i] for i in index]

@@ -1,0 +1,271 @@
+"""File-level sentiment work: read a labelled file, train, predict and evaluate (what the CLI runs).
+
+Input files are Parquet or CSV with a ``text`` column and, as available, ``id``, ``lang``, ``sentiment``
+(negative/neutral/positive/mixed), ``score`` with ``score_scale`` (or ``survey_type``), ``tags`` and
+``aspect_sentiments`` (lists, or "|"-separated strings).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.embed import Embedder, build_embedder
+from pipeline.errors import SchemaError, missing_columns
+from pipeline.sentiment.base import POLARITIES, label_from_score
+from pipeline.sentiment.supervised import EmbeddingSentiment, parse_pairs
+
+log = logging.getLogger(__name__)
+
+
+def parse_list(value: object) -> list[str]:
+    """A list column cell as a list of strings: list/array as is, "a|b" split, null as []."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return []
+    if isinstance(value, str):
+        return [v.strip() for v in value.split("|") if v.strip()]
+    return [str(v) for v in value]  # type: ignore[union-attr]
+
+
+def read_labelled(path: str | Path) -> pd.DataFrame:
+    """Read a CSV/Parquet file for sentiment work; checks that a ``text`` column exists.
+
+    Returns:
+        The frame with ``id`` (added as the row number when absent) and ``text`` as strings.
+    """
+    from pipeline.source import read_export
+
+    df = read_export(path)
+    if "text" not in df.columns:
+        raise missing_columns(str(path), ["text"], list(df.columns))
+    df = df.reset_index(drop=True)
+    df["text"] = df["text"].fillna("").astype(str)
+    df["id"] = df["id"].astype(str) if "id" in df.columns else pd.Series(range(len(df))).astype(str)
+    return df
+
+
+def embedder_spec(name: str, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """How a model's embedder is recorded in its manifest (to rebuild it at prediction time)."""
+    return {"name": name, "options": dict(options or {})}
+
+
+def embedder_for(model: object, default: tuple[str, Mapping[str, Any]] | None = None) -> Embedder | None:
+    """The embedder a model was trained with (None for models that read texts only)."""
+    if getattr(model, "name", "") == "sentiment.transformers.v1":
+        return None
+    spec = getattr(model, "embedder_spec_", None)
+    if spec:
+        return build_embedder(spec["name"], **spec.get("options", {}))
+    if default is not None:
+        return build_embedder(default[0], **dict(default[1]))
+    raise SchemaError("the model does not record its embedder; pass the embedder explicitly.")
+
+
+def train_on_frame(
+    df: pd.DataFrame,
+    embedder: Embedder,
+    spec: Mapping[str, Any],
+    from_score: bool = False,
+    embeddings: np.ndarray | None = None,
+    **params: Any,
+) -> EmbeddingSentiment:
+    """Train ``sentiment.embedding_lr.v1`` on a frame from :func:`read_labelled`.
+
+    Args:
+        df: Rows with ``text`` and ``sentiment`` (labels), or ``score`` + ``score_scale``/``survey_type``
+            when ``from_score``; ``aspect_sentiments`` (if present) trains the aspect head.
+        embedder: The embedder of the texts (also the run's embedder when the model is deployed).
+        spec: :func:`embedder_spec` of that embedder, recorded in the manifest.
+        from_score: Learn from the customers' scores instead of labels.
+        embeddings: Precomputed embeddings of ``df["text"]`` (row-aligned), to skip encoding.
+        **params: Constructor parameters of :class:`EmbeddingSentiment`.
+    """
+    texts = df["text"].tolist()
+    model = EmbeddingSentiment(**params)
+    if from_score:
+        if "score" not in df.columns:
+            raise missing_columns(
+                "--from-score training data", ["text", "score", "score_scale"], list(df.columns)
+            )
+        scale_col = next((c for c in ("score_scale", "survey_type") if c in df.columns), None)
+        if scale_col is None:
+            raise missing_columns(
+                "--from-score training data (a scale: score_scale like '1-5', or survey_type nps/csat/ces)",
+                ["text", "score", "score_scale"],
+                list(df.columns),
+            )
+        usable = df["score"].notna().to_numpy()
+        rows = df.loc[usable]
+        emb = _embed(embedder, rows["text"].tolist(), None if embeddings is None else embeddings[usable])
+        model.fit_scores(
+            emb,
+            rows["score"].astype(float).tolist(),
+            rows[scale_col].tolist(),
+            rows["text"].tolist(),
+            embedder_id=embedder.model_id,
+        )
+    else:
+        if "sentiment" not in df.columns:
+            raise missing_columns(
+                "training data (or pass --from-score to learn from scores)",
+                ["text", "sentiment"],
+                list(df.columns),
+            )
+        has_aspects = "aspect_sentiments" in df.columns and df["aspect_sentiments"].notna().any()
+        labelled = (
+            df["sentiment"].notna() | (df["aspect_sentiments"].notna() if has_aspects else False)
+        ).to_numpy()
+        rows = df.loc[labelled]
+        emb = _embed(embedder, rows["text"].tolist(), None if embeddings is None else embeddings[labelled])
+        groups = rows["id"].astype(str).str.split(":").str[0].tolist() if has_aspects else None
+        model.fit(
+            emb,
+            rows["sentiment"].tolist(),
+            rows["text"].tolist(),
+            embedder_id=embedder.model_id,
+            aspects=rows["aspect_sentiments"].tolist() if has_aspects else None,
+            groups=groups,
+        )
+    model.embedder_spec_ = dict(spec)
+    log.info("trained %s on %d rows", model.version, len(texts))
+    return model
+
+
+def _embed(embedder: Embedder | None, texts: list[str], given: np.ndarray | None) -> np.ndarray:
+    if given is not None:
+        if len(given) != len(texts):
+            raise SchemaError(f"{len(given)} precomputed embeddings for {len(texts)} texts.")
+        return np.asarray(given, dtype=np.float32)
+    if embedder is None:
+        return np.zeros((len(texts), 0), dtype=np.float32)
+    return embedder.embed(texts)
+
+
+def predict_frame(
+    model: Any,
+    df: pd.DataFrame,
+    embedder: Embedder | None,
+    embeddings: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """``id``, ``sentiment_label``, ``sentiment_score`` (and ``tag_sentiments`` when ``df`` has ``tags``).
+
+    ``tag_sentiments`` lists "TAG=polarity" for each given tag: from the model's aspect head when it has
+    one, else the text's own polarity.
+    """
+    texts = df["text"].tolist()
+    emb = _embed(embedder, texts, embeddings)
+    kwargs = {"texts": texts} if getattr(model, "needs_texts", False) else {}
+    labels, scores = model.predict(emb, **kwargs)
+    out = pd.DataFrame(
+        {"id": df["id"].astype(str).to_numpy(), "sentiment_label": labels, "sentiment_score": scores}
+    )
+    if "tags" in df.columns:
+        tags = [parse_list(v) for v in df["tags"]]
+        if hasattr(model, "score_tags"):
+            tag_scores = model.score_tags(emb, texts if getattr(model, "needs_texts", False) else None, tags)
+        else:
+            tag_scores = [[float(scores[i])] * len(t) for i, t in enumerate(tags)]
+        out["tag_sentiments"] = [
+            [
+                f"{t}={label_from_score(np.array([s]), model.neutral_band)[0]}"
+                for t, s in zip(ts, ss, strict=True)
+            ]
+            for ts, ss in zip(tags, tag_scores, strict=True)
+        ]
+    return out
+
+
+def _label_metrics(gold: Sequence[object], pred: Sequence[object]) -> dict[str, Any]:
+    from sklearn.metrics import f1_score
+
+    g = np.asarray([str(v).lower() if v is not None else None for v in gold], dtype=object)
+    keep = np.array([v in POLARITIES for v in g])
+    if not keep.any():
+        return {}
+    g, p = g[keep], np.asarray(pred, dtype=object)[keep]
+    classes = sorted(set(g.tolist()))
+    return {
+        "n": int(keep.sum()),
+        "accuracy": round(float((g == p).mean()), 4),
+        "macro_f1": round(float(f1_score(g, p, labels=classes, average="macro", zero_division=0)), 4),
+    }
+
+
+def _aspect_metrics(aspects: Sequence[object], predicted: Sequence[Sequence[str]]) -> dict[str, Any]:
+    hits = total = 0
+    for gold, pred in zip(aspects, predicted, strict=True):
+        guess = dict(p.rsplit("=", 1) for p in pred)
+        for tag, pol in parse_pairs(gold):
+            if pol in POLARITIES:
+                total += 1
+                hits += int(guess.get(tag) == pol)
+    return {"aspect_n": total, "aspect_accuracy": round(hits / total, 4)} if total else {}
+
+
+def _spearman(scores: np.ndarray, target: pd.Series) -> dict[str, Any]:
+    from scipy.stats import spearmanr
+
+    keep = target.notna().to_numpy()
+    if keep.sum() < 3:
+        return {}
+    rho = spearmanr(np.asarray(scores)[keep], target[keep].astype(float)).statistic
+    return {"score_n": int(keep.sum()), "spearman_score": round(float(rho), 4)}
+
+
+def evaluate_frame(
+    model: Any,
+    df: pd.DataFrame,
+    embedder: Embedder | None,
+    embeddings: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Metrics of ``model`` on a labelled frame (the JSON of ``feedback sentiment evaluate``).
+
+    Returns:
+        ``accuracy`` and ``macro_f1`` (over rows labelled negative/neutral/positive; macro over the
+        classes present in the gold labels), ``aspect_accuracy`` where ``aspect_sentiments`` exist (the
+        gold tags are given to the model), ``spearman_score`` where ``score`` exists, the same per
+        ``lang`` under ``per_lang``, plus the model's version and supervision source and timings.
+    """
+    t0 = time.perf_counter()
+    data = df.copy()
+    has_aspects = "aspect_sentiments" in data.columns and data["aspect_sentiments"].notna().any()
+    if has_aspects:
+        data["tags"] = [[t for t, _ in parse_pairs(a)] for a in data["aspect_sentiments"]]
+    pred = predict_frame(model, data, embedder, embeddings)
+    seconds = time.perf_counter() - t0
+
+    def block(mask: np.ndarray) -> dict[str, Any]:
+        out: dict[str, Any] = {"n_rows": int(mask.sum())}
+        if "sentiment" in data.columns:
+            out.update(
+                _label_metrics(
+                    data.loc[mask, "sentiment"].tolist(), pred.loc[mask, "sentiment_label"].tolist()
+                )
+            )
+        if has_aspects:
+            out.update(
+                _aspect_metrics(
+                    data.loc[mask, "aspect_sentiments"].tolist(), pred.loc[mask, "tag_sentiments"].tolist()
+                )
+            )
+        if "score" in data.columns:
+            out.update(_spearman(pred.loc[mask, "sentiment_score"].to_numpy(), data.loc[mask, "score"]))
+        return out
+
+    result = block(np.ones(len(data), dtype=bool))
+    if "lang" in data.columns:
+        langs = data["lang"].fillna("und").astype(str)
+        result["per_lang"] = {lang: block((langs == lang).to_numpy()) for lang in sorted(langs.unique())}
+    result.update(
+        model_version=model.version,
+        sentiment_source=model.source,
+        seconds=round(seconds, 3),
+        rows_per_second=round(len(data) / max(seconds, 1e-9), 1),
+    )
+    return result

@@ -1,0 +1,65 @@
+"""The weekly refit flow, run for real against a local Prefect test server."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.runner import load_export, run_enrichment
+from pipeline.sample import generate_survey, write_export
+from pipeline.warehouse import open_warehouse
+from tests.test_pipeline_e2e import make_config
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def prefect_harness():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def test_refit_flow_keeps_topic_ids_and_records_history(tmp_path, prefect_harness):
+    from flows.refit_topics import refit_topics
+    from pipeline.config import load_config
+
+    cfg = make_config(tmp_path)
+    config = load_config(cfg)
+    with open_warehouse(config.warehouse) as wh:
+        load_export(write_export(generate_survey(n=300, seed=11), tmp_path / "s.parquet"), wh, config)
+    run_enrichment(config)
+    with open_warehouse(config.warehouse) as wh:
+        before = wh.read("topics")
+        first_version = wh.read("topic_models")["model_version"].iloc[0]
+    assert len(before) >= 2 and (before["status"] == "active").all()
+    assert before["representative_quotes"].map(len).ge(1).all()
+
+    result = refit_topics(config_path=str(cfg))
+    assert result["refit"] and result["model_version"] != first_version
+    # the same window refitted: every topic continues under its id, none new, none retired
+    assert result["events"] == {"kept": len(before)}
+    with open_warehouse(config.warehouse) as wh:
+        after = wh.read("topics")
+        history = wh.read("topic_history")
+        models = wh.read("topic_models")
+    assert set(after["topic_id"]) == set(before["topic_id"])
+    assert (after["model_version"] == result["model_version"]).all()
+    assert set(history["event"]) == {"new", "kept"} and len(models) == 2
+    kept = history[history["event"] == "kept"]
+    assert (kept["overlap"] > 0.9).all()
+
+
+def test_prefect_yaml_declares_the_weekly_refit_deployment():
+    import importlib
+    from pathlib import Path
+
+    import yaml
+
+    spec = yaml.safe_load((Path(__file__).resolve().parent.parent / "prefect.yaml").read_text())
+    refit = {d["name"]: d for d in spec["deployments"]}["refit-topics"]
+    assert refit["entrypoint"] == "flows/refit_topics.py:refit_topics"
+    minute, hour, dom, month, dow = refit["schedules"][0]["cron"].split()
+    assert dom == "*" and month == "*" and dow != "*"  # weekly
+    module, func = refit["entrypoint"].split(":")
+    assert hasattr(importlib.import_module(module.replace("/", ".").removesuffix(".py")), func)
