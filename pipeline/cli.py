@@ -105,7 +105,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("Where everything went:")
     print(f"  warehouse (DuckDB): {config.warehouse}")
     print("     tables: survey_responses, feedback_enriched, feedback_tags, feedback_sentences, topics,")
-    print("             quarantine, pipeline_runs, embedding_cache, topic_models")
+    print("             topic_history, alerts, quarantine, pipeline_runs, embedding_cache, topic_models")
     print(f"  sample export:      {export}")
     print(f"  HTML report:        {html}")
     print(f"  summary JSON:       {html.parent / 'summary.json'}")
@@ -250,8 +250,12 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--text-column", default="text")
     m.add_argument("--embedder", default=None, help="registered name or alias (default: the config's)")
     m.set_defaults(func=cmd_embed)
-    __import__("pipeline.cli_topics", fromlist=["add_topics_commands"]).add_topics_commands(sub)
-    __import__("pipeline.cli_sentiment", fromlist=["x"]).add_sentiment_commands(sub)
+    # Sub-command groups live in their own modules (each imports its heavy parts lazily).
+    from pipeline.cli_sentiment import add_sentiment_commands
+    from pipeline.cli_topics import add_topics_commands
+
+    add_topics_commands(sub)
+    add_sentiment_commands(sub)
     return p
 
 

@@ -40,3 +40,16 @@ def test_contract_commands_exist(command):
     assert command in sub.choices
     if command in ("demo", "enrich", "report"):
         assert "--warehouse" in sub.choices[command].format_help()
+
+
+def test_importing_the_library_loads_no_heavy_framework():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, pipeline, pipeline.cli, pipeline.runner, pipeline.enrich; "
+        "heavy = ('torch', 'transformers', 'bertopic', 'spacy', 'lingua', 'prefect', 'umap', 'hdbscan'); "
+        "print(','.join(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
