@@ -162,7 +162,7 @@ def test_aspect_head_reads_each_themes_own_polarity(survey, embedder):
 def test_learning_from_scores_calibrates_rather_than_copies(survey, embedder):
     train, test = survey.iloc[:600].reset_index(drop=True), survey.iloc[600:].reset_index(drop=True)
     model = train_on_frame(
-        train, embedder, embedder_spec("hashing"), from_score=True, members=("embedding",), cv_folds=2
+        train, embedder, embedder_spec("hashing"), from_score=True, members=("embedding", "text"), cv_folds=2
     )
     assert model.source == "scores" and "-scores-" in model.version
     assert model.manifest()["metrics"]["n_pruned"] > 0  # answers whose text contradicts their score
@@ -172,7 +172,8 @@ def test_learning_from_scores_calibrates_rather_than_copies(survey, embedder):
     # Promoters who complain: the text decides, not the score.
     complaints = test[(test["score"] >= 9) & (test["sentiment"] == "negative")]
     if len(complaints):
-        labels, _ = model.predict(embedder.embed(complaints["text"].tolist()))
+        texts = complaints["text"].tolist()
+        labels, _ = model.predict(embedder.embed(texts), texts)
         assert (labels == "negative").mean() >= 0.5
 
 
@@ -319,3 +320,43 @@ def test_transformers_backend_offline_with_a_tiny_model(tmp_path):
     pred = pd.read_parquet(out)
     assert list(pred["tag_sentiments"].map(len)) == [1, 0, 2, 0]
     np.testing.assert_allclose(pred["sentiment_score"], scores, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_nightly_run_uses_a_trained_model_and_records_its_source(survey, tmp_path):
+    from pipeline.config import load_config
+    from pipeline.embed import build_embedder
+    from pipeline.runner import load_export, run_enrichment
+    from pipeline.sample import write_export
+    from pipeline.warehouse import open_warehouse
+    from tests.test_pipeline_e2e import make_config
+
+    hashing = build_embedder("hashing")
+    model = train_on_frame(
+        survey.iloc[:300].reset_index(drop=True),
+        hashing,
+        embedder_spec("hashing"),
+        members=("embedding", "text"),
+        cv_folds=2,
+    ).save(tmp_path / "model")
+    config = load_config(
+        make_config(
+            tmp_path,
+            embedder={"name": "hashing"},
+            sentiment={"name": "sentiment.embedding_lr.v1", "options": {"model_dir": str(model)}},
+            topics={"name": "topics.none.v1"},
+        )
+    )
+    with open_warehouse(config.warehouse) as wh:
+        load_export(write_export(generate_survey(n=150, seed=5), tmp_path / "s.parquet"), wh, config)
+    summary = run_enrichment(config)
+    assert summary.versions["sentiment_source"] == "labels"
+    with open_warehouse(config.warehouse) as wh:
+        runs, enr = wh.read("pipeline_runs"), wh.read("feedback_enriched")
+        sents, tags = wh.read("feedback_sentences"), wh.read("feedback_tags")
+    assert runs["sentiment_source"].tolist() == ["labels"]
+    answered = enr[~enr["is_non_answer"].astype(bool)]
+    assert set(answered["sentiment_source"]) == {"labels"}
+    assert set(answered["sentiment_label"]) <= {"negative", "neutral", "positive", "mixed"}
+    assert answered["sentiment_score"].between(-1, 1).all() and len(sents) and len(tags)
+    assert set(sents["sentiment_label"]) <= {"negative", "neutral", "positive"}

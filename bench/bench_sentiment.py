@@ -1,0 +1,312 @@
+"""Sentiment benchmark: the issue's targets on the development sets in ``../shared/data``.
+
+Tasks (``--tasks``, comma-separated; default all):
+
+* ``default``: the shipped zero-shot default (no labelled data) against customers' scores and labels:
+  Spearman between ``sentiment_score`` and the score (b2w pt, MARC per language), macro F1 where labels
+  exist (allocine fr, airline en/es, b2w polarity).
+* ``airline``: ``sentiment.embedding_lr.v1`` trained on labels, 5-fold stratified cross-validation on
+  airline_tweets_en_dev and airline_tweets_es_dev, 3-class macro F1.
+* ``aspects``: the aspect head on SemEval-2016 restaurants (train file), 5-fold cross-validation grouped by
+  review, given the gold tags: accuracy per language, and the baseline that labels every tag with the
+  sentence's predicted polarity.
+* ``from_score``: trained on the customers' scores only (half of b2w's scored rows; MARC likewise), judged
+  on the other half against the scores (Spearman) and the human polarity labels (macro F1).
+* ``speed``: responses per second of sentiment once the embeddings exist.
+
+Embeddings come from ``--cache-dir`` (``<encoder>/<file>.npy`` + ``.meta.json``, checked against the file's
+texts) when present, else they are computed with the encoder (slow on a CPU).
+
+Usage:
+    .venv/bin/python bench/bench_sentiment.py --cache-dir ../emb_cache
+    .venv/bin/python bench/bench_sentiment.py --tasks default,speed
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # small fits: one thread each beats contention
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from pipeline.embed import Embedder, build_embedder  # noqa: E402
+from pipeline.sentiment import EmbeddingSentiment, PrototypeSentiment  # noqa: E402
+from pipeline.sentiment.workflow import evaluate_frame  # noqa: E402
+
+log = logging.getLogger("bench_sentiment")
+
+DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
+DEFAULT_CACHE_DIR = REPO_ROOT.parent / "emb_cache"
+DEFAULT_OUT = REPO_ROOT / "bench" / "results" / "sentiment.json"
+ENCODER = "usem3"
+TASKS = ("default", "airline", "aspects", "from_score", "speed")
+TARGETS = {
+    "airline_en_macro_f1": 0.80,
+    "airline_es_macro_f1": 0.60,
+    "aspect_accuracy": {"en": 0.881, "es": 0.836, "fr": 0.788, "nl": 0.778},
+    "default_b2w_spearman": 0.65,
+    "responses_per_second": 1000,
+}
+
+
+def read_file(data_dir: Path, stem: str) -> pd.DataFrame:
+    """One development file with a clean positional index and string ids."""
+    path = data_dir / f"{stem}.parquet"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found; pass --data-dir pointing at the shared data folder.")
+    df = pd.read_parquet(path).reset_index(drop=True)
+    df["text"] = df["text"].fillna("").astype(str)
+    df["id"] = df["id"].astype(str)
+    return df
+
+
+def _digest(texts: Sequence[str]) -> str:
+    h = hashlib.sha256()
+    for t in texts:
+        h.update(t.encode("utf-8") + b"\0")
+    return h.hexdigest()
+
+
+class Vectors:
+    """Embeddings of whole files: from the cache when it matches, else encoded."""
+
+    def __init__(self, cache_dir: Path | None, encoder: str = ENCODER) -> None:
+        self.cache_dir = cache_dir
+        self.encoder = encoder
+        self._embedder: Embedder | None = None
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = build_embedder(self.encoder)
+        return self._embedder
+
+    def of(self, stem: str, texts: list[str]) -> np.ndarray:
+        if self.cache_dir is not None:
+            npy = self.cache_dir / self.encoder / f"{stem}.npy"
+            meta_file = npy.with_suffix(".meta.json")
+            if npy.exists() and meta_file.exists():
+                meta = json.loads(meta_file.read_text())
+                if meta.get("n_rows") == len(texts) and meta.get("texts_sha256") == _digest(texts):
+                    return np.load(npy)
+                log.warning("ignoring %s: it does not match the file's texts", npy)
+        log.info("encoding %s (%d texts) with %s", stem, len(texts), self.encoder)
+        return self.embedder.embed(texts)
+
+
+def _cv_labels(
+    y: np.ndarray, groups: np.ndarray | None, folds: int = 5
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    from sklearn.model_selection import GroupKFold, StratifiedKFold
+
+    if groups is not None:
+        return list(GroupKFold(folds).split(y, y, groups))
+    return list(StratifiedKFold(folds, shuffle=True, random_state=0).split(y, y))
+
+
+def task_default(data_dir: Path, vec: Vectors) -> dict[str, Any]:
+    """The zero-shot default against scores and labels (no training on any of these files)."""
+    model = PrototypeSentiment().fit(vec.embedder)
+    out: dict[str, Any] = {"model_version": model.version}
+    for stem in (
+        "b2w_reviews_pt_dev",
+        "marc_reviews_dev",
+        "allocine_fr_dev",
+        "airline_tweets_en_dev",
+        "airline_tweets_es_dev",
+    ):
+        df = read_file(data_dir, stem)
+        res = evaluate_frame(model, df, None, embeddings=vec.of(stem, df["text"].tolist()))
+        keep = ("n_rows", "accuracy", "macro_f1", "spearman_score", "score_n")
+        out[stem] = {k: res[k] for k in keep if k in res}
+        if len(res.get("per_lang", {})) > 1:
+            out[stem]["per_lang"] = {
+                lang: {k: v for k, v in r.items() if k in keep} for lang, r in res["per_lang"].items()
+            }
+        log.info("default %s: %s", stem, {k: v for k, v in out[stem].items() if k != "per_lang"})
+    return out
+
+
+def task_airline(data_dir: Path, vec: Vectors) -> dict[str, Any]:
+    """5-fold CV of the labelled-data model on the airline tweets."""
+    from sklearn.metrics import f1_score
+
+    out: dict[str, Any] = {}
+    for lang, stem in (("en", "airline_tweets_en_dev"), ("es", "airline_tweets_es_dev")):
+        df = read_file(data_dir, stem)
+        x = vec.of(stem, df["text"].tolist())
+        y = df["sentiment"].to_numpy(dtype=object)
+        texts = df["text"].tolist()
+        pred = np.empty(len(y), dtype=object)
+        raw = np.empty(len(y), dtype=object)
+        t0 = time.perf_counter()
+        for tr, te in _cv_labels(y, None):
+            model = EmbeddingSentiment().fit(x[tr], y[tr], [texts[i] for i in tr], embedder_id=vec.encoder)
+            te_texts = [texts[i] for i in te]
+            pred[te] = model.predict(x[te], te_texts)[0]
+            raw[te] = np.asarray(model.classes_, dtype=object)[model.proba(x[te], te_texts).argmax(1)]
+        out[lang] = {
+            "n": len(y),
+            "macro_f1": round(float(f1_score(y, pred, average="macro")), 4),
+            "macro_f1_without_bias_tuning": round(float(f1_score(y, raw, average="macro")), 4),
+            "accuracy": round(float((pred == y).mean()), 4),
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
+        log.info("airline %s: %s", lang, out[lang])
+    return out
+
+
+def task_aspects(data_dir: Path, vec: Vectors) -> dict[str, Any]:
+    """Aspect polarity given the gold tags, 5-fold CV grouped by review on the SemEval train file."""
+    from pipeline.sentiment.workflow import train_on_frame
+
+    stem = "semeval16_restaurants_sentences_train"
+    df = read_file(data_dir, stem)
+    x = vec.of(stem, df["text"].tolist())
+    has = df["aspect_sentiments"].notna().to_numpy()
+    df, x = df.loc[has].reset_index(drop=True), x[has]
+    groups = df["id"].str.split(":").str[0].to_numpy()
+    hits: dict[str, list[int]] = {}
+    base: dict[str, list[int]] = {}
+    t0 = time.perf_counter()
+    for tr, te in _cv_labels(np.zeros(len(df)), groups):
+        model = train_on_frame(
+            df.iloc[tr].reset_index(drop=True), vec.embedder, {"name": ENCODER}, embeddings=x[tr]
+        )
+        test = df.iloc[te].reset_index(drop=True)
+        res = evaluate_frame(model, test, None, embeddings=x[te])
+        sentence_only = EmbeddingSentiment.__new__(EmbeddingSentiment)
+        sentence_only.__dict__.update(model.__dict__)
+        sentence_only.aspect_ = None  # every tag gets the sentence's predicted polarity
+        res0 = evaluate_frame(sentence_only, test, None, embeddings=x[te])
+        for lang, r in res["per_lang"].items():
+            hits.setdefault(lang, [0, 0])
+            hits[lang][0] += round(r.get("aspect_accuracy", 0) * r.get("aspect_n", 0))
+            hits[lang][1] += r.get("aspect_n", 0)
+            b = res0["per_lang"][lang]
+            base.setdefault(lang, [0, 0])
+            base[lang][0] += round(b.get("aspect_accuracy", 0) * b.get("aspect_n", 0))
+            base[lang][1] += b.get("aspect_n", 0)
+        log.info("aspects fold done (%.0fs)", time.perf_counter() - t0)
+    out = {
+        lang: {
+            "pairs": n,
+            "aspect_accuracy": round(h / n, 4),
+            "sentence_polarity_baseline": round(base[lang][0] / base[lang][1], 4),
+        }
+        for lang, (h, n) in sorted(hits.items())
+        if n
+    }
+    out["seconds"] = round(time.perf_counter() - t0, 1)
+    log.info("aspects: %s", out)
+    return out
+
+
+def task_from_score(data_dir: Path, vec: Vectors) -> dict[str, Any]:
+    """Learn from scores on one half, judge on the other half (scores and human labels)."""
+    out: dict[str, Any] = {}
+    for stem in ("b2w_reviews_pt_dev", "marc_reviews_dev"):
+        df = read_file(data_dir, stem)
+        x = vec.of(stem, df["text"].tolist())
+        rng = np.random.default_rng(0)
+        half = rng.random(len(df)) < 0.5
+        train = df.loc[half & df["score"].notna().to_numpy()]
+        model = EmbeddingSentiment().fit_scores(
+            x[train.index.to_numpy()],
+            train["score"].astype(float).tolist(),
+            train["score_scale"].tolist(),
+            train["text"].tolist(),
+            embedder_id=vec.encoder,
+        )
+        test = df.loc[~half].reset_index(drop=True)
+        res = evaluate_frame(model, test, None, embeddings=x[~half])
+        keep = ("n_rows", "accuracy", "macro_f1", "spearman_score", "score_n")
+        out[stem] = {k: res[k] for k in keep if k in res}
+        out[stem]["n_train_scored"] = len(train)
+        out[stem]["n_pruned"] = model.n_pruned_
+        if len(res.get("per_lang", {})) > 1:
+            out[stem]["per_lang"] = {
+                lang: {k: v for k, v in r.items() if k in keep} for lang, r in res["per_lang"].items()
+            }
+        log.info("from_score %s: %s", stem, {k: v for k, v in out[stem].items() if k != "per_lang"})
+    return out
+
+
+def task_speed(data_dir: Path, vec: Vectors) -> dict[str, Any]:
+    """Responses per second of sentiment once embeddings exist (20,000 b2w reviews)."""
+    stem = "b2w_reviews_pt_dev"
+    df = read_file(data_dir, stem)
+    x = vec.of(stem, df["text"].tolist())
+    n = min(20_000, len(df))
+    texts, emb = df["text"].tolist()[:n], np.asarray(x[:n])
+    train = df.iloc[n : n + 5000]
+    trained = EmbeddingSentiment(cv_folds=0).fit_scores(
+        np.asarray(x[n : n + 5000]),
+        train["score"].fillna(3).astype(float).tolist(),
+        train["score_scale"].fillna("1-5").tolist(),
+        train["text"].tolist(),
+        embedder_id=vec.encoder,
+    )
+    out: dict[str, Any] = {"n": n}
+    for name, model in (("default", PrototypeSentiment().fit(vec.embedder)), ("embedding_lr", trained)):
+        kwargs = {"texts": texts} if model.needs_texts else {}
+        t0 = time.perf_counter()
+        model.score(emb, **kwargs)
+        seconds = time.perf_counter() - t0
+        out[name] = {"seconds": round(seconds, 3), "responses_per_second": round(n / seconds)}
+        log.info("speed %s: %s", name, out[name])
+    return out
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    p.add_argument(
+        "--cache-dir", type=Path, default=DEFAULT_CACHE_DIR, help="precomputed embeddings (optional)"
+    )
+    p.add_argument("--tasks", default=",".join(TASKS), help=f"comma-separated, from {TASKS}")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results JSON (merged with an existing one)")
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S"
+    )
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    bad = [t for t in tasks if t not in TASKS]
+    if bad:
+        raise SystemExit(f"unknown task(s) {bad}; valid: {list(TASKS)}")
+    vec = Vectors(args.cache_dir if args.cache_dir and args.cache_dir.exists() else None)
+    report = json.loads(args.out.read_text()) if args.out.exists() else {}
+    report["targets"] = TARGETS
+    report["encoder"] = ENCODER
+    for task in tasks:
+        t0 = time.perf_counter()
+        report[task] = globals()[f"task_{task}"](args.data_dir, vec)
+        report[task]["task_seconds"] = round(time.perf_counter() - t0, 1)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    print(json.dumps({t: report[t] for t in tasks}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
