@@ -16,6 +16,7 @@ from pipeline.embed import Embedder
 from pipeline.embed.base import Progress
 from pipeline.embed.response import ResponseMode, response_vectors
 from pipeline.prepare import PrepareConfig, prepare
+from pipeline.schema import SENTENCE_COLUMNS, TAG_COLUMNS
 from pipeline.sentiment import SentimentModel, combine_sentences, label_from_score
 from pipeline.tagging import ZeroShotTagger
 from pipeline.taxonomy import Taxonomy
@@ -235,30 +236,10 @@ def enrich_batch(
         enriched_at=pd.Timestamp(enriched_at).as_unit("us"),
     )
     timings["assemble"] = time.perf_counter() - t0
-    tag_cols = [
-        "response_id",
-        "tag",
-        "parent_tag",
-        "score",
-        "sentiment_label",
-        "sentiment_score",
-        "source",
-        "tagger_version",
-        "run_id",
-    ]
-    sent_cols = [
-        "response_id",
-        "sentence_id",
-        "text_redacted",
-        "sentiment_label",
-        "sentiment_score",
-        "tags",
-        "run_id",
-    ]
     return EnrichedBatch(
         enriched=enriched,
-        tags=pd.DataFrame(tag_rows, columns=tag_cols),
-        sentences=pd.DataFrame(sent_rows, columns=sent_cols),
+        tags=pd.DataFrame(tag_rows, columns=TAG_COLUMNS),
+        sentences=pd.DataFrame(sent_rows, columns=SENTENCE_COLUMNS),
         embeddings=resp_emb,
         timings=timings,
     )
