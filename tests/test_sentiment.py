@@ -196,6 +196,8 @@ def test_run_wiring_loads_model_dirs_and_learns_from_stored_scores(trained, surv
         "sentiment.prototype.v1", {"learn_from_scores": {"min_rows": 5000}}, embedder, lambda: stored
     )
     assert isinstance(few, PrototypeSentiment) and few.source == "zero_shot"
+    with pytest.raises(ConfigError, match="model_dir"):
+        sentiment_for_run("sentiment.embedding_lr.v1", {}, embedder)
 
 
 def test_cli_train_evaluate_predict(survey, tmp_path):

@@ -130,6 +130,11 @@ def sentiment_for_run(
             log.info("sentiment: learned from %d stored scores (%s)", len(rows), model.version)
             return model
         log.info("sentiment: %d scored answers stored, fewer than %d: zero-shot default", len(rows), min_rows)
+    if name == EmbeddingSentiment.name:
+        raise ConfigError(
+            f"sentiment model {name!r} is trained: set sentiment.options.model_dir to a folder written by "
+            "`feedback sentiment train`, or use learn_from_scores, or the zero-shot 'sentiment.prototype.v1'."
+        )
     return build_sentiment(name, **opts).fit(embedder)
 
 
