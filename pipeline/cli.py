@@ -252,10 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=cmd_embed)
     # Sub-command groups live in their own modules (each imports its heavy parts lazily).
     from pipeline.cli_sentiment import add_sentiment_commands
+    from pipeline.cli_tagger import add_tagger_commands
     from pipeline.cli_topics import add_topics_commands
 
     add_topics_commands(sub)
     add_sentiment_commands(sub)
+    add_tagger_commands(sub)
     return p
 
 

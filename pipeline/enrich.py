@@ -18,7 +18,7 @@ from pipeline.embed.response import ResponseMode, response_vectors
 from pipeline.prepare import PrepareConfig, prepare
 from pipeline.schema import SENTENCE_COLUMNS, TAG_COLUMNS
 from pipeline.sentiment import SentimentModel, combine_sentences, label_from_score
-from pipeline.tagging import ZeroShotTagger
+from pipeline.tagging import Tagger
 from pipeline.taxonomy import Taxonomy
 from pipeline.topics import BERTopicModel, NoTopics
 
@@ -31,7 +31,7 @@ class Models:
 
     embedder: Embedder
     sentiment: SentimentModel
-    tagger: ZeroShotTagger
+    tagger: Tagger
     taxonomy: Taxonomy
     topics: BERTopicModel | NoTopics
     response_vector: ResponseMode = "sentence_mean"
@@ -131,8 +131,12 @@ def enrich_batch(
     timings["sentiment"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    resp_tag_scores = models.tagger.score(resp_emb)
-    sent_tag_scores = models.tagger.score(sent_emb)
+    # Trained taggers read the texts too (TF-IDF n-grams); zero-shot ones only the embeddings.
+    tag_texts = bool(getattr(models.tagger, "needs_texts", False))
+    resp_tag_scores = models.tagger.score(
+        resp_emb, **({"texts": [t or "" for t in texts]} if tag_texts else {})
+    )
+    sent_tag_scores = models.tagger.score(sent_emb, **({"texts": sent_texts} if tag_texts else {}))
     sent_tags = models.tagger.decide(sent_tag_scores)
     resp_tags_whole = models.tagger.decide(resp_tag_scores)
     timings["tags"] = time.perf_counter() - t0

@@ -34,7 +34,7 @@ from pipeline.source import (
     segment_columns,
     validate,
 )
-from pipeline.tagging import build_tagger
+from pipeline.tagging.workflow import tagger_for_run
 from pipeline.taxonomy import load_taxonomy
 from pipeline.topic_registry import first_match, match_topics
 from pipeline.topics import BERTopicModel, NoTopics, StableTopicModel, build_topics, fit_topics
@@ -149,7 +149,7 @@ def build_models(
     sentiment = sentiment_for_run(
         config.sentiment.name, config.sentiment.options, embedder, lambda: stored_scores(wh, config)
     )
-    tagger = build_tagger(config.tagger.name, taxonomy, **config.tagger.options).fit(embedder)
+    tagger = tagger_for_run(config, taxonomy, embedder)  # the promoted version when one exists
     return Models(
         embedder,
         sentiment,

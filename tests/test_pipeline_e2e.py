@@ -64,7 +64,9 @@ def test_rows_in_equal_enriched_plus_quarantined(enriched_once):
     assert report.exact_duplicates > 0  # the sample's resent webhooks collapsed by response_id
     assert n_src == n_enr + n_q == summary.rows_in
     assert summary.rows_enriched == n_enr and summary.rows_quarantined == n_q
-    assert {"score_out_of_range", "missing_score", "unknown_survey_type", "missing_submitted_at"} <= set(reasons)
+    assert {"score_out_of_range", "missing_score", "unknown_survey_type", "missing_submitted_at"} <= set(
+        reasons
+    )
 
 
 def test_enriched_rows_carry_languages_tags_sentiment_topics_and_lineage(enriched_once):
@@ -81,9 +83,10 @@ def test_enriched_rows_carry_languages_tags_sentiment_topics_and_lineage(enriche
     assert answered["sentiment_score"].between(-1, 1).all()
     assert {"channel", "region", "plan", "customer_id"} <= set(enr.columns)  # segments carried through
     # the survey's scores agree with the text's sentiment
-    assert answered.groupby("sentiment_label")["score"].mean()["positive"] > answered.groupby(
-        "sentiment_label"
-    )["score"].mean()["negative"] + 2
+    assert (
+        answered.groupby("sentiment_label")["score"].mean()["positive"]
+        > answered.groupby("sentiment_label")["score"].mean()["negative"] + 2
+    )
     # non-answers are enriched (their score counts) but get no sentiment or tags
     non = enr[enr["is_non_answer"]]
     assert len(non) > 0 and non["tags"].map(len).eq(0).all() and non["sentiment_label"].isna().all()
@@ -139,7 +142,9 @@ def test_incremental_runs_take_only_new_rows(tmp_path):
     )
     with open_warehouse(config.warehouse) as wh:
         total = wh.count("feedback_enriched") + wh.count("quarantine")
-        now = wh.read("feedback_enriched", ["response_id", "run_id"], where={"response_id": list(stamp["response_id"])})
+        now = wh.read(
+            "feedback_enriched", ["response_id", "run_id"], where={"response_id": list(stamp["response_id"])}
+        )
         assert total == wh.count("survey_responses")
     # rows of the first run were not re-enriched
     assert dict(zip(now["response_id"], now["run_id"], strict=True)) == dict(

@@ -1,17 +1,15 @@
-"""Tagging: multi-label themes from the taxonomy, over the shared embeddings.
-
-The day-one tagger is zero-shot: a text gets a tag when its embedding is close enough to that tag's
-description and example phrases.
-"""
+"""The zero-shot tagger: a text gets a tag when its embedding is close enough to that tag's description
+and example phrases in the taxonomy. The day-one default, before anyone has labelled anything."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import numpy as np
 
 from pipeline.embed import Embedder
-from pipeline.errors import NotFittedError, UnknownComponentError
+from pipeline.errors import NotFittedError
 from pipeline.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
@@ -76,8 +74,11 @@ class ZeroShotTagger:
         if not hasattr(self, "prototypes_"):
             raise NotFittedError("ZeroShotTagger is not fitted: call fit(embedder) first.")
 
-    def score(self, embeddings: np.ndarray) -> np.ndarray:
-        """Tag scores, shape (n_texts, n_tags), in taxonomy order."""
+    needs_texts = False
+    """Zero-shot scores read embeddings only (see :class:`pipeline.tagging.Tagger`)."""
+
+    def score(self, embeddings: np.ndarray, texts: Sequence[str] | None = None) -> np.ndarray:
+        """Tag scores, shape (n_texts, n_tags), in taxonomy order (``texts`` is accepted and ignored)."""
         self._check()
         n_tags = len(self.tag_names_)
         out = np.zeros((len(embeddings), n_tags), dtype=np.float32)
@@ -101,17 +102,9 @@ class ZeroShotTagger:
             result.append([self.tag_names_[j] for j in order])
         return result
 
-    def predict(self, embeddings: np.ndarray) -> tuple[list[list[str]], np.ndarray]:
+    def predict(
+        self, embeddings: np.ndarray, texts: Sequence[str] | None = None
+    ) -> tuple[list[list[str]], np.ndarray]:
         """Tags and the score matrix for each embedding row."""
         scores = self.score(embeddings)
         return self.decide(scores), scores
-
-
-TAGGERS = {"tagger.zeroshot.v1": ZeroShotTagger}
-
-
-def build_tagger(name: str, taxonomy: Taxonomy, **options: object) -> ZeroShotTagger:
-    """Create a tagger from its registered name."""
-    if name not in TAGGERS:
-        raise UnknownComponentError(f"Unknown tagger {name!r}. Valid names: {sorted(TAGGERS)}")
-    return TAGGERS[name](taxonomy, **options)  # type: ignore[arg-type]

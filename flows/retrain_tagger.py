@@ -1,0 +1,154 @@
+"""The weekly tagger retraining: thin Prefect wiring over ``pipeline.tagging``.
+
+Load the labels (warehouse table ``tag_labels`` and optional files), hold out an evaluation set, train a
+new version, evaluate it and the promoted version on the same rows, promote it when the gate allows,
+then re-tag every stored answer from the cached embeddings (nothing is encoded again). The nightly run
+uses the promoted version from then on and records it on every row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NONE
+
+from pipeline.config import EnrichmentConfig, load_config
+from pipeline.embed import build_embedder
+from pipeline.tagging.data import LabelledData
+from pipeline.tagging.retag import retag_stored
+from pipeline.tagging.retrain import MIN_LABELS, load_training_labels, registry_for, split_labels
+from pipeline.tagging.workflow import (
+    compare_and_promote,
+    encoder_spec,
+    load_tagger,
+    save_version,
+    train_tagger,
+)
+from pipeline.taxonomy import load_taxonomy
+from pipeline.warehouse import open_warehouse
+from pipeline.warehouse.base import Warehouse
+
+FLOW_NAME = "retrain-tagger"
+
+
+@task(retries=2, retry_delay_seconds=5, cache_policy=NONE)
+def load_labels(wh: Warehouse, config: EnrichmentConfig, files: list[str] | None) -> LabelledData:
+    """Labelled rows with embeddings (stored answers' vectors come from the cache)."""
+    embedder = build_embedder(config.embedder.name, **config.embedder.options)
+    return load_training_labels(wh, config, embedder, files)
+
+
+@task(cache_policy=NONE)
+def train(
+    config: EnrichmentConfig, data: LabelledData, registry: str, params: dict[str, Any] | None
+) -> tuple[str, dict[str, Any]]:
+    """Train a version on the training split and write it into the registry."""
+    embedder = build_embedder(config.embedder.name, **config.embedder.options)
+    taxonomy = load_taxonomy(config.tagger.taxonomy)
+    model, info = train_tagger(data, embedder, taxonomy=taxonomy, params=params)
+    version = getattr(model, "version_id_", model.version)
+    folder = save_version(
+        model,
+        f"{registry}/{version}",
+        info,
+        encoder_spec(config.embedder.name, config.embedder.options, embedder),
+    )
+    return str(folder), {
+        "version": version,
+        "mode": info.mode,
+        "cv_metrics": getattr(model, "cv_report_", None),
+    }
+
+
+@task(cache_policy=NONE)
+def gate_and_promote(
+    candidate: str, eval_data: LabelledData, registry: str, force: bool, max_drop: float
+) -> dict[str, Any]:
+    """Evaluate candidate and promoted version on the same rows; promote when the gate allows."""
+    decision, reports = compare_and_promote(candidate, eval_data, registry, force=force, max_drop=max_drop)
+    return {
+        "decision": decision.as_dict(),
+        "candidate_micro_f1": reports["candidate"].get("micro_f1"),
+        "current_micro_f1": (reports.get("current") or {}).get("micro_f1"),
+    }
+
+
+@task(retries=2, retry_delay_seconds=5, cache_policy=NONE)
+def retag(wh: Warehouse, config: EnrichmentConfig, registry: str) -> dict[str, Any]:
+    """Re-tag the stored answers with the promoted version, from cached embeddings only."""
+    embedder = build_embedder(config.embedder.name, **config.embedder.options)
+    model = load_tagger(registry, embedder)
+    taxonomy = load_taxonomy(config.tagger.taxonomy)
+    parent_of = model.parent_of if hasattr(model, "parent_of") else taxonomy.parent_of
+    return retag_stored(wh, config, model, embedder.model_id, parent_of=parent_of).__dict__
+
+
+@flow(name=FLOW_NAME, log_prints=False)
+def retrain_tagger(
+    config_path: str | None = None,
+    warehouse: str | None = None,
+    data: list[str] | None = None,
+    registry: str | None = None,
+    eval_fraction: float = 0.2,
+    force: bool = False,
+    max_drop: float = 0.01,
+    params: dict[str, Any] | None = None,
+    retag_stored_answers: bool = True,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Retrain the tagger from the labels, gate, promote and re-tag.
+
+    Args:
+        config_path: The enrichment YAML (default: configs/enrichment.yaml).
+        warehouse: Override of the config's warehouse.
+        data: Extra labelled files (CSV/Parquet) on top of the table ``tag_labels``.
+        registry: Registry folder (default: ``tagger.model_dir`` when it is a registry, else models/tagger).
+        eval_fraction: Share of the labels held out for the gate.
+        force: Promote even when the candidate scores more than ``max_drop`` below the promoted version.
+        max_drop: The gate's tolerance in micro F1 (0.01 = 1 point).
+        params: Hyper-parameters of the trained tagger.
+        retag_stored_answers: Re-tag the stored answers after a promotion.
+        seed: Seed of the evaluation split.
+
+    Returns:
+        A summary: status (promoted / refused / skipped), versions, scores, re-tagging counts.
+    """
+    logger = get_run_logger()
+    config = load_config(config_path, warehouse=warehouse)
+    reg = str(registry_for(config, registry))
+    with open_warehouse(config.warehouse) as wh:
+        labels = load_labels(wh, config, data)
+        if len(labels) < MIN_LABELS:
+            logger.warning(
+                "only %d labelled rows (fewer than %d): nothing retrained", len(labels), MIN_LABELS
+            )
+            return {"status": "skipped", "labels": len(labels), "registry": reg}
+        train_part, eval_part = split_labels(labels, eval_fraction, seed)
+        candidate, trained = train(config, train_part, reg, params)
+        gated = gate_and_promote(candidate, eval_part, reg, force, max_drop)
+        result: dict[str, Any] = {
+            "status": "promoted" if gated["decision"]["promoted"] else "refused",
+            "labels": len(labels),
+            "train_rows": len(train_part),
+            "eval_rows": len(eval_part),
+            "candidate": candidate,
+            "registry": reg,
+            **trained,
+            **gated,
+        }
+        if gated["decision"]["promoted"] and retag_stored_answers:
+            result["retag"] = retag(wh, config, reg)
+    logger.info(
+        "tagger %s %s: micro F1 %.3f vs current %s (%s)",
+        trained["version"],
+        result["status"],
+        gated["candidate_micro_f1"],
+        gated["current_micro_f1"],
+        gated["decision"]["reason"],
+    )
+    return result
+
+
+if __name__ == "__main__":
+    retrain_tagger()

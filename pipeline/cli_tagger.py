@@ -1,0 +1,386 @@
+"""``feedback tagger ...``: train, evaluate, predict, promote, suggest, import-labels, list.
+
+Labelled files have the columns of ``../shared/data/README.md`` (``text``, ``tags`` as a list or a
+"|"-separated string, optional ``id``, ``lang``, ``group``). Embeddings are read from a file cache
+(``--emb-cache``, default ``<state_dir>/embeddings``; the layout of ``bench/bench_encoders.py
+--build-cache``) when one matches the file, else computed once and written there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.errors import FeedbackError
+
+log = logging.getLogger("feedback.tagger")
+
+
+def _out(message: str = "") -> None:
+    sys.stdout.write(message + "\n")
+
+
+def _write_json(path: str | None, payload: dict[str, Any]) -> None:
+    if path:
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(
+            json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8"
+        )
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from pipeline.config import load_config
+
+    return load_config(args.config, warehouse=getattr(args, "warehouse", None))
+
+
+def _cache_dir(args: argparse.Namespace, config: Any) -> Path | None:
+    if args.emb_cache == "none":
+        return None
+    return Path(args.emb_cache) if args.emb_cache else Path(config.state_dir) / "embeddings"
+
+
+def _params(pairs: list[str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise FeedbackError(f"--param expects KEY=VALUE, got {pair!r} (e.g. --param cv=3)")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def _per_lang_line(report: dict[str, Any]) -> str:
+    langs = report.get("per_lang") or {}
+    return "  ".join(f"{k} {100 * v['micro_f1']:.1f}" for k, v in langs.items())
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train a tagger version on labelled files and/or the warehouse's tag_labels."""
+    from pipeline.embed import build_embedder
+    from pipeline.tagging.data import (
+        LabelledData,
+        embed_labelled,
+        labelled_from_frame,
+        read_label_table,
+        read_labelled_files,
+    )
+    from pipeline.tagging.store import DEFAULT_REGISTRY
+    from pipeline.tagging.workflow import encoder_spec, save_version, train_tagger
+    from pipeline.taxonomy import load_taxonomy
+
+    config = _config(args)
+    name = args.embedder or config.embedder.name
+    options = {} if args.embedder else dict(config.embedder.options)
+    embedder = build_embedder(name, **options)
+    parts = []
+    if args.data:
+        parts.append(read_labelled_files(args.data, embedder, _cache_dir(args, config)))
+    if args.from_warehouse:
+        from pipeline.embed import CachedEmbedder
+        from pipeline.warehouse import open_warehouse
+
+        with open_warehouse(config.warehouse) as wh:
+            frame = read_label_table(wh)
+            if len(frame):
+                parts.append(
+                    embed_labelled(
+                        labelled_from_frame(frame, "warehouse:tag_labels"), CachedEmbedder(embedder, wh)
+                    )
+                )
+    if not parts:
+        raise FeedbackError("nothing to train on: pass --data FILE... and/or --from-warehouse")
+    data = LabelledData.concat(parts)
+    taxonomy = None if args.taxonomy == "none" else load_taxonomy(args.taxonomy or config.tagger.taxonomy)
+    model, info = train_tagger(
+        data,
+        embedder,
+        taxonomy=taxonomy,
+        params=_params(args.param),
+        use_taxonomy_examples=not args.no_taxonomy_examples,
+    )
+    version = getattr(model, "version_id_", None) or model.version
+    out = Path(args.out) if args.out else DEFAULT_REGISTRY / version
+    save_version(model, out, info, encoder_spec(name, options, embedder))
+    cv = getattr(model, "cv_report_", None)
+    _out(
+        f"tagger {version} ({info.mode}, tags from {info.tag_source}): {info.rows} rows, {len(model.tag_names_)} tags, {info.seconds:.1f}s"
+    )
+    if cv:
+        _out(
+            f"cross-validated micro F1 {100 * cv['micro_f1']:.1f}, macro F1 {100 * cv['macro_f1']:.1f}   {_per_lang_line(cv)}"
+        )
+    _out(f"written to {out}")
+    _write_json(args.json, {"version": version, "path": str(out), "mode": info.mode, "cv_metrics": cv})
+    return 0
+
+
+def _labelled_for_model(model_dir: str, data: list[str], args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    from pipeline.tagging.data import read_labelled_files
+    from pipeline.tagging.store import read_manifest, resolve_model_dir
+    from pipeline.tagging.workflow import embedder_from_manifest, load_tagger
+
+    folder = resolve_model_dir(model_dir)
+    if folder is None:
+        raise FeedbackError(
+            f"no tagger at {model_dir}: pass a version folder or a registry with promoted.json"
+        )
+    embedder = embedder_from_manifest(read_manifest(folder))
+    rows = read_labelled_files(data, embedder, _cache_dir(args, _config(args)))
+    return folder, load_tagger(folder, embedder), rows
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Score a version on a labelled file: micro/macro F1, per tag, per language."""
+    from pipeline.tagging.workflow import evaluate_tagger
+
+    folder, model, rows = _labelled_for_model(args.model, [args.data], args)
+    report = evaluate_tagger(model, rows)
+    report["model"] = str(folder)
+    report["data"] = args.data
+    _out(
+        f"{model.version} on {args.data} ({len(rows)} rows): micro F1 {100 * report['micro_f1']:.1f}, macro F1 {100 * report['macro_f1']:.1f}"
+    )
+    if report["per_lang"]:
+        _out(f"per language: {_per_lang_line(report)}")
+    _write_json(args.json, report)
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Tag a file: writes id, tags (list) and tag_scores."""
+    from pipeline.source import read_export
+    from pipeline.tagging.data import embed_texts_of_file
+    from pipeline.tagging.store import read_manifest, resolve_model_dir
+    from pipeline.tagging.workflow import embedder_from_manifest, load_tagger, predictions_frame, write_frame
+
+    folder = resolve_model_dir(args.model)
+    if folder is None:
+        raise FeedbackError(
+            f"no tagger at {args.model}: pass a version folder or a registry with promoted.json"
+        )
+    embedder = embedder_from_manifest(read_manifest(folder))
+    model = load_tagger(folder, embedder)
+    df = read_export(args.data)
+    if "text" not in df.columns:
+        raise FeedbackError(f"{args.data}: no column 'text'; found {list(df.columns)}")
+    texts = df["text"].fillna("").astype(str).tolist()
+    emb = embed_texts_of_file(Path(args.data), texts, embedder, _cache_dir(args, _config(args)))
+    tags, scores = model.predict(emb, texts=texts)
+    ids = df["id"].astype(str).tolist() if "id" in df.columns else [str(i) for i in range(len(df))]
+    out = write_frame(predictions_frame(ids, tags, scores, model.tag_names_), args.out)
+    tagged = sum(1 for t in tags if t)
+    _out(f"{len(df)} rows tagged by {model.version} ({tagged} with at least one tag) -> {out}")
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    """Gate a version against the promoted one and point the registry at it."""
+    from pipeline.tagging.data import read_labelled_files
+    from pipeline.tagging.store import DEFAULT_REGISTRY, read_manifest
+    from pipeline.tagging.workflow import compare_and_promote, embedder_from_manifest
+
+    eval_data = None
+    if args.data:
+        embedder = embedder_from_manifest(read_manifest(args.model))
+        eval_data = read_labelled_files([args.data], embedder, _cache_dir(args, _config(args)))
+    registry = Path(args.registry) if args.registry else DEFAULT_REGISTRY
+    decision, reports = compare_and_promote(
+        args.model, eval_data, registry, force=args.force, max_drop=args.max_drop / 100.0
+    )
+    _write_json(args.json, {"decision": decision.as_dict(), "reports": reports})
+    if decision.promoted:
+        _out(f"promoted {decision.candidate_version}: {decision.reason} -> {decision.pointer}")
+        return 0
+    _out(f"refused {decision.candidate_version}: {decision.reason}")
+    return 1
+
+
+def cmd_suggest(args: argparse.Namespace) -> int:
+    """Export the rows whose labels would help most, ready for labelling."""
+    import pandas as pd
+
+    from pipeline.embed import CachedEmbedder, build_embedder
+    from pipeline.embed.base import text_hash
+    from pipeline.embed.response import response_model_id
+    from pipeline.tagging.data import LABEL_TABLE, embed_texts_of_file
+    from pipeline.tagging.workflow import load_tagger, suggest_for_labelling, tagger_for_run, write_frame
+    from pipeline.taxonomy import load_taxonomy
+    from pipeline.warehouse import open_warehouse
+
+    config = _config(args)
+    base = build_embedder(config.embedder.name, **config.embedder.options)
+    if args.data:
+        from pipeline.source import read_export
+
+        df = read_export(args.data)
+        texts = df["text"].fillna("").astype(str).tolist()
+        ids = df["id"].astype(str).tolist() if "id" in df.columns else [str(i) for i in range(len(df))]
+        langs = df["lang"].tolist() if "lang" in df.columns else None
+        emb = embed_texts_of_file(Path(args.data), texts, base, _cache_dir(args, config))
+        model = (
+            load_tagger(args.model, base)
+            if args.model
+            else tagger_for_run(config, load_taxonomy(config.tagger.taxonomy), base)
+        )
+    else:
+        with open_warehouse(config.warehouse) as wh:
+            t = config.tables
+            if not wh.table_exists(t.enriched):
+                raise FeedbackError(
+                    f"no stored answers in {config.warehouse}: run `feedback enrich` first, or pass --data"
+                )
+            stored = wh.read(t.enriched, ["response_id", "text_redacted", "language", "is_non_answer"])
+            stored = stored[~stored["is_non_answer"].astype(bool)]
+            if wh.table_exists(LABEL_TABLE):
+                done = set(wh.read(LABEL_TABLE, ["id"])["id"].astype(str))
+                stored = stored[~stored["response_id"].astype(str).isin(done)]
+            texts = stored["text_redacted"].fillna("").astype(str).tolist()
+            ids = stored["response_id"].astype(str).tolist()
+            langs = stored["language"].tolist()
+            embedder = CachedEmbedder(base, wh)
+            # Stored answers' vectors are in the cache already (nothing is encoded for them).
+            cached = wh.read_vectors(
+                response_model_id(base, config.response_vector), [text_hash(x) for x in texts]
+            )
+            missing = [x for x in texts if text_hash(x) not in cached]
+            extra = (
+                dict(zip([text_hash(x) for x in missing], embedder.embed(missing), strict=True))
+                if missing
+                else {}
+            )
+            emb = (
+                np.stack([cached.get(text_hash(x), extra.get(text_hash(x))) for x in texts])
+                if texts
+                else np.zeros((0, base.dim), np.float32)
+            )
+            model = (
+                load_tagger(args.model, embedder)
+                if args.model
+                else tagger_for_run(config, load_taxonomy(config.tagger.taxonomy), embedder)
+            )
+    picked = suggest_for_labelling(model, ids, texts, emb, n=args.n, langs=langs)
+    out = write_frame(picked if len(picked) else pd.DataFrame(picked), args.out)
+    _out(f"{len(picked)} rows to label (of {len(texts)} candidates, by {model.version}) -> {out}")
+    _out(
+        "Correct the 'tags' column, set 'labelled' to true on checked rows, then: feedback tagger import-labels --data FILE"
+    )
+    return 0
+
+
+def cmd_import_labels(args: argparse.Namespace) -> int:
+    """Upsert a labelled file into the warehouse table tag_labels."""
+    from pipeline.source import read_export
+    from pipeline.tagging.data import LABEL_TABLE, write_label_table
+    from pipeline.warehouse import open_warehouse
+
+    config = _config(args)
+    df = read_export(args.data)
+    if "labelled" in df.columns:
+        flags = df["labelled"].map(lambda v: str(v).strip().lower() in ("true", "1", "yes", "y", "x"))
+        df = df[flags.to_numpy()]
+    with open_warehouse(config.warehouse) as wh:
+        n = write_label_table(wh, df, labeller=args.labeller)
+    _out(f"{n} labelled rows upserted into {LABEL_TABLE} ({config.warehouse})")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """List the versions of a registry."""
+    from pipeline.tagging.store import DEFAULT_REGISTRY, list_versions
+
+    rows = list_versions(args.registry or DEFAULT_REGISTRY)
+    if not rows:
+        _out("no tagger versions yet (feedback tagger train --data FILE)")
+    for r in rows:
+        f1 = "" if r["cv_micro_f1"] is None else f"cv micro F1 {100 * r['cv_micro_f1']:.1f}"
+        _out(
+            f"{'*' if r['promoted'] else ' '} {r['version']}  {r['mode']}  {r['n_train']} rows  {f1}  {r['path']}"
+        )
+    return 0
+
+
+def add_tagger_commands(subparsers: Any) -> None:
+    """Add ``feedback tagger ...`` to the CLI."""
+    g = subparsers.add_parser("tagger", help="train, evaluate, compare and promote taggers")
+    sub = g.add_subparsers(dest="tagger_command", required=True)
+
+    def common(sp: argparse.ArgumentParser, warehouse: bool = False) -> None:
+        sp.add_argument("--config", default=None, help="enrichment YAML (default: configs/enrichment.yaml)")
+        sp.add_argument(
+            "--emb-cache", default=None, help="embedding file cache (default <state_dir>/embeddings; 'none')"
+        )
+        if warehouse:
+            sp.add_argument("--warehouse", default=None, help="DuckDB file path or SQLAlchemy URL")
+
+    t = sub.add_parser("train", help="train a version on labelled files and/or tag_labels")
+    common(t, warehouse=True)
+    t.add_argument("--data", nargs="+", default=None, help="labelled CSV/Parquet file(s)")
+    t.add_argument("--from-warehouse", action="store_true", help="also read the warehouse table tag_labels")
+    t.add_argument("--out", default=None, help="version folder (default models/tagger/<version>)")
+    t.add_argument("--embedder", default=None, help="embedder name or alias (default: the config's)")
+    t.add_argument(
+        "--taxonomy", default=None, help="taxonomy YAML (default: the config's); 'none': tags from data"
+    )
+    t.add_argument("--param", action="append", default=None, help="hyper-parameter KEY=VALUE (repeatable)")
+    t.add_argument("--no-taxonomy-examples", action="store_true", help="do not add the taxonomy's phrases")
+    t.add_argument("--json", default=None, help="write the cross-validated metrics here")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="micro/macro F1, per tag and per language on a labelled file")
+    common(e)
+    e.add_argument("--model", required=True, help="version folder, or registry folder (its promoted version)")
+    e.add_argument("--data", required=True, help="labelled CSV/Parquet file")
+    e.add_argument("--json", required=True, help="write the metrics here")
+    e.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="tag a file: id, tags, tag_scores")
+    common(p)
+    p.add_argument("--model", required=True, help="version folder, or registry folder (its promoted version)")
+    p.add_argument("--data", required=True, help="CSV/Parquet file with a text column")
+    p.add_argument("--out", required=True, help="output .parquet or .csv")
+    p.set_defaults(func=cmd_predict)
+
+    m = sub.add_parser("promote", help="gate a version against the promoted one and promote it")
+    common(m)
+    m.add_argument("--model", required=True, help="candidate version folder")
+    m.add_argument(
+        "--data", default=None, help="labelled evaluation file (default: compare cross-validated F1)"
+    )
+    m.add_argument("--registry", default=None, help="registry folder (default models/tagger)")
+    m.add_argument("--force", action="store_true", help="promote even when the gate refuses")
+    m.add_argument("--max-drop", type=float, default=1.0, help="largest micro-F1 drop in points (default 1)")
+    m.add_argument("--json", default=None, help="write the decision and both reports here")
+    m.set_defaults(func=cmd_promote)
+
+    s = sub.add_parser("suggest", help="export the answers whose labels would help most")
+    common(s, warehouse=True)
+    s.add_argument("--n", type=int, default=200, help="how many rows (default 200)")
+    s.add_argument("--out", default="to_label.csv", help="output .csv or .parquet (default to_label.csv)")
+    s.add_argument(
+        "--model", default=None, help="version/registry folder (default: what the nightly run uses)"
+    )
+    s.add_argument("--data", default=None, help="candidates from a file instead of the warehouse")
+    s.set_defaults(func=cmd_suggest)
+
+    i = sub.add_parser("import-labels", help="upsert a labelled file into the warehouse table tag_labels")
+    common(i, warehouse=True)
+    i.add_argument(
+        "--data", required=True, help="labelled CSV/Parquet (rows with labelled=false are skipped)"
+    )
+    i.add_argument("--labeller", default="", help="who labelled (recorded)")
+    i.set_defaults(func=cmd_import_labels)
+
+    ls = sub.add_parser("list", help="list the versions of a registry")
+    ls.add_argument("--registry", default=None, help="registry folder (default models/tagger)")
+    ls.set_defaults(func=cmd_list)

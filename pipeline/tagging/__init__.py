@@ -1,0 +1,75 @@
+"""Tagging: multi-label themes over the shared embeddings.
+
+Two taggers share one interface (:class:`Tagger`): the zero-shot :class:`ZeroShotTagger` (taxonomy only,
+the day-one default) and the trained :class:`EmbeddingTfidfTagger` (labelled examples; few-shot to full).
+Both are registered under versioned names that configs refer to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from pipeline.errors import UnknownComponentError
+from pipeline.tagging.trained import EmbeddingTfidfTagger, TaggerParams
+from pipeline.tagging.zeroshot import ZeroShotTagger
+from pipeline.taxonomy import Taxonomy
+
+
+@runtime_checkable
+class Tagger(Protocol):
+    """What the enrichment stage needs from a tagger.
+
+    Attributes:
+        tag_names_: Column names of the score matrix.
+        needs_texts: Whether ``score`` reads the texts as well as the embeddings.
+        version: Recorded on every tagged row.
+    """
+
+    tag_names_: list[str]
+    needs_texts: bool
+
+    @property
+    def version(self) -> str: ...
+
+    def score(self, embeddings: np.ndarray, texts: Sequence[str] | None = None) -> np.ndarray: ...
+
+    def decide(self, scores: np.ndarray) -> list[list[str]]: ...
+
+    def predict(
+        self, embeddings: np.ndarray, texts: Sequence[str] | None = None
+    ) -> tuple[list[list[str]], np.ndarray]: ...
+
+
+TAGGERS: dict[str, type] = {
+    "tagger.zeroshot.v1": ZeroShotTagger,
+    "tagger.embedding_tfidf.v1": EmbeddingTfidfTagger,
+}
+TRAINED_TAGGERS = {"tagger.embedding_tfidf.v1"}
+
+
+def build_tagger(name: str, taxonomy: Taxonomy | None = None, **options: Any) -> Any:
+    """Create a tagger from its registered name.
+
+    The zero-shot tagger takes the taxonomy; a trained tagger takes its hyper-parameters as options and is
+    then fitted on labelled data (or loaded with :func:`load_tagger`).
+    """
+    if name not in TAGGERS:
+        raise UnknownComponentError(f"Unknown tagger {name!r}. Valid names: {sorted(TAGGERS)}")
+    if name in TRAINED_TAGGERS:
+        return TAGGERS[name](**options)
+    if taxonomy is None:
+        raise UnknownComponentError(f"tagger {name!r} needs the taxonomy: build_tagger({name!r}, taxonomy)")
+    return TAGGERS[name](taxonomy, **options)
+
+
+__all__ = [
+    "EmbeddingTfidfTagger",
+    "TAGGERS",
+    "Tagger",
+    "TaggerParams",
+    "ZeroShotTagger",
+    "build_tagger",
+]

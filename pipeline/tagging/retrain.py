@@ -1,0 +1,84 @@
+"""The steps of the weekly tagger retraining, as plain functions (``flows/retrain_tagger.py`` wires them):
+load labels, split off an evaluation set, train, gate and promote, re-tag the stored answers.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.config import EnrichmentConfig
+from pipeline.embed import CachedEmbedder, Embedder
+from pipeline.embed.base import text_hash
+from pipeline.embed.response import response_model_id
+from pipeline.tagging.data import LabelledData, labelled_from_frame, read_label_table, read_labelled_files
+from pipeline.tagging.store import DEFAULT_REGISTRY, MANIFEST
+
+log = logging.getLogger(__name__)
+
+MIN_LABELS = 20
+"""Fewer labelled rows than this and the retraining stops (nothing to learn or to gate on)."""
+
+
+def registry_for(config: EnrichmentConfig, registry: str | Path | None = None) -> Path:
+    """The registry the run promotes into: the argument, else ``tagger.model_dir`` when it is a registry
+    (not a version folder), else ``models/tagger``."""
+    if registry is not None:
+        return Path(registry)
+    model_dir = config.tagger.model_dir
+    if model_dir is not None and not (Path(model_dir) / MANIFEST).exists():
+        return Path(model_dir)
+    return DEFAULT_REGISTRY
+
+
+def embed_preferring_cache(wh: Any, embedder: Embedder, texts: list[str], response_vector: str) -> np.ndarray:
+    """Vectors of texts: stored answers' vectors from the cache, the rest encoded once (and cached)."""
+    cached = CachedEmbedder(embedder, wh)
+    if not texts:
+        return np.zeros((0, embedder.dim), dtype=np.float32)
+    hashes = [text_hash(t) for t in texts]
+    found = wh.read_vectors(response_model_id(embedder, response_vector), list(dict.fromkeys(hashes)))
+    missing = [t for t, h in zip(texts, hashes, strict=True) if h not in found]
+    if missing:
+        found.update(zip([text_hash(t) for t in missing], cached.embed(missing), strict=True))
+    return np.stack([found[h] for h in hashes]).astype(np.float32)
+
+
+def load_training_labels(
+    wh: Any, config: EnrichmentConfig, embedder: Embedder, files: list[str] | None = None
+) -> LabelledData:
+    """Labels from the warehouse table ``tag_labels`` plus any labelled files, with embeddings."""
+    parts: list[LabelledData] = []
+    frame = read_label_table(wh, texts_table=config.tables.enriched)
+    if len(frame):
+        data = labelled_from_frame(frame, "warehouse:tag_labels")
+        emb = embed_preferring_cache(wh, embedder, data.texts, config.response_vector)
+        parts.append(LabelledData(data.frame, emb, data.sources, embedder.model_id))
+    if files:
+        parts.append(read_labelled_files(files, CachedEmbedder(embedder, wh)))
+    if not parts:
+        return LabelledData(frame, np.zeros((0, embedder.dim), np.float32), [], embedder.model_id)
+    data = LabelledData.concat(parts)
+    log.info("labels: %d rows from %s", len(data), data.sources)
+    return data
+
+
+def split_labels(
+    data: LabelledData, eval_fraction: float, seed: int = 0
+) -> tuple[LabelledData, LabelledData]:
+    """A train/evaluation split, stratified on each row's rarest tag (and grouped when rows have groups)."""
+    from pipeline.tagging.metrics import binarize
+    from pipeline.tagging.trained import _folds
+
+    if not 0 < eval_fraction < 1:
+        raise ValueError(f"eval_fraction must be between 0 and 1, got {eval_fraction}")
+    names = list(data.tag_counts())
+    y = binarize(data.tags, names)
+    n_splits = max(2, round(1 / eval_fraction))
+    fold, _ = _folds(y, data.groups, n_splits, seed)
+    test = np.flatnonzero(fold == 0)
+    train = np.flatnonzero(fold != 0)
+    return data.subset(train), data.subset(test)

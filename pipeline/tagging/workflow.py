@@ -1,0 +1,497 @@
+"""The data scientist's operations on taggers, as plain functions: train, save, load, evaluate, predict,
+compare and promote, suggest what to label next. The CLI (``feedback tagger ...``), the ``retrain_tagger``
+flow and ``notebooks/retrain_tagger.ipynb`` call these; none of them reads or writes anything but the
+paths it is given.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.embed import Embedder, build_embedder
+from pipeline.errors import ConfigError, FeedbackError
+from pipeline.tagging.data import LabelledData, embed_labelled
+from pipeline.tagging.metrics import error_table, rollup, tagging_report
+from pipeline.tagging.store import (
+    DEFAULT_REGISTRY,
+    PromotionDecision,
+    new_version_id,
+    package_versions,
+    promote,
+    promoted_dir,
+    read_manifest,
+    resolve_model_dir,
+    write_manifest,
+)
+from pipeline.tagging.trained import EmbeddingTfidfTagger, TaggerParams
+from pipeline.tagging.zeroshot import ZeroShotTagger
+from pipeline.taxonomy import Taxonomy
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainInfo:
+    """How a tagger was trained (goes into the manifest)."""
+
+    mode: str
+    tag_source: str
+    taxonomy_version: str | None
+    data_sha256: str
+    rows: int
+    sources: list[str]
+    label_counts: dict[str, int]
+    seconds: float
+    seeds: int = 0
+    langs: dict[str, int] = field(default_factory=dict)
+
+
+def encoder_spec(name: str, options: dict[str, Any] | None, embedder: Embedder) -> dict[str, Any]:
+    """What a manifest records about the encoder: registered name, options and model id."""
+    return {"name": name, "options": dict(options or {}), "model_id": embedder.model_id, "dim": embedder.dim}
+
+
+def tag_source(tags: set[str], taxonomy: Taxonomy | None) -> str:
+    """Where the tag set comes from: "taxonomy" when every labelled tag is a taxonomy tag, else "data"."""
+    if taxonomy is not None and tags and tags <= set(taxonomy.names):
+        return "taxonomy"
+    return "data"
+
+
+def taxonomy_seeds(taxonomy: Taxonomy, embedder: Embedder) -> tuple[list[str], np.ndarray, list[list[str]]]:
+    """The taxonomy's descriptions and examples as labelled seed rows (text, embedding, [tag])."""
+    texts, tags = [], []
+    for tag in taxonomy.tags:
+        for text in [tag.description, *tag.examples]:
+            texts.append(text)
+            tags.append([tag.name])
+    return texts, np.asarray(embedder.embed(texts), dtype=np.float32), tags
+
+
+def train_tagger(
+    data: LabelledData,
+    embedder: Embedder,
+    *,
+    taxonomy: Taxonomy | None = None,
+    params: TaggerParams | dict[str, Any] | None = None,
+    use_taxonomy_examples: bool = True,
+    version: str | None = None,
+) -> tuple[Any, TrainInfo]:
+    """Train a tagger on labelled data: one entry point for zero-shot, few-shot and full training.
+
+    * No labelled tag at all: the zero-shot tagger over ``taxonomy`` (required then).
+    * Labels whose tags all belong to ``taxonomy``: the taxonomy's tag set and hierarchy, its example
+      phrases as seed rows (``use_taxonomy_examples``); the few-shot recipe when tags have a median
+      of fewer than ``params.few_shot_below`` examples (see :class:`EmbeddingTfidfTagger`).
+    * Other labels (e.g. an external data set): the tag set of the labels, no hierarchy.
+
+    Args:
+        data: Labelled rows; embedded with ``embedder`` when they carry no embeddings yet.
+        embedder: The encoder the nightly run uses (its model id is recorded and checked at load).
+        taxonomy: The project taxonomy, or None.
+        params: Hyper-parameters of the trained tagger.
+        use_taxonomy_examples: Add the taxonomy's phrases as seed rows when the tags come from it.
+        version: Version id to record (default: time plus data hash).
+
+    Returns:
+        The fitted tagger and how it was trained.
+    """
+    t0 = time.perf_counter()
+    sha = data.sha256
+    version = version or new_version_id(sha)
+    counts = data.tag_counts()
+    langs = pd.Series([x for x in data.langs if x]).value_counts().to_dict() if len(data) else {}
+    if not counts:
+        if taxonomy is None:
+            raise FeedbackError(
+                "no labelled tags and no taxonomy: label some rows, or pass the taxonomy for zero-shot tagging"
+            )
+        model = ZeroShotTagger(taxonomy).fit(embedder)
+        info = TrainInfo("zero-shot", "taxonomy", taxonomy.version_id, sha, len(data), data.sources, {}, 0.0)
+        info.seconds = round(time.perf_counter() - t0, 2)
+        return model, info
+    if data.embeddings is None or data.embedder_id != embedder.model_id:
+        data = embed_labelled(data, embedder)
+    source = tag_source(set(counts), taxonomy)
+    parents: dict[str, str | None] = {}
+    names: list[str] | None = None
+    seeds = None
+    if source == "taxonomy" and taxonomy is not None:
+        parents = {t.name: t.parent for t in taxonomy.tags}
+        names = taxonomy.names
+        if use_taxonomy_examples:
+            seeds = taxonomy_seeds(taxonomy, embedder)
+    elif taxonomy is not None:
+        outside = sorted(set(counts) - set(taxonomy.names))
+        log.info(
+            "%d labelled tags are not in the taxonomy (e.g. %s): using the labels' tag set",
+            len(outside),
+            outside[:5],
+        )
+    p = params if isinstance(params, TaggerParams) else TaggerParams.model_validate(params or {})
+    model = EmbeddingTfidfTagger(p).fit(
+        data.texts,
+        data.embeddings,  # type: ignore[arg-type]
+        data.tags,
+        langs=data.langs,
+        groups=data.groups,
+        parents=parents,
+        tag_names=names,
+        seeds=seeds,
+        embedder_id=embedder.model_id,
+        version=version,
+    )
+    mode = "few-shot" if model.recipe_.startswith("few-shot") else "full"
+    info = TrainInfo(
+        mode,
+        source,
+        taxonomy.version_id if taxonomy is not None and source == "taxonomy" else None,
+        sha,
+        len(data),
+        data.sources,
+        counts,
+        round(time.perf_counter() - t0, 2),
+        seeds=len(seeds[0]) if seeds else 0,
+        langs={str(k): int(v) for k, v in langs.items()},
+    )
+    return model, info
+
+
+def save_version(model: Any, out_dir: str | Path, info: TrainInfo, encoder: dict[str, Any]) -> Path:
+    """Write a tagger and its manifest into a version folder (created; existing files are replaced)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if isinstance(model, ZeroShotTagger):
+        (out / "taxonomy.json").write_text(model.taxonomy.model_dump_json(indent=2), encoding="utf-8")
+        options = {k: getattr(model, k) for k in ("threshold", "top_k", "max_tags", "margin")}
+        (out / "zeroshot.json").write_text(json.dumps(options, indent=2), encoding="utf-8")
+        version, component, cv, extra = model.version, "tagger.zeroshot.v1", None, {}
+    else:
+        model.save(out)
+        version, component, cv = model.version_id_, model.name, model.cv_report_
+        extra = {
+            "params": model.params_.model_dump(mode="json"),
+            "recipe": model.recipe_,
+            "thresholds": {
+                t: round(float(v), 4) for t, v in zip(model.modelled_, model.thresholds_, strict=True)
+            },
+            "min_tags": model.min_tags_,
+            "max_tags": model.max_tags_,
+            "timings": model.timings_,
+        }
+    manifest = {
+        "format": 1,
+        "component": component,
+        "version": version,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "mode": info.mode,
+        "tags": list(model.tag_names_),
+        "hierarchy": dict(getattr(model, "parents_", {}) or {})
+        if not isinstance(model, ZeroShotTagger)
+        else {t.name: t.parent for t in model.taxonomy.tags if t.parent},
+        "tag_source": info.tag_source,
+        "taxonomy_version": info.taxonomy_version,
+        "encoder": encoder,
+        "training_data": {
+            "sha256": info.data_sha256,
+            "rows": info.rows,
+            "sources": info.sources,
+            "label_counts": info.label_counts,
+            "langs": info.langs,
+            "seed_rows": info.seeds,
+        },
+        "cv_metrics": cv,
+        "train_seconds": info.seconds,
+        "package_versions": package_versions(),
+        **extra,
+    }
+    write_manifest(out, manifest)
+    log.info("tagger %s written to %s", version, out)
+    return out
+
+
+def embedder_from_manifest(manifest: dict[str, Any]) -> Embedder:
+    """Build the encoder a version was trained with."""
+    enc = manifest.get("encoder") or {}
+    if not enc.get("name"):
+        raise FeedbackError("the manifest names no encoder; retrain the tagger")
+    embedder = build_embedder(enc["name"], **(enc.get("options") or {}))
+    if enc.get("model_id") and embedder.model_id != enc["model_id"]:
+        raise ConfigError(
+            f"the tagger was trained on {enc['model_id']!r} embeddings but {enc['name']!r} now gives "
+            f"{embedder.model_id!r} (another package version?): retrain the tagger"
+        )
+    return embedder
+
+
+def load_tagger(path: str | Path, embedder: Embedder | None = None) -> Any:
+    """Load a tagger version (a version folder, or a registry folder's promoted version).
+
+    Args:
+        path: Version or registry folder.
+        embedder: The run's encoder: checked against the one the tagger was trained on; needed to load a
+            zero-shot version (whose prototypes are embedded at load).
+
+    Raises:
+        FeedbackError: when there is no version there.
+        ConfigError: when ``embedder`` is not the encoder the tagger was trained on.
+    """
+    folder = resolve_model_dir(path)
+    if folder is None:
+        raise FeedbackError(
+            f"no tagger at {path}: neither a version folder nor a registry with promoted.json"
+        )
+    manifest = read_manifest(folder)
+    trained_on = (manifest.get("encoder") or {}).get("model_id")
+    if embedder is not None and trained_on and trained_on != embedder.model_id:
+        raise ConfigError(
+            f"tagger {manifest.get('version')} ({folder}) was trained on {trained_on!r} embeddings, but this "
+            f"run embeds with {embedder.model_id!r}: retrain it with the run's embedder or change embedder"
+        )
+    if manifest.get("component") == "tagger.zeroshot.v1":
+        taxonomy = Taxonomy.model_validate_json((folder / "taxonomy.json").read_text(encoding="utf-8"))
+        options = json.loads((folder / "zeroshot.json").read_text(encoding="utf-8"))
+        return ZeroShotTagger(taxonomy, **options).fit(embedder or embedder_from_manifest(manifest))
+    return EmbeddingTfidfTagger.load(folder)
+
+
+def _parents(model: Any) -> dict[str, str | None]:
+    if isinstance(model, ZeroShotTagger):
+        return {t.name: t.parent for t in model.taxonomy.tags}
+    return dict(getattr(model, "parents_", {}) or {})
+
+
+def predict_tags(model: Any, data: LabelledData) -> tuple[list[list[str]], np.ndarray]:
+    """Tags and scores of embedded rows (the texts go along for taggers that read them)."""
+    if data.embeddings is None:
+        raise FeedbackError("the rows carry no embeddings: read them with an embedder first")
+    return model.predict(data.embeddings, texts=data.texts)
+
+
+def evaluate_tagger(model: Any, data: LabelledData) -> dict[str, Any]:
+    """Micro/macro F1, per tag and per language of a tagger on embedded labelled rows.
+
+    Gold tags roll up to their parents in the model's hierarchy, as predictions do; tags outside the
+    model's tag set count as misses (they are scored too).
+    """
+    predicted, _ = predict_tags(model, data)
+    parents = _parents(model)
+    gold = [rollup(t, parents) for t in data.tags]
+    names = list(dict.fromkeys([*model.tag_names_, *sorted({t for ts in gold for t in ts})]))
+    report = tagging_report(gold, predicted, langs=data.langs, tag_names=names)
+    report["version"] = model.version
+    return report
+
+
+def per_tag_errors(model: Any, data: LabelledData, tag: str, limit: int = 20) -> pd.DataFrame:
+    """Rows where a tag was missed or wrongly given (for looking at a tag's errors)."""
+    predicted, _ = predict_tags(model, data)
+    gold = [rollup(t, _parents(model)) for t in data.tags]
+    return pd.DataFrame(error_table(gold, predicted, data.texts, tag)[:limit])
+
+
+def predictions_frame(
+    ids: Sequence[str], tags: Sequence[Sequence[str]], scores: np.ndarray, names: Sequence[str]
+) -> pd.DataFrame:
+    """``id``, ``tags`` (list) and ``tag_scores`` ({tag: score}) per row."""
+    return pd.DataFrame(
+        {
+            "id": [str(i) for i in ids],
+            "tags": [list(t) for t in tags],
+            "tag_scores": [
+                {n: round(float(v), 4) for n, v in zip(names, row, strict=True)} for row in np.asarray(scores)
+            ],
+        }
+    )
+
+
+def write_frame(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write Parquet (lists kept, dicts as structs) or CSV (lists as "a|b", dicts as JSON), by extension."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() in (".parquet", ".pq"):
+        df.to_parquet(out, index=False)
+    else:
+        frame = df.copy()
+        for col in frame.columns:
+            if len(frame) and isinstance(frame[col].iloc[0], (list, tuple)):
+                frame[col] = frame[col].map(lambda v: "|".join(v))
+            elif len(frame) and isinstance(frame[col].iloc[0], dict):
+                frame[col] = frame[col].map(lambda d: json.dumps(d, ensure_ascii=False))
+        frame.to_csv(out, index=False)
+    return out
+
+
+def evaluate_version(
+    model_dir: str | Path, data: LabelledData, embedder: Embedder | None = None
+) -> dict[str, Any]:
+    """Evaluate a saved version on labelled rows, embedding them with the version's own encoder when the
+    rows carry other (or no) embeddings."""
+    folder = resolve_model_dir(model_dir)
+    if folder is None:
+        raise FeedbackError(f"no tagger at {model_dir}")
+    manifest = read_manifest(folder)
+    wanted = (manifest.get("encoder") or {}).get("model_id")
+    if data.embeddings is None or (wanted and data.embedder_id != wanted):
+        enc = (
+            embedder
+            if embedder is not None and embedder.model_id == wanted
+            else embedder_from_manifest(manifest)
+        )
+        data = embed_labelled(data, enc)
+        embedder = enc
+    model = load_tagger(folder, embedder)
+    return evaluate_tagger(model, data)
+
+
+def compare_and_promote(
+    candidate_dir: str | Path,
+    eval_data: LabelledData | None,
+    registry: str | Path = DEFAULT_REGISTRY,
+    *,
+    force: bool = False,
+    max_drop: float = 0.01,
+    embedder: Embedder | None = None,
+) -> tuple[PromotionDecision, dict[str, Any]]:
+    """Evaluate a candidate and the promoted version on the same rows, gate, and promote.
+
+    Without ``eval_data`` the versions' cross-validated micro F1 from their manifests is compared
+    (logged as such: a weaker check, since the two may have been trained on different data).
+
+    Returns:
+        The decision and the reports ({"candidate": ..., "current": ...}).
+    """
+    current_dir = promoted_dir(registry)
+    reports: dict[str, Any] = {}
+    if eval_data is not None:
+        reports["candidate"] = evaluate_version(candidate_dir, eval_data, embedder)
+        if current_dir is not None:
+            reports["current"] = evaluate_version(current_dir, eval_data, embedder)
+        evaluation = {"rows": len(eval_data), "sha256": eval_data.sha256, "sources": eval_data.sources}
+    else:
+        log.warning("no evaluation data: comparing the manifests' cross-validated micro F1")
+        reports["candidate"] = read_manifest(candidate_dir).get("cv_metrics") or {}
+        if current_dir is not None:
+            reports["current"] = read_manifest(current_dir).get("cv_metrics") or {}
+        evaluation = {"kind": "cross-validated metrics of each manifest"}
+    cand_f1 = float(reports["candidate"].get("micro_f1", 0.0))
+    cur_f1 = float(reports["current"]["micro_f1"]) if "current" in reports else None
+    decision = promote(
+        candidate_dir, registry, cand_f1, cur_f1, force=force, max_drop=max_drop, evaluation=evaluation
+    )
+    return decision, reports
+
+
+def suggest_for_labelling(
+    model: Any,
+    ids: Sequence[str],
+    texts: Sequence[str],
+    embeddings: np.ndarray,
+    n: int = 200,
+    langs: Sequence[str | None] | None = None,
+    pool_factor: int = 5,
+) -> pd.DataFrame:
+    """The rows whose labels would help the tagger most: uncertain and diverse.
+
+    Uncertainty is how close a row's most doubtful tag is to its decision threshold (for one-tag-per-row
+    taggers: how close the two best tags are). Among the ``pool_factor * n`` most uncertain rows,
+    rows are then picked greedily, each maximising uncertainty times its cosine distance to the rows
+    already picked, so that near-duplicates are not all sent to the labellers.
+
+    Returns:
+        ``id``, ``text``, ``lang``, ``tags`` (the model's tags, for the labeller to correct),
+        ``model_tags``, ``uncertainty``, ``labelled`` (False; set it to True on rows you have checked,
+        ``feedback tagger import-labels`` imports only those).
+    """
+    emb = np.asarray(embeddings, dtype=np.float32)
+    if len(emb) == 0 or n <= 0:
+        return pd.DataFrame(columns=["id", "text", "lang", "tags", "model_tags", "uncertainty", "labelled"])
+    tags, scores = model.predict(emb, texts=list(texts))
+    uncertainty = uncertainty_scores(model, scores)
+    pool = np.argsort(-uncertainty, kind="stable")[: max(n * pool_factor, n)]
+    chosen: list[int] = []
+    min_dist = np.full(len(pool), np.inf)
+    for _ in range(min(n, len(pool))):
+        gain = uncertainty[pool] * np.where(np.isinf(min_dist), 1.0, min_dist)
+        gain[chosen_mask(pool, chosen)] = -np.inf
+        k = int(np.argmax(gain))
+        chosen.append(int(pool[k]))
+        min_dist = np.minimum(min_dist, 1.0 - emb[pool] @ emb[pool[k]])
+    rows = np.array(chosen, dtype=int)
+    lang_list = list(langs) if langs is not None else [None] * len(emb)
+    return pd.DataFrame(
+        {
+            "id": [str(ids[i]) for i in rows],
+            "text": [texts[i] for i in rows],
+            "lang": [lang_list[i] for i in rows],
+            "tags": [list(tags[i]) for i in rows],
+            "model_tags": [list(tags[i]) for i in rows],
+            "uncertainty": np.round(uncertainty[rows], 4),
+            "labelled": False,
+        }
+    )
+
+
+def chosen_mask(pool: np.ndarray, chosen: list[int]) -> np.ndarray:
+    """Which pool entries were already chosen."""
+    return np.isin(pool, np.asarray(chosen, dtype=int))
+
+
+def uncertainty_scores(model: Any, scores: np.ndarray) -> np.ndarray:
+    """Per-row uncertainty in [0, 1] (see :func:`suggest_for_labelling`)."""
+    s = np.asarray(scores, dtype=np.float64)
+    if s.size == 0:
+        return np.zeros(len(s))
+    if getattr(model, "max_tags_", None) == 1:
+        n_mod = len(model.modelled_)
+        top = np.sort(s[:, :n_mod], axis=1)
+        return 1.0 - (top[:, -1] - (top[:, -2] if n_mod > 1 else 0.0))
+    thr = np.asarray(model.thresholds_, dtype=np.float64)
+    s = s[:, : len(thr)]
+    span = np.maximum(thr, 1.0 - thr)
+    closeness = 1.0 - np.abs(s - thr[None, :]) / span[None, :]
+    return np.clip(closeness.max(axis=1), 0.0, 1.0)
+
+
+def tagger_for_run(config: Any, taxonomy: Taxonomy, embedder: Embedder) -> Any:
+    """The tagger a nightly run uses, from the config's ``tagger`` section.
+
+    ``tagger.model_dir`` may name a version folder, or a registry folder (``models/tagger``) whose
+    ``promoted.json`` names the version; that version is loaded (and its encoder checked against the
+    run's). Without one, the registered (zero-shot) tagger is fitted on the taxonomy.
+
+    Raises:
+        ConfigError: when a trained tagger is named but no version exists, or the encoders differ.
+    """
+    section = config.tagger
+    folder = resolve_model_dir(section.model_dir) if section.model_dir is not None else None
+    if folder is not None:
+        model = load_tagger(folder, embedder)
+        trained_tax = read_manifest(folder).get("taxonomy_version")
+        if trained_tax and trained_tax != taxonomy.version_id:
+            log.warning(
+                "tagger %s was trained with taxonomy %s; the config's is %s",
+                model.version,
+                trained_tax,
+                taxonomy.version_id,
+            )
+        log.info("tagger: %s from %s", model.version, folder)
+        return model
+    from pipeline.tagging import TRAINED_TAGGERS, build_tagger
+
+    if section.name in TRAINED_TAGGERS:
+        raise ConfigError(
+            f"tagger {section.name!r} is trained: set tagger.model_dir to a version folder or to a registry "
+            "with a promoted version (feedback tagger train / promote), or use 'tagger.zeroshot.v1'"
+        )
+    return build_tagger(section.name, taxonomy, **section.options).fit(embedder)
