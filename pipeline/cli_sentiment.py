@@ -5,7 +5,8 @@
 * ``evaluate --model DIR|default --data FILE --json OUT``: accuracy, macro_f1, per_lang; aspect_accuracy
   where ``aspect_sentiments`` exist; spearman_score where ``score`` exists.
 * ``predict --model DIR|default --data FILE --out FILE``: ``id``, ``sentiment_label``, ``sentiment_score``
-  and, when the input has ``tags``, ``tag_sentiments`` ("TAG=polarity" per given tag).
+  and, when the input has ``tags``, ``tag_sentiments`` ("TAG=polarity" per given tag). An answer whose
+  sentences clearly disagree is labelled "mixed", as in the nightly run (sentences split per ``lang``).
 
 ``--model`` also accepts a Hugging Face sequence-classification folder, or ``transformers:NAME`` for a
 hub model (``sentiment.transformers.v1``).

@@ -138,6 +138,8 @@ class EnrichmentConfig(_Strict):
         data.tagger.taxonomy = _abs(data.tagger.taxonomy, base)
         if data.tagger.model_dir is not None:
             data.tagger.model_dir = _abs(data.tagger.model_dir, base)
+        if data.sentiment.options.get("model_dir"):
+            data.sentiment.options["model_dir"] = str(_abs(Path(data.sentiment.options["model_dir"]), base))
         if "://" not in data.warehouse:
             data.warehouse = str(_abs(Path(data.warehouse), base))
         return data

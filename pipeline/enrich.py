@@ -163,6 +163,14 @@ def enrich_batch(
     tags_out: list[list[str]] = [[] for _ in texts]
     tag_rows: list[dict] = []
     sent_rows: list[dict] = []
+    # A tag applies when the whole answer or any of its sentences carries it (with those sentences).
+    found_of: dict[int, dict[str, list[int]]] = {}
+    for i in resp_idx:
+        found_of[int(i)] = {t: [] for t in resp_tags_whole[i]}
+        for k in by_resp.get(int(i), []):
+            for t in sent_tags[k]:
+                found_of[int(i)].setdefault(t, []).append(k)
+    aspect = _aspect_scores(models.sentiment, resp_emb, texts, found_of, reads_texts)
     for i in resp_idx:
         ks = by_resp.get(int(i), [])
         label, score = combine_sentences(
@@ -172,16 +180,13 @@ def enrich_batch(
             models.sentiment.mixed_band,
         )
         labels[i], scores[i] = label, score
-        # A tag applies when the whole answer or any of its sentences carries it.
-        found: dict[str, list[int]] = {t: [] for t in resp_tags_whole[i]}
-        for k in ks:
-            for t in sent_tags[k]:
-                found.setdefault(t, []).append(k)
+        found = found_of[int(i)]
         ordered = sorted(found, key=lambda t: -_tag_score(t, i, ks, col, resp_tag_scores, sent_tag_scores))
         tags_out[i] = ordered
         for t in ordered:
             carrier = found[t]
-            t_score = float(np.mean([sent_score[k] for k in carrier])) if carrier else float(resp_score[i])
+            mean = float(np.mean([sent_score[k] for k in carrier])) if carrier else float(resp_score[i])
+            t_score = aspect.get((int(i), t), mean)
             tag_rows.append(
                 {
                     "response_id": ids[i],
@@ -247,6 +252,34 @@ def enrich_batch(
         embeddings=resp_emb,
         timings=timings,
     )
+
+
+def _aspect_scores(
+    model: SentimentModel,
+    resp_emb: np.ndarray,
+    texts: list[str],
+    found_of: dict[int, dict[str, list[int]]],
+    reads_texts: bool,
+) -> dict[tuple[int, str], float]:
+    """Sentiment per (answer, tag) from the model's aspect head, in one call for the whole batch.
+
+    Empty for models without a trained aspect head (the zero-shot default, transformers): their tags keep
+    the mean score of the sentences that carry them. Tags the head never saw keep that mean too, since
+    the head would only read the answer's overall tone for them.
+    """
+    known = set(getattr(model, "aspect_tags_", None) or ())
+    if not known or not hasattr(model, "score_tags"):
+        return {}
+    rows = [i for i, found in found_of.items() if any(t in known for t in found)]
+    if not rows:
+        return {}
+    tags = [[t for t in found_of[i] if t in known] for i in rows]
+    scored = model.score_tags(resp_emb[rows], [texts[i] for i in rows] if reads_texts else None, tags)
+    return {
+        (i, t): float(s)
+        for i, ts, ss in zip(rows, tags, scored, strict=True)
+        for t, s in zip(ts, ss, strict=True)
+    }
 
 
 def _tag_score(

@@ -140,6 +140,41 @@ def test_train_save_load_evaluate_predict_round_trip(trained, survey, embedder, 
         assert all(p.split("=")[1] in ("negative", "neutral", "positive") for p in pairs)
 
 
+def test_predict_calls_an_answer_whose_sentences_disagree_mixed(survey, tmp_path):
+    """As in the nightly run: a praise and a complaint in one answer make it "mixed", in the library and
+    through `feedback sentiment predict`."""
+    from pipeline.embed import build_embedder
+
+    hashing = build_embedder("hashing")  # registered, so the CLI rebuilds it from the manifest
+    model = train_on_frame(
+        survey.iloc[:600].reset_index(drop=True),
+        hashing,
+        embedder_spec("hashing"),
+        members=("embedding", "text"),
+        cv_folds=2,
+    )
+    praise, complaint = (
+        "Really quick shipping and the courier was on time.",
+        "The parcel sat at the depot for 13 days.",
+    )
+    alone = model.score(hashing.embed([praise, complaint]), [praise, complaint])
+    assert alone[0] >= model.mixed_band and alone[1] <= -model.mixed_band  # clearly opposite
+    df = pd.DataFrame(
+        {"id": ["p", "c", "pc"], "text": [praise, complaint, f"{praise} {complaint}"], "lang": "en"}
+    )
+    pred = predict_frame(model, df, hashing)
+    assert pred["sentiment_label"].tolist() == ["positive", "negative", "mixed"]
+    own = predict_frame(model, df, hashing, mixed=False)
+    np.testing.assert_allclose(pred["sentiment_score"], own["sentiment_score"])  # the score stays the text's
+    assert own["sentiment_label"].iloc[2] != "mixed"
+
+    folder = model.save(tmp_path / "model")
+    data, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    df.drop(columns=["lang"]).to_csv(data, index=False)  # no lang column: split with the generic rules
+    assert main(["sentiment", "predict", "--model", str(folder), "--data", str(data), "--out", str(out)]) == 0
+    assert pd.read_csv(out)["sentiment_label"].tolist() == ["positive", "negative", "mixed"]
+
+
 def test_aspect_head_reads_each_themes_own_polarity(survey, embedder):
     """In mixed answers (a praise and a complaint) the aspect head beats labelling every tag alike."""
     train, test = survey.iloc[:600].reset_index(drop=True), survey.iloc[600:].reset_index(drop=True)

@@ -222,6 +222,21 @@ def test_single_label_data_gets_exactly_one_tag(hashing):
     assert not model.parents_  # tags from the data: no hierarchy
 
 
+def test_at_most_one_tag_data_learns_a_no_tag_class(hashing):
+    # e.g. complaint reasons: one reason per tweet, or none ("can't tell")
+    df = labelled_survey(600, seed=5)
+    df = df.assign(tags=lambda d: d["tags"].map(lambda t: [t[0]] if len(t) else []))
+    assert df["tags"].map(len).eq(0).sum() > 20
+    emb = hashing.embed(df["text"].tolist())
+    model = EmbeddingTfidfTagger(cv=3).fit(df["text"].tolist(), emb, df["tags"].tolist())
+    assert model.stacker_ == "softmax" and model.min_tags_ == 0 and model.max_tags_ == 1
+    # the softmax's extra "no tag" column is not a tag: scores keep one column per tag
+    assert model.stack_coef_.shape[1] == len(model.modelled_) + 1
+    tags, scores = model.predict(emb, texts=df["text"].tolist())
+    assert scores.shape == (len(df), len(model.tag_names_)) and (scores.sum(1) <= 1 + 1e-5).all()
+    assert all(len(t) <= 1 for t in tags) and any(len(t) == 0 for t in tags)
+
+
 def test_few_shot_reaches_most_of_the_full_model(trained, hashing, taxonomy, files):
     full_model, _, _ = trained
     data = read_labelled_files([files / "train.parquet"], hashing)

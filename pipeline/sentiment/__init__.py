@@ -93,6 +93,7 @@ def sentiment_for_run(
     Options understood here (the rest go to the model's constructor):
 
     * ``model_dir``: a trained model folder (labelled data or scores); its embedder must be the run's.
+      :func:`pipeline.config.load_config` resolves a relative one against the config file's folder.
     * ``learn_from_scores``: ``{min_rows: 500}`` fits ``sentiment.embedding_lr.v1`` on the scores already
       stored in the warehouse once at least ``min_rows`` scored answers exist; before that the named
       (zero-shot) model is used. ``stored_scores`` returns those rows (``text``, ``score``, ``survey_type``).

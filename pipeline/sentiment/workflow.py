@@ -18,7 +18,7 @@ import pandas as pd
 
 from pipeline.embed import Embedder, build_embedder
 from pipeline.errors import SchemaError, missing_columns
-from pipeline.sentiment.base import POLARITIES, label_from_score
+from pipeline.sentiment.base import POLARITIES, combine_sentences, label_from_score
 from pipeline.sentiment.supervised import EmbeddingSentiment, parse_pairs
 
 log = logging.getLogger(__name__)
@@ -152,16 +152,31 @@ def predict_frame(
     df: pd.DataFrame,
     embedder: Embedder | None,
     embeddings: np.ndarray | None = None,
+    mixed: bool = True,
 ) -> pd.DataFrame:
     """``id``, ``sentiment_label``, ``sentiment_score`` (and ``tag_sentiments`` when ``df`` has ``tags``).
 
     ``tag_sentiments`` lists "TAG=polarity" for each given tag: from the model's aspect head when it has
     one, else the text's own polarity.
+
+    Args:
+        model: A fitted sentiment model.
+        df: Rows with ``text`` (and optionally ``id``, ``lang``, ``tags``).
+        embedder: The model's embedder (None for models that read texts only).
+        embeddings: Precomputed embeddings of ``df["text"]`` (row-aligned), to skip encoding.
+        mixed: Label a text "mixed" when its sentences clearly disagree, exactly as the nightly run does
+            (:func:`~pipeline.sentiment.base.combine_sentences`); sentences are split per ``lang`` (``und``
+            when absent) and embedded with ``embedder``. False gives every text its own polarity.
     """
     texts = df["text"].tolist()
     emb = _embed(embedder, texts, embeddings)
     kwargs = {"texts": texts} if getattr(model, "needs_texts", False) else {}
     labels, scores = model.predict(emb, **kwargs)
+    if mixed:
+        langs = df["lang"].fillna("und").astype(str).tolist() if "lang" in df.columns else None
+        labels = _with_mixed(
+            model, texts, langs, np.asarray(scores, dtype=float), labels, embedder, embeddings
+        )
     out = pd.DataFrame(
         {"id": df["id"].astype(str).to_numpy(), "sentiment_label": labels, "sentiment_score": scores}
     )
@@ -178,6 +193,41 @@ def predict_frame(
             ]
             for ts, ss in zip(tags, tag_scores, strict=True)
         ]
+    return out
+
+
+def _with_mixed(
+    model: Any,
+    texts: list[str],
+    langs: list[str] | None,
+    scores: np.ndarray,
+    labels: np.ndarray,
+    embedder: Embedder | None,
+    embeddings: np.ndarray | None,
+) -> np.ndarray:
+    """The labels with "mixed" where a text's sentences clearly disagree (the nightly run's rule)."""
+    from pipeline.prepare import split_sentences
+
+    sentences = [
+        split_sentences(t, lang) for t, lang in zip(texts, langs or ["und"] * len(texts), strict=True)
+    ]
+    # One sentence never makes a response mixed: only longer texts cost a second scoring pass.
+    multi = [i for i, s in enumerate(sentences) if len(s) > 1]
+    out = np.asarray(labels, dtype=object).copy()
+    if not multi:
+        return out
+    if embedder is None and embeddings is not None:
+        raise SchemaError(
+            "telling mixed answers apart embeds their sentences: pass the embedder along with the "
+            "precomputed embeddings, or mixed=False."
+        )
+    unique = list(dict.fromkeys(s for i in multi for s in sentences[i]))
+    kwargs = {"texts": unique} if getattr(model, "needs_texts", False) else {}
+    score_of = dict(zip(unique, model.score(_embed(embedder, unique, None), **kwargs), strict=True))
+    for i in multi:
+        out[i], _ = combine_sentences(
+            float(scores[i]), [score_of[s] for s in sentences[i]], model.neutral_band, model.mixed_band
+        )
     return out
 
 
@@ -237,7 +287,8 @@ def evaluate_frame(
     has_aspects = "aspect_sentiments" in data.columns and data["aspect_sentiments"].notna().any()
     if has_aspects:
         data["tags"] = [[t for t, _ in parse_pairs(a)] for a in data["aspect_sentiments"]]
-    pred = predict_frame(model, data, embedder, embeddings)
+    # Each text's own polarity against the gold label ("mixed" gold rows are not scored).
+    pred = predict_frame(model, data, embedder, embeddings, mixed=False)
     seconds = time.perf_counter() - t0
 
     def block(mask: np.ndarray) -> dict[str, Any]:

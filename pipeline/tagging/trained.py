@@ -466,25 +466,29 @@ class EmbeddingTfidfTagger:
         z = (f_oof - self.stack_mean_) / self.stack_scale_
         modelled_set = set(modelled)
         n_per_row = np.array([sum(t in modelled_set for t in ts) for ts in gold])
-        # One tag per row (multi-class data): one softmax over the tags; else one sigmoid per tag.
-        self.stacker_ = (
-            "softmax" if p.stacker == "auto" and (n_per_row == 1).all() and n_tags > 1 else "sigmoid"
-        )
+        # At most one tag per row (multi-class data, e.g. one complaint reason per tweet): one softmax
+        # over the tags, plus a "no tag" class when some rows have none (softmax columns beyond the
+        # tags are dropped when scoring); else one sigmoid per tag.
+        at_most_one = bool((n_per_row <= 1).all()) and n_tags > 1
+        self.stacker_ = "softmax" if p.stacker == "auto" and at_most_one else "sigmoid"
         if p.stacker != "auto":
             self.stacker_ = p.stacker
         fit_stack, link = (_fit_softmax, _softmax) if self.stacker_ == "softmax" else (_fit_logreg, expit)
+        y_stack = y
+        if self.stacker_ == "softmax" and (n_per_row == 0).any():
+            y_stack = np.hstack([y, (n_per_row == 0)[:, None].astype(y.dtype)])
         prob_oof = np.zeros((n, n_tags), dtype=np.float32)
         for k in range(n_folds):
             tr, te = fold != k, fold == k
-            w, b = fit_stack(z[tr], y[tr], p.stack_c)
-            prob_oof[te] = link(z[te] @ w + b)
-        self.stack_coef_, self.stack_intercept_ = fit_stack(z, y, p.stack_c)
+            w, b = fit_stack(z[tr], y_stack[tr], p.stack_c)
+            prob_oof[te] = link(z[te] @ w + b)[:, :n_tags]
+        self.stack_coef_, self.stack_intercept_ = fit_stack(z, y_stack, p.stack_c)
         timings["stack"] = time.perf_counter() - t0
 
         # At least one tag only for one-tag-per-row data: a sample drawn "16 per tag" has no empty rows
         # either, yet the texts it is applied to may well have none of the tags.
         self.min_tags_ = p.min_tags if p.min_tags is not None else int(bool((n_per_row == 1).all()))
-        self.max_tags_ = p.max_tags if p.max_tags is not None else (1 if (n_per_row == 1).all() else None)
+        self.max_tags_ = p.max_tags if p.max_tags is not None else (1 if at_most_one else None)
         self.thresholds_ = _tune_thresholds(prob_oof, y)
 
         # ------------------------------------------------------------------ names, hierarchy, report
@@ -610,7 +614,8 @@ class EmbeddingTfidfTagger:
             return out
         z = self.base_scores(embeddings, texts)
         link = _softmax if getattr(self, "stacker_", "sigmoid") == "softmax" else expit
-        out[:, : len(self.modelled_)] = link(z @ self.stack_coef_ + self.stack_intercept_)
+        n_mod = len(self.modelled_)  # a softmax may carry a trailing "no tag" column: dropped
+        out[:, :n_mod] = link(z @ self.stack_coef_ + self.stack_intercept_)[:, :n_mod]
         return self._rolled(out)
 
     def decide(self, scores: np.ndarray) -> list[list[str]]:
