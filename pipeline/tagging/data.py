@@ -239,7 +239,15 @@ def write_file_embeddings(
 def embed_texts_of_file(
     path: Path, texts: list[str], embedder: Embedder, cache_dir: Path | None, cache_key: str | None = None
 ) -> np.ndarray:
-    """Embeddings of every text of a file (cache first; computed ones are written to the cache)."""
+    """Embeddings of every text of a file (cache first; computed ones are written to the cache).
+
+    An embedder made of members (``embedder.concat.v1``) is cached member by member, so a member's file
+    cache serves it alone and inside any combination.
+    """
+    members = getattr(embedder, "members", None)
+    if members:
+        parts = [embed_texts_of_file(path, texts, m, cache_dir) for m in members]
+        return (np.hstack(parts) / np.sqrt(len(parts))).astype(np.float32)
     found = cached_file_embeddings(path, texts, embedder.model_id, cache_dir)
     if found is not None:
         return found
