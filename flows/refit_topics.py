@@ -1,8 +1,10 @@
 """The weekly topic refit: thin Prefect wiring over ``pipeline.runner.refit_topics``.
 
 Fits the configured topic model on the rolling window of stored answers (their vectors come from the
-embedding cache), keeps the registry's topic ids, records splits and merges in ``topic_history`` and
-updates the ``topics`` registry. The nightly run then assigns new answers with the refitted model.
+embedding cache), keeps the registry's topic ids, records splits and merges in ``topic_history``,
+updates the ``topics`` registry and re-assigns the stored answers of the window to the refitted topics
+(from the same cached vectors), so reports over the window agree with the registry. The nightly run
+then assigns new answers with the refitted model.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ FLOW_NAME = "refit-topics"
 
 @task(retries=1, retry_delay_seconds=10, cache_policy=NONE)
 def refit(config: EnrichmentConfig) -> dict[str, Any]:
-    """Fit, match to the registry, store the model, write registry and history (one connection)."""
+    """Fit, match to the registry, store the model, write registry and history, re-assign the window's
+    stored rows (one connection)."""
     return runner.refit_topics(config)
 
 
@@ -36,7 +39,8 @@ def refit_topics(
         window_days: Override of ``topics.window_days``.
 
     Returns:
-        The refit summary (model_version, n_topics, window, outlier_share, events, seconds).
+        The refit summary (model_version, n_topics, window, outlier_share, events, rows_reassigned,
+        rows_topic_changed, seconds).
     """
     logger = get_run_logger()
     config = load_config(config_path, warehouse=warehouse)
@@ -44,11 +48,13 @@ def refit_topics(
         config.topics.window_days = window_days
     result = refit(config)
     logger.info(
-        "topics refit %s: %s topics on %s texts, events %s",
+        "topics refit %s: %s topics on %s texts, events %s, %s stored rows re-assigned (%s changed topic)",
         result.get("model_version"),
         result.get("n_topics"),
         result.get("window"),
         result.get("events"),
+        result.get("rows_reassigned", 0),
+        result.get("rows_topic_changed", 0),
     )
     return result
 

@@ -71,6 +71,15 @@ class AlertRules:
         if self.min_count < 1 or self.min_ratio <= 1:
             raise ValueError("min_count must be >= 1 and min_ratio > 1 (else every theme alerts)")
 
+    @property
+    def lookback(self) -> timedelta:
+        """How far before ``now`` the rules look: the current period plus the baseline periods.
+
+        Answers submitted earlier than ``now - lookback`` cannot change an alert, so a caller reading
+        from the warehouse needs only ``submitted_at`` in ``[now - lookback, now]``.
+        """
+        return timedelta(days=self.period_days * (self.baseline_periods + 1))
+
 
 def _long_form(enriched: pd.DataFrame, kind: str) -> pd.DataFrame:
     """One row per (response, key) for kind 'topic' or 'tag', with submitted_at and text."""
@@ -129,7 +138,7 @@ def compute_alerts(
     end = pd.Timestamp(now) if now is not None else times.max()
     period = timedelta(days=rules.period_days)
     start = end - period
-    base_start = start - rules.baseline_periods * period
+    base_start = end - rules.lookback
     answered = enriched
     if "is_non_answer" in enriched.columns:
         answered = enriched[~enriched["is_non_answer"].astype(bool)]

@@ -206,8 +206,9 @@ def load_or_fit_topics(
     The window is every answered response submitted in the last ``topics.window_days`` days, stored or
     new; its embeddings come from the cache, so nothing is encoded again. The fitted model is kept in
     the warehouse, so it travels with the data (and any machine can run the next night). A refit keeps
-    the registry's topic ids (see :func:`fit_window_topics`); the weekly ``refit_topics`` flow normally
-    refits before the nightly run finds the model due.
+    the registry's topic ids (see :func:`fit_window_topics`), and the stored rows of the window are
+    re-assigned to the new topics (:func:`reassign_window_rows`); the weekly ``refit_topics`` flow
+    normally refits before the nightly run finds the model due.
     """
     if config.topics.name == "topics.none.v1":
         return NoTopics()
@@ -218,8 +219,12 @@ def load_or_fit_topics(
     ):
         return stored_model
     window = topic_window(wh, config, new_texts, new_times, new_languages)
-    model = fit_window_topics(config, wh, models, window, now)
-    return model if model is not None else (stored_model or NoTopics())
+    emb = window_vectors(config, models, window) if len(window) >= config.topics.min_docs else None
+    model = fit_window_topics(config, wh, models, window, now, emb=emb)
+    if model is None:
+        return stored_model or NoTopics()
+    reassign_window_rows(wh, config, model, window, emb)
+    return model
 
 
 def topic_window(
@@ -232,7 +237,9 @@ def topic_window(
     """The distinct answered texts of the rolling window: new ones first, then stored ones.
 
     Returns:
-        Columns text, submitted_at, language (None when unknown) and tags (None for new texts).
+        Columns text, submitted_at, language (None when unknown) and tags (None for new texts);
+        ``attrs["start"]`` holds the window's first instant (None when the window is empty), from
+        which :func:`reassign_window_rows` reads the stored rows of the window.
     """
     frames = []
     if new_texts:
@@ -267,14 +274,19 @@ def topic_window(
             )
         )
     if not frames:
-        return pd.DataFrame(columns=["text", "submitted_at", "language", "tags"])
+        window = pd.DataFrame(columns=["text", "submitted_at", "language", "tags"])
+        window.attrs["start"] = None
+        return window
     window = pd.concat(frames, ignore_index=True)
     window = window[window["text"].astype(str).str.strip().ne("") & window["submitted_at"].notna()]
     if window.empty:
+        window.attrs["start"] = None
         return window
-    latest = window["submitted_at"].max()
-    window = window[window["submitted_at"] >= latest - timedelta(days=config.topics.window_days)]
-    return window.drop_duplicates("text", keep="first").reset_index(drop=True)
+    start = window["submitted_at"].max() - timedelta(days=config.topics.window_days)
+    window = window[window["submitted_at"] >= start]
+    window = window.drop_duplicates("text", keep="first").reset_index(drop=True)
+    window.attrs["start"] = pd.Timestamp(start)
+    return window
 
 
 def next_topic_id(wh: Warehouse, config: EnrichmentConfig, previous: BERTopicModel | None) -> int:
@@ -285,8 +297,30 @@ def next_topic_id(wh: Warehouse, config: EnrichmentConfig, previous: BERTopicMod
     return max(ids) + 1 if ids else 0
 
 
+def window_languages(values: list | np.ndarray | pd.Series) -> list[str] | None:
+    """Languages as topic models take them: "" for unknown ones, None when none is known."""
+    langs = [None if v is None or pd.isna(v) else str(v) for v in values]
+    return None if all(v is None for v in langs) else ["" if v is None else v for v in langs]
+
+
+def window_vectors(config: EnrichmentConfig, models: Models, window: pd.DataFrame) -> np.ndarray:
+    """The response vectors of the window's texts, from the embedding cache.
+
+    Stored answers' vectors are in the cache (sentence means, written by the nightly run); an answer
+    missing there is encoded whole (and cached).
+    """
+    return response_vectors(
+        models.embedder, window["text"].astype(str).tolist(), None, config.response_vector
+    )
+
+
 def fit_window_topics(
-    config: EnrichmentConfig, wh: Warehouse, models: Models, window: pd.DataFrame, now: datetime | None = None
+    config: EnrichmentConfig,
+    wh: Warehouse,
+    models: Models,
+    window: pd.DataFrame,
+    now: datetime | None = None,
+    emb: np.ndarray | None = None,
 ) -> BERTopicModel | NoTopics | None:
     """Fit the configured topic model on a window and store it, keeping the registry's topic ids.
 
@@ -294,6 +328,14 @@ def fit_window_topics(
     texts in the window (:func:`pipeline.topic_registry.match_topics`): continuing topics keep their
     ids, splits and merges are written to the ``topic_history`` table, and each topic gets a suggested
     taxonomy tag from the tags of its texts (the tagger's, for texts not tagged yet).
+
+    Args:
+        config: The enrichment config.
+        wh: The warehouse (previous model, registry, history).
+        models: The run's models (embedder, tagger).
+        window: The window from :func:`topic_window`.
+        now: The refit's time (history records).
+        emb: The window's vectors (:func:`window_vectors`); read from the cache when None.
 
     Returns:
         The fitted model, or None when the window has fewer than ``topics.min_docs`` texts.
@@ -307,10 +349,9 @@ def fit_window_topics(
         return None
     now = now or utcnow()
     texts = window["text"].astype(str).tolist()
-    langs = window["language"].tolist()
-    languages = None if all(v is None for v in langs) else ["" if v is None else str(v) for v in langs]
-    # Stored answers' vectors are in the cache (sentence means); an answer missing there is encoded whole.
-    emb = response_vectors(models.embedder, texts, None, config.response_vector)
+    languages = window_languages(window["language"].tolist())
+    if emb is None:
+        emb = window_vectors(config, models, window)
     options = {"languages": config.languages, **config.topics.options}
     previous = load_topics(wh, models.embedder.model_id)
     model = fit_topics(build_topics(config.topics.name, **options), texts, emb, languages, previous)
@@ -354,19 +395,27 @@ def fit_window_topics(
 def refit_topics(config: EnrichmentConfig, now: datetime | None = None) -> dict:
     """The weekly refit, without Prefect: fit on the stored window, keep ids, update the registry.
 
+    The stored rows of the window are then re-assigned to the refitted topics from the same cached
+    vectors (:func:`reassign_window_rows`; nothing is encoded), so that reports over the window agree
+    with the registry.
+
     Returns:
-        A summary: model_version, n_topics, window size, outlier share, events by kind, seconds.
+        A summary: model_version, n_topics, window size, outlier share, events by kind,
+        rows_reassigned (stored rows given the refitted topics), rows_topic_changed (those of them
+        whose topic id changed), seconds.
     """
     t0 = time.perf_counter()
     with open_warehouse(config.warehouse) as wh:
         models = build_models(config, wh)
         window = topic_window(wh, config)
-        model = fit_window_topics(config, wh, models, window, now)
+        emb = window_vectors(config, models, window) if len(window) >= config.topics.min_docs else None
+        model = fit_window_topics(config, wh, models, window, now, emb=emb)
         if model is None or isinstance(model, NoTopics):
             return {"model_version": None, "n_topics": 0, "window": len(window), "refit": False}
         labels = model.labels_ if isinstance(model, StableTopicModel) else np.full(len(window), -1)
         seen = pd.DataFrame({"topic_id": labels, "submitted_at": window["submitted_at"].to_numpy()})
         write_topics(wh, config, model, seen)
+        reassigned = reassign_window_rows(wh, config, model, window, emb)
         events: dict[str, int] = {}
         if wh.table_exists(config.tables.topic_history):
             hist = wh.read(config.tables.topic_history, where={"model_version": [model.version]})
@@ -378,8 +427,59 @@ def refit_topics(config: EnrichmentConfig, now: datetime | None = None) -> dict:
         "outlier_share": round(float(model.fit_outlier_share_), 4),
         "events": events,
         "refit": True,
+        **reassigned,
         "seconds": round(time.perf_counter() - t0, 2),
     }
+
+
+def reassign_window_rows(
+    wh: Warehouse,
+    config: EnrichmentConfig,
+    model: BERTopicModel | NoTopics,
+    window: pd.DataFrame,
+    emb: np.ndarray | None,
+) -> dict[str, int]:
+    """Give the stored answers of a refit's window the refitted model's topics.
+
+    Each stored answer submitted in the window (``window.attrs["start"]`` on) is assigned with
+    ``model.transform`` on its text's vector in ``emb`` (the window's cached vectors: nothing is
+    encoded), with its own language; ``topic_id``, ``topic_label`` and ``topic_model_version`` are
+    rewritten. Rows are upserted whole by ``response_id``, so the row count does not change;
+    non-answers and rows outside the window keep what they have.
+
+    Returns:
+        ``{"rows_reassigned": rows written, "rows_topic_changed": those whose topic id changed}``.
+    """
+    none = {"rows_reassigned": 0, "rows_topic_changed": 0}
+    table = config.tables.enriched
+    start = window.attrs.get("start")
+    if isinstance(model, NoTopics) or emb is None or start is None or not wh.table_exists(table):
+        return none
+    need = {"response_id", "submitted_at", "text_redacted", "topic_id", "topic_label"}
+    if not need <= set(wh.columns(table)):
+        return none
+    rows = wh.read_range(table, "submitted_at", start, None)
+    position = {text: i for i, text in enumerate(window["text"].astype(str))}
+    answered = (
+        ~rows["is_non_answer"].astype(bool) if "is_non_answer" in rows else pd.Series(True, index=rows.index)
+    )
+    # Every stored answer of the window has its text among the window's (distinct) texts.
+    found = rows["text_redacted"].astype(str).map(position)
+    keep = answered & found.notna()
+    rows = rows[keep].reset_index(drop=True)
+    if rows.empty:
+        return none
+    index = found[keep].astype(int).to_numpy()
+    languages = window_languages(rows["language"].tolist()) if "language" in rows else None
+    new_ids = model.transform(emb[index], languages=languages).astype(int)
+    old_ids = pd.to_numeric(rows["topic_id"], errors="coerce").fillna(-1).astype(int).to_numpy()
+    out = rows.assign(topic_id=new_ids, topic_label=model.labels(new_ids))
+    if "topic_model_version" in out:
+        out["topic_model_version"] = model.version
+    wh.upsert(table, out, key=TABLE_KEYS["feedback_enriched"])
+    changed = int((old_ids != new_ids).sum())
+    log.info("topics: %d stored rows re-assigned to %s, %d changed topic", len(out), model.version, changed)
+    return {"rows_reassigned": len(out), "rows_topic_changed": changed}
 
 
 def write_batch(wh: Warehouse, config: EnrichmentConfig, batch: EnrichedBatch) -> None:
@@ -452,6 +552,15 @@ def write_topics(
 def update_alerts(wh: Warehouse, config: EnrichmentConfig, now: datetime | None = None) -> int:
     """Compute emerging-theme alerts over ``feedback_enriched`` and upsert them into ``alerts``.
 
+    Only the rows the rules look at are read: ``submitted_at`` within the current period and the
+    baseline periods before it (:attr:`pipeline.alerts.AlertRules.lookback`), filtered in the
+    database, so the nightly cost does not grow with the table's history.
+
+    Args:
+        wh: The warehouse.
+        config: The enrichment config (``alerts`` section, table names).
+        now: End of the current period (default: the latest stored ``submitted_at``).
+
     Returns:
         The number of alerts written (re-running the same night replaces them).
     """
@@ -476,7 +585,12 @@ def update_alerts(wh: Warehouse, config: EnrichmentConfig, now: datetime | None 
     ]
     rules = AlertRules(**config.alerts.model_dump(exclude={"enabled"}))
     kinds = tuple(k for k, c in (("topic", "topic_id"), ("tag", "tags")) if c in have)
-    alerts = compute_alerts(wh.read(t.enriched, cols), now=now, rules=rules, kinds=kinds, created_at=utcnow())
+    # The period's end must be fixed before filtering (compute_alerts would take the latest row read).
+    end = pd.Timestamp(now) if now is not None else wh.max_value(t.enriched, "submitted_at")
+    if end is None:
+        return 0
+    rows = wh.read_range(t.enriched, "submitted_at", end - rules.lookback, end, cols)
+    alerts = compute_alerts(rows, now=end, rules=rules, kinds=kinds, created_at=utcnow())
     if alerts.empty:
         return 0
     return wh.upsert(t.alerts, alerts, key=TABLE_KEYS["alerts"])

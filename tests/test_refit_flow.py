@@ -48,6 +48,13 @@ def test_refit_flow_keeps_topic_ids_and_records_history(tmp_path, prefect_harnes
     assert set(history["event"]) == {"new", "kept"} and len(models) == 2
     kept = history[history["event"] == "kept"]
     assert (kept["overlap"] > 0.9).all()
+    # the stored answers (all inside the 90-day window) now carry the refitted model's topics
+    with open_warehouse(config.warehouse) as wh:
+        enriched = wh.read("feedback_enriched")
+    answered = enriched[~enriched["is_non_answer"].astype(bool)]
+    assert result["rows_reassigned"] == len(answered) and 0 <= result["rows_topic_changed"] < len(answered)
+    assert (answered["topic_model_version"] == result["model_version"]).all()
+    assert set(answered["topic_id"]) <= set(after["topic_id"]) | {-1}
 
 
 def test_prefect_yaml_declares_the_weekly_refit_deployment():

@@ -252,3 +252,132 @@ def test_cli_topics_assign_and_evaluate(tmp_path, capsys):
     metrics = json.loads(report.read_text())
     assert {"n_topics", "outlier_share", "stability_ari", "nmi_tags", "nmi_lang", "seconds"} <= set(metrics)
     assert metrics["stability_ari"] == 1.0 and metrics["nmi_tags"] > 0.9 and metrics["outlier_share"] <= 0.1
+
+
+def _enriched_sample(n: int = 3000, seed: int = 4) -> pd.DataFrame:
+    """``feedback_enriched``-like rows from the generated sample: its true tags, a topic per first tag."""
+    from pipeline.sample import generate_survey
+
+    df = generate_survey(n=n, seed=seed, with_truth=True).drop_duplicates("response_id")
+    first = [t[0] if len(t) else None for t in df["true_tags"]]
+    names = sorted({t for t in first if t})
+    return pd.DataFrame(
+        {
+            "response_id": df["response_id"].to_numpy(),
+            "submitted_at": df["submitted_at"].to_numpy(),
+            "topic_id": [names.index(t) if t else -1 for t in first],
+            "topic_label": first,
+            "tags": [list(t) for t in df["true_tags"]],
+            "is_non_answer": [len(t) == 0 for t in df["true_tags"]],
+            "text_redacted": df["comment"].fillna("").astype(str).to_numpy(),
+        }
+    )
+
+
+def test_update_alerts_reads_only_the_lookback_and_matches_alerts_over_the_whole_table(tmp_path, monkeypatch):
+    import pipeline.alerts as alerts_module
+    from pipeline.config import EnrichmentConfig
+    from pipeline.runner import update_alerts
+    from pipeline.warehouse import open_warehouse
+
+    config = EnrichmentConfig()
+    rules = AlertRules(**config.alerts.model_dump(exclude={"enabled"}))
+    compute = alerts_module.compute_alerts
+    calls: list[tuple[int, pd.DataFrame]] = []
+
+    def spy(frame: pd.DataFrame, **kwargs: object) -> pd.DataFrame:
+        out = compute(frame, **kwargs)
+        calls.append((len(frame), out))
+        return out
+
+    monkeypatch.setattr(alerts_module, "compute_alerts", spy)
+    n_alerts = 0
+    with open_warehouse(tmp_path / "wh.duckdb") as wh:
+        wh.upsert(config.tables.enriched, _enriched_sample(), key=["response_id"])
+        stored = wh.read(config.tables.enriched)
+        latest = stored["submitted_at"].max()
+        # nights across the sample's 90 days (the billing incident, the app release), and the default
+        for now in [None, *(latest - timedelta(days=d) for d in range(0, 56, 4))]:
+            end = now or latest
+            old = compute(stored, now=now, rules=rules)  # the old way: the whole table
+            calls.clear()
+            written = update_alerts(wh, config, now=now)
+            ((n_read, new),) = calls
+            assert written == len(old) == len(new)
+            cols = [c for c in old.columns if c != "created_at"]
+            pd.testing.assert_frame_equal(new[cols], old[cols])
+            in_lookback = (stored["submitted_at"] >= end - rules.lookback) & (stored["submitted_at"] <= end)
+            assert n_read == int(in_lookback.sum()) < 0.6 * len(stored)
+            n_alerts += len(new)
+    assert n_alerts >= 3
+
+
+class _CountingEmbedder:
+    """Wraps an embedder and counts the texts it is asked to encode."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.model_id = inner.model_id
+        self.dim = inner.dim
+        self.encoded = 0
+
+    def embed(self, texts: list[str], **kwargs: object) -> np.ndarray:
+        self.encoded += len(texts)
+        return self.inner.embed(texts, **kwargs)
+
+
+@pytest.mark.slow
+def test_refit_reassigns_the_stored_rows_of_the_window_from_cached_vectors(tmp_path, monkeypatch):
+    from pipeline import runner
+    from pipeline.config import load_config
+    from pipeline.sample import DEFAULT_END, generate_survey, write_export
+    from pipeline.warehouse import open_warehouse
+    from tests.test_pipeline_e2e import make_config
+
+    config = load_config(make_config(tmp_path))
+    first = generate_survey(n=300, seed=21)
+    # a month later, other answers (new ids): the model is not due, so they get the first fit's topics
+    later = generate_survey(n=300, seed=22, days=30, end=DEFAULT_END + timedelta(days=30))
+    later["response_id"] = "L" + later["response_id"].astype(str)
+    for name, export in (("a", first), ("b", later)):
+        with open_warehouse(config.warehouse) as wh:
+            runner.load_export(write_export(export, tmp_path / f"{name}.parquet"), wh, config)
+        runner.run_enrichment(config)
+    with open_warehouse(config.warehouse) as wh:
+        before = wh.read("feedback_enriched").set_index("response_id").sort_index()
+        n_source, n_quarantine = wh.count("survey_responses"), wh.count("quarantine")
+    assert len(before) + n_quarantine == n_source
+
+    counting: list[_CountingEmbedder] = []
+    build = runner.build_embedder
+
+    def counted(name: str, **options: object) -> _CountingEmbedder:
+        counting.append(_CountingEmbedder(build(name, **options)))
+        return counting[-1]
+
+    monkeypatch.setattr(runner, "build_embedder", counted)
+    config.topics.window_days = 60  # the first export's oldest month falls out of the window
+    result = runner.refit_topics(config)
+    assert result["refit"] and counting and sum(c.encoded for c in counting) == 0  # nothing encoded
+
+    with open_warehouse(config.warehouse) as wh:
+        after = wh.read("feedback_enriched").set_index("response_id").sort_index()
+        registry = wh.read("topics")
+        assert wh.count("survey_responses") == n_source and wh.count("quarantine") == n_quarantine
+    assert after.index.equals(before.index)  # rows in = enriched + quarantined still holds
+    answered = ~after["is_non_answer"].astype(bool)
+    start = after.loc[answered, "submitted_at"].max() - timedelta(days=60)
+    window = answered & (after["submitted_at"] >= start)
+    assert 0 < window.sum() < answered.sum() and result["rows_reassigned"] == window.sum()
+    active = registry[registry["status"] == "active"]
+    assert set(active["model_version"]) == {result["model_version"]}
+    rows = after[window]
+    assert set(rows["topic_id"]) <= set(active["topic_id"]) | {-1}
+    assert (rows["topic_model_version"] == result["model_version"]).all()
+    label = dict(zip(active["topic_id"], active["label"], strict=True))
+    assigned = rows[rows["topic_id"] >= 0]
+    assert (assigned["topic_label"] == assigned["topic_id"].map(label)).all()  # the report's labels agree
+    # rows outside the window and non-answers are left as they were; other columns are untouched
+    pd.testing.assert_frame_equal(after[~window], before[~window])
+    other = [c for c in after.columns if c not in ("topic_id", "topic_label", "topic_model_version")]
+    pd.testing.assert_frame_equal(after[other], before[other])

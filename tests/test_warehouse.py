@@ -309,6 +309,37 @@ def test_read_missing_table_and_bad_arguments(wh: Warehouse) -> None:
         wh.read("t", where={"response_id": "r1"})
 
 
+def test_read_range_and_max_value(wh: Warehouse) -> None:
+    df = responses([f"r{i}" for i in range(6)])  # hourly from 2024-01-01 00:00
+    df.loc[5, "submitted_at"] = pd.NaT
+    df.loc[4, "score"] = 9
+    wh.upsert("t", df, key=["response_id"])
+    ts = df["submitted_at"]
+
+    def ids(frame: pd.DataFrame) -> list[str]:
+        return sorted(frame["response_id"])
+
+    # both bounds inclusive; a pd.Timestamp, a datetime and a tz-aware bound all work
+    assert ids(wh.read_range("t", "submitted_at", ts[1], ts[3].to_pydatetime())) == ["r1", "r2", "r3"]
+    aware = pd.Timestamp("2024-01-01 03:00", tz="Europe/Paris")  # = 02:00 UTC
+    assert ids(wh.read_range("t", "submitted_at", start=aware)) == ["r2", "r3", "r4"]  # NULL never matches
+    assert ids(wh.read_range("t", "submitted_at", end=ts[0])) == ["r0"]
+    assert len(wh.read_range("t", "submitted_at")) == 6  # no bound: everything
+    out = wh.read_range("t", "score", 6, None, columns=["response_id", "submitted_at"])
+    assert list(out.columns) == ["response_id", "submitted_at"] and ids(out) == ["r4"]
+    assert pd.api.types.is_datetime64_dtype(out["submitted_at"].dtype)
+    assert wh.read_range("nope", "x", columns=["a"]).columns.tolist() == ["a"]
+    with pytest.raises(SchemaError, match="language"):
+        wh.read_range("t", "language", ts[0])
+
+    assert wh.max_value("t", "submitted_at") == ts[4]
+    assert isinstance(wh.max_value("t", "submitted_at"), pd.Timestamp)
+    assert wh.max_value("t", "score") == 9
+    assert wh.max_value("nope", "submitted_at") is None
+    wh.upsert("e", df.iloc[:0], key=["response_id"])
+    assert wh.max_value("e", "submitted_at") is None
+
+
 def test_delete(wh: Warehouse) -> None:
     wh.upsert("t", responses(["r1", "r2", "r3", "r4"]), key=["response_id"])
 

@@ -708,6 +708,83 @@ class Warehouse(ABC):
         clean_where = self._prepare_where(table, where, types)
         return self._read(table, list(columns), clean_where, types)
 
+    def read_range(
+        self,
+        table: str,
+        column: str,
+        start: object = None,
+        end: object = None,
+        columns: list[str] | None = None,
+    ) -> pd.DataFrame:
+        """Read the rows of a table whose ``column`` lies between two bounds (a SQL WHERE, not pandas).
+
+        For reading a recent stretch of a large table (e.g. the last weeks of ``submitted_at``)
+        without moving the whole table out of the database.
+
+        Args:
+            table: Table name.
+            column: The column the bounds apply to (typically a timestamp).
+            start: Inclusive lower bound, or None for none. Timestamps may be tz-aware (compared in
+                UTC).
+            end: Inclusive upper bound, or None for none.
+            columns: Columns to return (all when None).
+
+        Returns:
+            The rows with ``start <= column <= end``, in no particular order; rows whose ``column``
+            is NULL match only when neither bound is given. When the table does not exist: an empty
+            frame with ``columns``.
+
+        Raises:
+            SchemaError: For invalid names, or columns the table does not have.
+        """
+        check_identifier(table, "table")
+        check_identifier(column, "column")
+        for name in columns or []:
+            check_identifier(name, "column")
+        types = self._column_types(table)
+        if not types:
+            return pd.DataFrame(columns=list(columns or []))
+        if columns is None:
+            columns = list(types)
+        if missing := [c for c in [*columns, column] if c not in types]:
+            raise missing_columns(f"read_range of table {table!r}", missing, list(types))
+        conditions: list[str] = []
+        params: dict[str, Any] = {}
+        for name, bound, op in (("lo", start, ">="), ("hi", end, "<=")):
+            if bound is None or is_null(bound):
+                continue
+            # The same cleaning as read(where=...): tz-aware -> naive UTC, numpy scalars -> Python.
+            params[name] = self._prepare_where(table, {column: [bound]}, types)[column][0]
+            conditions.append(f"t.{self._quote(column)} {op} :{name}")
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        selected = ", ".join(f"t.{self._quote(c)}" for c in columns)
+        query = f"SELECT {selected} FROM {self._qualified(table)} t{where}"
+        return self._query(query, params, {c: types[c] for c in columns})
+
+    def max_value(self, table: str, column: str) -> Any:
+        """The largest non-NULL value of a column (``MAX`` in the database), or None.
+
+        Args:
+            table: Table name.
+            column: Column name.
+
+        Returns:
+            The value (a ``pd.Timestamp`` for timestamp columns), or None when the table does not
+            exist, is empty or holds only NULLs in ``column``.
+        """
+        check_identifier(table, "table")
+        check_identifier(column, "column")
+        types = self._column_types(table)
+        if not types:
+            return None
+        if column not in types:
+            raise missing_columns(f"max_value of table {table!r}", [column], list(types))
+        query = (
+            f"SELECT MAX(t.{self._quote(column)}) AS {self._quote(column)} FROM {self._qualified(table)} t"
+        )
+        value = self._query(query, None, {column: types[column]})[column].iloc[0]
+        return None if is_null(value) else value
+
     def sql(self, query: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
         """Run a read-only SQL query (for analysis) and return its result.
 
