@@ -194,6 +194,45 @@ def test_aspect_head_reads_each_themes_own_polarity(survey, embedder):
     assert result["aspect_accuracy"] > baseline["aspect_accuracy"] + 0.15
 
 
+def test_stack_member_round_trips_through_the_model_folder(survey, embedder, tmp_path):
+    """The tagger's stack as an ensemble member: in both heads, saved in the tagger's own file format."""
+    train, test = survey.iloc[:600].reset_index(drop=True), survey.iloc[600:].reset_index(drop=True)
+    model = train_on_frame(
+        train, embedder, embedder_spec("hashing"), members=("embedding", "stack"), cv_folds=2
+    )
+    assert model.needs_texts and "stack" in model.head_.models_ and "stack" in model.aspect_.models_
+    folder = model.save(tmp_path / "model")
+    assert (folder / "stack" / "model.json").exists() and (folder / "aspect_stack" / "model.json").exists()
+    assert model.head_.models_["stack"] is not None  # saving leaves the fitted model whole
+    loaded = load_sentiment(folder)
+    texts = test["text"].tolist()
+    emb = embedder.embed(texts)
+    np.testing.assert_allclose(loaded.score(emb, texts), model.score(emb, texts), atol=1e-6)
+    tags = test["tags"].tolist()
+    np.testing.assert_allclose(
+        np.concatenate(loaded.score_tags(emb, texts, tags)),
+        np.concatenate(model.score_tags(emb, texts, tags)),
+        atol=1e-6,
+    )
+    result = evaluate_frame(loaded, test, embedder)
+    assert result["macro_f1"] >= 0.8 and result["aspect_accuracy"] >= 0.75
+    with pytest.raises(SchemaError, match="texts"):
+        loaded.score(emb)
+
+    # Without texts the stack reads the embeddings alone (ridge + kNN), and so does the model.
+    lean = EmbeddingSentiment(members=("embedding", "stack"), cv_folds=2).fit(
+        embedder.embed(train["text"].tolist()), train["sentiment"].tolist(), embedder_id=embedder.model_id
+    )
+    assert not lean.needs_texts and lean.score(emb).shape == (len(test),)
+    # From scores, with the stack alone.
+    scored = train[train["score"].notna()]
+    from_scores = EmbeddingSentiment(members=("stack",), cv_folds=2).fit_scores(
+        embedder.embed(scored["text"].tolist()), scored["score"].astype(float).tolist(),
+        scored["survey_type"].tolist(), scored["text"].tolist(), embedder_id=embedder.model_id,
+    )  # fmt: skip
+    assert from_scores.source == "scores" and evaluate_frame(from_scores, test, embedder)["macro_f1"] >= 0.6
+
+
 def test_learning_from_scores_calibrates_rather_than_copies(survey, embedder):
     train, test = survey.iloc[:600].reset_index(drop=True), survey.iloc[600:].reset_index(drop=True)
     model = train_on_frame(

@@ -9,8 +9,10 @@ One model class, two sources of supervision:
   and the rows whose text clearly contradicts their bucket (a promoter who complains) are dropped before
   the final fit. At prediction time only the text counts, never the score.
 
-The model is an average of up to three logistic regressions (on the embeddings, on word and character
-TF-IDF n-grams of the text, and on both), with per-class biases tuned by cross-validation for macro F1.
+The model is an average of up to four members (logistic regressions on the embeddings, on word and
+character TF-IDF n-grams of the text, and on both; and the trained tagger's stack of a TF-IDF SVM, ridge
+and kNN vote on the embedding, with the polarity classes as its tags), with per-class biases tuned by
+cross-validation for macro F1.
 """
 
 from __future__ import annotations
@@ -31,8 +33,18 @@ from pipeline.sentiment.base import POLARITIES, label_from_score, proba_to_score
 
 log = logging.getLogger(__name__)
 
-MEMBERS = ("embedding", "text", "fused")
-"""Members of the ensemble: LR on embeddings, LR on TF-IDF n-grams, LR on both."""
+MEMBERS = ("embedding", "text", "fused", "stack")
+"""Members of the ensemble: LR on embeddings, LR on TF-IDF n-grams, LR on both, and the trained tagger's
+stack (:class:`pipeline.tagging.EmbeddingTfidfTagger` with the classes as tags)."""
+
+DEFAULT_MEMBERS = ("embedding", "fused", "stack")
+"""The members used unless told otherwise (see bench/README.md, "Sentiment")."""
+
+_STACK_MIN_ROWS = 10
+"""Fewer training rows than this and the stack (which cross-validates itself) is left out."""
+
+_STACK_FOLDERS = {"head_": "stack", "aspect_": "aspect_stack"}
+"""Sub-folders of a saved model that hold the stack members (in the tagger's own file format)."""
 
 _URL = re.compile(r"https?://\S+|www\.\S+")
 _HANDLE = re.compile(r"@\w+")
@@ -87,10 +99,12 @@ class TextFeatures:
 
 
 class PolarityEnsemble:
-    """Average of logistic regressions over embeddings, TF-IDF n-grams and both (one "head").
+    """Average of logistic regressions over embeddings, TF-IDF n-grams and both, and of the tagger's
+    stack (one "head").
 
     Args:
-        members: Which of :data:`MEMBERS` to use; text members are skipped when no texts are given.
+        members: Which of :data:`MEMBERS` to use; the LR members on text are skipped when no texts are
+            given, and the stack then reads the embeddings alone.
         C: Inverse regularisation of the embedding member.
         text_C: Of the TF-IDF member.
         fused_C: Of the member on both.
@@ -100,7 +114,7 @@ class PolarityEnsemble:
 
     def __init__(
         self,
-        members: Sequence[str] = MEMBERS,
+        members: Sequence[str] = DEFAULT_MEMBERS,
         C: float = 1.0,
         text_C: float = 8.0,
         fused_C: float = 4.0,
@@ -118,7 +132,7 @@ class PolarityEnsemble:
         from scipy.sparse import csr_matrix, hstack
 
         dense = emb if extra is None else np.hstack([emb, extra])
-        if member == "embedding":
+        if member in ("embedding", "stack"):
             return dense
         if member == "text":
             return sparse if extra is None else hstack([sparse, csr_matrix(extra)]).tocsr()
@@ -130,27 +144,74 @@ class PolarityEnsemble:
         y: np.ndarray,
         texts: Sequence[str] | None = None,
         extra: np.ndarray | None = None,
+        groups: Sequence[object] | None = None,
     ) -> PolarityEnsemble:
-        """Fit every member on the same rows; ``y`` holds class names."""
+        """Fit every member on the same rows; ``y`` holds class names.
+
+        Args:
+            emb: (n, dim) embeddings.
+            y: Class name per row.
+            texts: The texts (TF-IDF members), or None.
+            extra: Optional dense features appended to the embedding (e.g. a tag one-hot).
+            groups: Optional group per row, kept together by the stack's internal cross-validation.
+        """
         from sklearn.linear_model import LogisticRegression
         from threadpoolctl import threadpool_limits
 
         bad = [m for m in self.members if m not in MEMBERS]
         if bad:
             raise ConfigError(f"unknown ensemble member(s) {bad}; valid: {list(MEMBERS)}")
-        use = [m for m in self.members if m == "embedding" or texts is not None] or ["embedding"]
+        use = [m for m in self.members if m in ("embedding", "stack") or texts is not None]
+        if "stack" in use and len(y) < _STACK_MIN_ROWS:
+            log.info("stack member skipped: %d rows, it needs %d", len(y), _STACK_MIN_ROWS)
+            use.remove("stack")
+        use = use or ["embedding"]
         self.classes_ = np.array(sorted(set(np.asarray(y, dtype=object).tolist())), dtype=object)
-        self.text_ = TextFeatures(self.max_char_features) if use != ["embedding"] else None
+        wants_ngrams = any(m in ("text", "fused") for m in use)
+        self.text_ = TextFeatures(self.max_char_features) if wants_ngrams else None
         sparse = self.text_.fit_transform(texts) if self.text_ is not None and texts is not None else None
         c_of = {"embedding": self.C, "text": self.text_C, "fused": self.fused_C}
-        self.models_ = {}
+        self.models_: dict[str, Any] = {}
         # One BLAS/OpenMP thread: these fits are small, and threads fighting over shared cores made them
         # 10-20x slower in measurements on a busy machine.
         with threadpool_limits(limits=1):
             for member in use:
+                design = self._design(member, emb, sparse, extra)
+                if member == "stack":
+                    self.models_[member] = self._fit_stack(design, y, texts, groups)
+                    continue
                 lr = LogisticRegression(C=c_of[member], max_iter=self.max_iter)
-                self.models_[member] = lr.fit(self._design(member, emb, sparse, extra), y)
+                self.models_[member] = lr.fit(design, y)
         return self
+
+    def _fit_stack(
+        self, dense: np.ndarray, y: np.ndarray, texts: Sequence[str] | None, groups: Sequence[object] | None
+    ) -> Any:
+        """The tagger's stack with one tag per row (its softmax stacker gives class probabilities)."""
+        from pipeline.tagging.trained import EmbeddingTfidfTagger
+
+        tagger = EmbeddingTfidfTagger(use_tfidf=texts is not None)
+        tagger.fit(
+            list(texts) if texts is not None else [""] * len(dense),
+            dense,
+            [[str(v)] for v in y],
+            groups=None if groups is None else [str(g) for g in groups],
+            tag_names=[str(c) for c in self.classes_],
+            embedder_id="sentiment",
+            version="member",
+        )
+        # Training-only state (out-of-fold scores and their report) would only bloat the saved model.
+        for name in ("cv_probabilities_", "cv_folds_", "cv_report_"):
+            tagger.__dict__.pop(name, None)
+        return tagger
+
+    @property
+    def needs_texts(self) -> bool:
+        """True when some member reads the texts (TF-IDF n-grams)."""
+        if not hasattr(self, "models_"):
+            raise NotFittedError("PolarityEnsemble is not fitted: call fit first.")
+        stack = self.models_.get("stack")
+        return self.text_ is not None or (stack is not None and stack.needs_texts)
 
     def predict_proba(
         self, emb: np.ndarray, texts: Sequence[str] | None = None, extra: np.ndarray | None = None
@@ -160,16 +221,30 @@ class PolarityEnsemble:
             raise NotFittedError("PolarityEnsemble is not fitted: call fit first.")
         if len(emb) == 0:
             return np.zeros((0, len(self.classes_)))
-        if self.text_ is not None and texts is None:
+        return np.mean(list(self.member_proba(emb, texts, extra).values()), axis=0)
+
+    def member_proba(
+        self, emb: np.ndarray, texts: Sequence[str] | None = None, extra: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
+        """Each member's class probabilities (columns in ``classes_`` order), by member name."""
+        if not hasattr(self, "models_"):
+            raise NotFittedError("PolarityEnsemble is not fitted: call fit first.")
+        if self.needs_texts and texts is None:
             raise SchemaError(
                 "this sentiment model uses the texts as well as the embeddings: pass texts=[...] "
                 "(the same texts, in the same order, as the embedding rows)."
             )
+        emb = np.asarray(emb, dtype=np.float32)
         sparse = self.text_.transform(texts) if self.text_ is not None and texts is not None else None
-        out = np.zeros((len(emb), len(self.classes_)))
-        for member, lr in self.models_.items():
-            out += lr.predict_proba(self._design(member, np.asarray(emb, dtype=np.float32), sparse, extra))
-        return out / len(self.models_)
+        out: dict[str, np.ndarray] = {}
+        for member, model in self.models_.items():
+            design = self._design(member, emb, sparse, extra)
+            if member == "stack":
+                # The tagger's columns are in the order of the tag names given to it: ``classes_``.
+                out[member] = model.score(design, texts if model.needs_texts else None).astype(float)
+            else:
+                out[member] = model.predict_proba(design)
+        return out
 
 
 def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
@@ -248,7 +323,9 @@ class EmbeddingSentiment:
     """Trained sentiment over embeddings (+ TF-IDF n-grams of the text), with an optional aspect head.
 
     Args:
-        members: Ensemble members (:data:`MEMBERS`); ``("embedding",)`` needs no texts at all.
+        members: Ensemble members (:data:`MEMBERS`, default :data:`DEFAULT_MEMBERS`); ``("embedding",)``
+            and ``("embedding", "stack")`` trained without texts need no texts at all. In the aspect head
+            the tag one-hot joins the embedding, for the stack as for the LR members.
         C: Inverse regularisation of the embedding LR.
         text_C: Of the TF-IDF LR.
         fused_C: Of the LR on both.
@@ -266,7 +343,7 @@ class EmbeddingSentiment:
 
     def __init__(
         self,
-        members: Sequence[str] = MEMBERS,
+        members: Sequence[str] = DEFAULT_MEMBERS,
         C: float = 1.0,
         text_C: float = 8.0,
         fused_C: float = 4.0,
@@ -296,7 +373,7 @@ class EmbeddingSentiment:
     def needs_texts(self) -> bool:
         """True when the model reads TF-IDF n-grams of the texts."""
         self._check()
-        return self.head_.text_ is not None
+        return self.head_.needs_texts or (self.aspect_ is not None and self.aspect_.needs_texts)
 
     @property
     def version(self) -> str:
@@ -396,7 +473,7 @@ class EmbeddingSentiment:
         self._fit_head(emb[keep], y[keep], _subset(texts, keep), _subset(groups, keep), tune=self.tune_bias)
         self.aspect_, self.aspect_tags_ = None, []
         if aspects is not None:
-            self._fit_aspects(emb, texts, aspects)
+            self._fit_aspects(emb, texts, aspects, groups)
         self.source_ = "labels"
         self._finish(embedder_id, texts, y, n_rows=len(emb))
         return self
@@ -446,7 +523,7 @@ class EmbeddingSentiment:
         emb = np.asarray(embeddings, dtype=np.float32)
         if emb.ndim != 2:
             raise SchemaError(f"embeddings must be a 2-d array (n, dim), got shape {emb.shape}.")
-        wants_text = any(m in ("text", "fused") for m in self.members)
+        wants_text = any(m in ("text", "fused", "stack") for m in self.members)
         if texts is None and wants_text:
             log.info("no texts given: training on embeddings alone")
         texts_l = _texts(texts) if wants_text else None
@@ -475,7 +552,7 @@ class EmbeddingSentiment:
         for tr, te in splits:
             if len(set(y[tr].tolist())) < len(classes):
                 continue
-            head = self._ensemble().fit(emb[tr], y[tr], _subset(texts, tr))
+            head = self._ensemble().fit(emb[tr], y[tr], _subset(texts, tr), groups=_subset(groups, tr))
             oof[te] = head.predict_proba(emb[te], _subset(texts, te))
         return oof, classes
 
@@ -511,7 +588,7 @@ class EmbeddingSentiment:
                 ),
                 cv_folds=self.cv_folds,
             )
-        self.head_ = self._ensemble().fit(emb, y, texts)
+        self.head_ = self._ensemble().fit(emb, y, texts, groups=groups)
         self.classes_ = list(self.head_.classes_)
 
     def _one_hot(self, tags: Sequence[str]) -> np.ndarray:
@@ -523,7 +600,11 @@ class EmbeddingSentiment:
         return out
 
     def _fit_aspects(
-        self, emb: np.ndarray, texts: list[str] | None, aspects: Sequence[Sequence[str]]
+        self,
+        emb: np.ndarray,
+        texts: list[str] | None,
+        aspects: Sequence[Sequence[str]],
+        groups: Sequence[object] | None = None,
     ) -> None:
         rows, tags, pols = [], [], []
         for i, pairs in enumerate(aspects):
@@ -537,8 +618,14 @@ class EmbeddingSentiment:
             return
         self.aspect_tags_ = sorted(set(tags))
         idx = np.asarray(rows)
+        # The pairs of one text (or group) stay in one fold of the stack's internal cross-validation.
+        pair_groups = [f"row{i}" for i in rows] if groups is None else [groups[i] for i in rows]
         self.aspect_ = self._ensemble().fit(
-            emb[idx], np.asarray(pols, dtype=object), _subset(texts, idx), self._one_hot(tags)
+            emb[idx],
+            np.asarray(pols, dtype=object),
+            _subset(texts, idx),
+            self._one_hot(tags),
+            groups=pair_groups,
         )
         self.metrics_["n_aspect_pairs"] = len(pols)
 
@@ -587,13 +674,27 @@ class EmbeddingSentiment:
         }
 
     def save(self, path: str | Path) -> Path:
-        """Write ``manifest.json`` and ``model.joblib`` to the folder ``path``."""
+        """Write ``manifest.json`` and ``model.joblib`` to the folder ``path``; stack members go to the
+        sub-folders ``stack/`` and ``aspect_stack/`` in the tagger's own format (plain arrays and JSON)."""
         import joblib
 
         out = Path(path)
         out.mkdir(parents=True, exist_ok=True)
         manifest = self.manifest()
-        joblib.dump(self, out / "model.joblib", compress=3)
+        stacks = {}
+        for attr, folder in _STACK_FOLDERS.items():
+            head = getattr(self, attr, None)
+            if head is not None and head.models_.get("stack") is not None:
+                stacks[attr] = head.models_["stack"]
+                stacks[attr].save(out / folder)
+        try:
+            # A placeholder keeps the member's place; load puts the tagger back.
+            for attr in stacks:
+                getattr(self, attr).models_["stack"] = None
+            joblib.dump(self, out / "model.joblib", compress=3)
+        finally:
+            for attr, tagger in stacks.items():
+                getattr(self, attr).models_["stack"] = tagger
         (out / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         return out
 
@@ -613,6 +714,17 @@ class EmbeddingSentiment:
         model = joblib.load(folder / "model.joblib")
         if not isinstance(model, cls):
             raise ConfigError(f"{folder}/model.joblib holds a {type(model).__name__}, not a {cls.__name__}.")
+        for attr, sub in _STACK_FOLDERS.items():
+            head = getattr(model, attr, None)
+            if head is None or "stack" not in head.models_:
+                continue
+            if not (folder / sub / "model.json").exists():
+                raise ConfigError(
+                    f"{folder}/{sub}/ is missing: the model's stack member was not saved with it."
+                )
+            from pipeline.tagging.trained import EmbeddingTfidfTagger
+
+            head.models_["stack"] = EmbeddingTfidfTagger.load(folder / sub)
         return model
 
 
