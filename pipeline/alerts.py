@@ -25,24 +25,9 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import missing_columns
+from pipeline.schema import ALERT_COLUMNS
 
 log = logging.getLogger(__name__)
-
-ALERT_COLUMNS = [
-    "alert_id",
-    "kind",
-    "key",
-    "label",
-    "period",
-    "period_start",
-    "period_end",
-    "count",
-    "baseline",
-    "ratio",
-    "reason",
-    "evidence",
-    "created_at",
-]
 
 
 @dataclass(frozen=True)

@@ -22,20 +22,9 @@ import pandas as pd
 from pipeline.config import EnrichmentConfig
 from pipeline.embed.base import text_hash
 from pipeline.embed.response import SUFFIX
+from pipeline.schema import TAG_COLUMNS
 
 log = logging.getLogger(__name__)
-
-TAG_COLUMNS = [
-    "response_id",
-    "tag",
-    "parent_tag",
-    "score",
-    "sentiment_label",
-    "sentiment_score",
-    "source",
-    "tagger_version",
-    "run_id",
-]
 
 
 @dataclass
