@@ -74,7 +74,8 @@ SENTENCE_COLUMNS = [
     "run_id",
 ]
 
-TOPIC_COLUMNS = [
+# What a fitted topic model says of each topic (StableTopicModel.topic_info); the registry adds the rest.
+TOPIC_INFO_COLUMNS = [
     "topic_id",
     "label",
     "keywords",
@@ -83,6 +84,10 @@ TOPIC_COLUMNS = [
     "tag_share",
     "candidate_new_tag",
     "size",
+]
+
+TOPIC_COLUMNS = [
+    *TOPIC_INFO_COLUMNS,
     "first_seen",
     "last_seen",
     "model_version",

@@ -25,15 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-HISTORY_COLUMNS = [
-    "model_version",
-    "event",
-    "topic_id",
-    "related_ids",
-    "overlap",
-    "detail",
-    "created_at",
-]
+from pipeline.schema import TOPIC_HISTORY_COLUMNS as HISTORY_COLUMNS
 
 
 @dataclass

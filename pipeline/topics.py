@@ -33,6 +33,7 @@ import pandas as pd
 
 from pipeline.embed import l2_normalise
 from pipeline.errors import MissingDependencyError, NotFittedError, UnknownComponentError
+from pipeline.schema import TOPIC_INFO_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -837,19 +838,7 @@ class StableTopicModel(BERTopicModel):
                     "size": self.sizes_.get(t, 0),
                 }
             )
-        return pd.DataFrame(
-            rows,
-            columns=[
-                "topic_id",
-                "label",
-                "keywords",
-                "representative_quotes",
-                "suggested_tag",
-                "tag_share",
-                "candidate_new_tag",
-                "size",
-            ],
-        )
+        return pd.DataFrame(rows, columns=TOPIC_INFO_COLUMNS)
 
     # ---- persistence -----------------------------------------------------------------------------
 
