@@ -145,6 +145,53 @@ def cross_validate(
     return out
 
 
+def few_shot_fine_tuned(
+    data: LabelledData,
+    folds: list[np.ndarray],
+    groups: np.ndarray | None,
+    per_tag: int,
+    embedder: Any,
+    params: dict[str, Any],
+) -> dict[str, Any]:
+    """Few-shot (``per_tag`` rows per tag) with the frozen encoder and with the SetFit-style fine-tuned
+    one, on the same drawn rows of every fold; scored on all rows."""
+    from pipeline.tagging.workflow import fine_tune_encoder
+
+    n = len(data)
+    frozen: list[list[str]] = [[] for _ in range(n)]
+    tuned: list[list[str]] = [[] for _ in range(n)]
+    reports = []
+    for k, test in enumerate(folds):
+        train = np.setdiff1d(np.arange(n), test)
+        few = few_shot_rows(data, train, per_tag, seed=SEED + k)
+        part, small = data.subset(test), data.subset(few)
+        for i, tags in zip(
+            test, fit(data, few, groups).predict(part.embeddings, texts=part.texts)[0], strict=True
+        ):
+            frozen[i] = tags
+        encoder, report, vectors, _ = fine_tune_encoder(small, embedder, params, None)
+        model = EmbeddingTfidfTagger().fit(
+            small.texts,
+            vectors,
+            small.tags,
+            groups=None if groups is None else groups[few].tolist(),
+            embedder_id=data.embedder_id or "",
+        )
+        model.encoder_, model.fine_tune_ = encoder, report
+        for i, tags in zip(test, model.predict(part.embeddings, texts=part.texts)[0], strict=True):
+            tuned[i] = tags
+        reports.append(report.as_dict())
+        log.info("fine-tune fold %d/%d: %.0fs", k + 1, len(folds), report.seconds)
+    out: dict[str, Any] = {"examples_per_tag": per_tag, "fine_tune": params, "runs": reports}
+    for name, pred in (("frozen", frozen), ("fine_tuned", tuned)):
+        rep = tagging_report(data.tags, pred, langs=data.langs)
+        out[name] = {
+            "micro_f1": rep["micro_f1"],
+            "per_lang": {k: v["micro_f1"] for k, v in rep["per_lang"].items()},
+        }
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and write the JSON results."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -154,7 +201,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--few-shot", type=int, default=16, help="examples per tag for the few-shot run (0: off)")
-    p.add_argument("--only", choices=["semeval", "airline", "timing"], default=None)
+    p.add_argument("--only", choices=["semeval", "airline", "timing", "fine-tune"], default=None)
+    p.add_argument(
+        "--fine-tune-param",
+        action="append",
+        default=None,
+        help="with --only fine-tune: fine-tuning setting KEY=VALUE (default: the FineTuneParams defaults)",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     if not args.data_dir.exists():
@@ -189,6 +242,27 @@ def main(argv: list[str] | None = None) -> int:
                 "note": "whole SemEval file, embeddings cached; TF-IDF, 5-fold stacking and thresholds included",
             }
             log.info("training on %d rows: %.1fs", len(sem), results["training_time"]["seconds"])
+    if args.only == "fine-tune":  # SetFit-style few-shot, frozen vs fine-tuned (slow: ~1 min per fold)
+        import pandas as pd
+
+        from pipeline.cli_tagger import _params
+
+        params = _params(args.fine_tune_param)
+        sem = read_labelled_files([args.data_dir / f"{SEMEVAL}.parquet"], embedder, args.cache_dir)
+        folds, reviews = semeval_folds(sem, args.folds)
+        section = {"semeval": few_shot_fine_tuned(sem, folds, reviews, args.few_shot, embedder, params)}
+        path = args.data_dir / f"{AIRLINE}.parquet"
+        every = read_labelled_files([path], embedder, args.cache_dir)
+        sentiment = pd.read_parquet(path, columns=["id", "sentiment"]).set_index("id")["sentiment"]
+        air = every.subset(np.flatnonzero(sentiment.reindex(every.frame["id"]).eq("negative").to_numpy()))
+        section["airline"] = few_shot_fine_tuned(
+            air, airline_folds(air, args.folds), None, args.few_shot, embedder, params
+        )
+        results["few_shot_fine_tuned"] = section
+        log.info(
+            "fine-tuned few-shot: %s",
+            {k: (v["frozen"]["micro_f1"], v["fine_tuned"]["micro_f1"]) for k, v in section.items()},
+        )
     if args.only in (None, "airline"):
         import pandas as pd
 

@@ -41,12 +41,16 @@ def load_labels(wh: Warehouse, config: EnrichmentConfig, files: list[str] | None
 
 @task(cache_policy=NONE)
 def train(
-    config: EnrichmentConfig, data: LabelledData, registry: str, params: dict[str, Any] | None
+    config: EnrichmentConfig,
+    data: LabelledData,
+    registry: str,
+    params: dict[str, Any] | None,
+    fine_tune: dict[str, Any] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Train a version on the training split and write it into the registry."""
     embedder = build_embedder(config.embedder.name, **config.embedder.options)
     taxonomy = load_taxonomy(config.tagger.taxonomy)
-    model, info = train_tagger(data, embedder, taxonomy=taxonomy, params=params)
+    model, info = train_tagger(data, embedder, taxonomy=taxonomy, params=params, fine_tune=fine_tune)
     version = getattr(model, "version_id_", model.version)
     folder = save_version(
         model,
@@ -94,6 +98,7 @@ def retrain_tagger(
     force: bool = False,
     max_drop: float = 0.01,
     params: dict[str, Any] | None = None,
+    fine_tune: dict[str, Any] | None = None,
     retag_stored_answers: bool = True,
     seed: int = 0,
 ) -> dict[str, Any]:
@@ -108,6 +113,8 @@ def retrain_tagger(
         force: Promote even when the candidate scores more than ``max_drop`` below the promoted version.
         max_drop: The gate's tolerance in micro F1 (0.01 = 1 point).
         params: Hyper-parameters of the trained tagger.
+        fine_tune: SetFit-style fine-tuning settings (``{}`` for the defaults; None: frozen encoder). A
+            fine-tuned version embeds texts itself, so re-tagging encodes the stored answers again.
         retag_stored_answers: Re-tag the stored answers after a promotion.
         seed: Seed of the evaluation split.
 
@@ -125,7 +132,7 @@ def retrain_tagger(
             )
             return {"status": "skipped", "labels": len(labels), "registry": reg}
         train_part, eval_part = split_labels(labels, eval_fraction, seed)
-        candidate, trained = train(config, train_part, reg, params)
+        candidate, trained = train(config, train_part, reg, params, fine_tune)
         gated = gate_and_promote(candidate, eval_part, reg, force, max_drop)
         result: dict[str, Any] = {
             "status": "promoted" if gated["decision"]["promoted"] else "refused",

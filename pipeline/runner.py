@@ -359,7 +359,10 @@ def fit_window_topics(
         tags = list(window["tags"])
         missing = [i for i, v in enumerate(tags) if not isinstance(v, list | tuple | np.ndarray)]
         if missing and models.tagger is not None:
-            predicted, _ = models.tagger.predict(emb[missing])
+            reads_texts = bool(getattr(models.tagger, "needs_texts", False))
+            predicted, _ = models.tagger.predict(
+                emb[missing], **({"texts": [texts[i] for i in missing]} if reads_texts else {})
+            )
             for i, found in zip(missing, predicted, strict=True):
                 tags[i] = list(found)
         model.suggest_tags([list(v) if v is not None else [] for v in tags], config.topics.tag_share)

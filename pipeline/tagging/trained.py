@@ -589,13 +589,16 @@ class EmbeddingTfidfTagger:
     @property
     def needs_texts(self) -> bool:
         """Whether ``score`` needs the texts as well as their embeddings (the TF-IDF scorer does)."""
+        if getattr(self, "encoder_", None) is not None:
+            return True
         return bool(getattr(self, "params_", self.params).use_tfidf)
 
     @property
     def version(self) -> str:
         """Version string recorded on every tagged row."""
         self._check()
-        return f"embedding_tfidf.v1-{self.version_id_}"
+        kind = "setfit.v1" if getattr(self, "encoder_", None) is not None else "embedding_tfidf.v1"
+        return f"{kind}-{self.version_id_}"
 
     def _check(self) -> None:
         if not hasattr(self, "stack_coef_"):
@@ -619,9 +622,13 @@ class EmbeddingTfidfTagger:
         return out
 
     def base_scores(self, embeddings: np.ndarray, texts: Sequence[str] | None = None) -> np.ndarray:
-        """The base scorers' outputs, standardised: the stacker's input (n, 2-3 x modelled tags)."""
+        """The base scorers' outputs, standardised: the stacker's input (n, 2-3 x modelled tags).
+
+        A tagger with a fine-tuned encoder of its own (``encoder_``, see :mod:`pipeline.embed.tunable`)
+        embeds ``texts`` itself and ignores ``embeddings``.
+        """
         self._check()
-        emb = np.ascontiguousarray(embeddings, dtype=np.float32)
+        emb = np.ascontiguousarray(self._own_vectors(embeddings, texts), dtype=np.float32)
         if emb.ndim != 2 or emb.shape[1] != self.dim_:
             raise FeedbackError(
                 f"expected embeddings of dimension {self.dim_} (encoder {self.embedder_id_}), got shape "
@@ -649,11 +656,29 @@ class EmbeddingTfidfTagger:
         f = np.hstack(blocks).astype(np.float64)
         return (f - self.stack_mean_) / self.stack_scale_
 
-    def score(self, embeddings: np.ndarray, texts: Sequence[str] | None = None) -> np.ndarray:
+    def _own_vectors(self, embeddings: np.ndarray | None, texts: Sequence[str] | None) -> np.ndarray:
+        encoder = getattr(self, "encoder_", None)
+        if encoder is None:
+            if embeddings is None:
+                raise FeedbackError(f"{self.name} needs the embeddings of the texts")
+            return np.asarray(embeddings)
+        if texts is None:
+            raise FeedbackError(
+                "this tagger fine-tuned its own encoder and embeds the texts itself: pass texts=..."
+            )
+        texts = [str(t) for t in texts]
+        if embeddings is not None and len(embeddings) != len(texts):
+            raise FeedbackError(f"{len(texts)} texts for {len(embeddings)} embedding rows")
+        if not texts:
+            return np.zeros((0, self.dim_), dtype=np.float32)
+        return np.asarray(encoder.encode(texts), dtype=np.float32)
+
+    def score(self, embeddings: np.ndarray | None, texts: Sequence[str] | None = None) -> np.ndarray:
         """Calibrated tag probabilities, shape (n_texts, n_tags), in ``tag_names_`` order."""
         self._check()
-        out = np.zeros((len(embeddings), len(self.tag_names_)), dtype=np.float32)
-        if len(embeddings) == 0:
+        n = len(texts) if embeddings is None and texts is not None else len(embeddings)  # type: ignore[arg-type]
+        out = np.zeros((n, len(self.tag_names_)), dtype=np.float32)
+        if n == 0:
             return out
         z = self.base_scores(embeddings, texts)
         link = _softmax if getattr(self, "stacker_", "sigmoid") == "softmax" else expit
@@ -741,6 +766,13 @@ class EmbeddingTfidfTagger:
             "label_counts": self.label_counts_,
             "arrays": arrays,
         }
+        encoder = getattr(self, "encoder_", None)
+        if encoder is not None:
+            from pipeline.embed.tunable import write_spec
+
+            encoder.save(out / "encoder")
+            write_spec(out / "encoder", self.fine_tune_)
+            state["fine_tuned"] = self.fine_tune_.as_dict()
         (out / "model.json").write_text(json.dumps(state, indent=2, ensure_ascii=False), encoding="utf-8")
         return out
 
@@ -776,4 +808,9 @@ class EmbeddingTfidfTagger:
         model.version_id_ = state["version_id"]
         model.n_train_ = int(state["n_train"])
         model.label_counts_ = dict(state["label_counts"])
+        if state.get("fine_tuned"):
+            from pipeline.embed.tunable import FineTuneReport, load_tunable
+
+            model.fine_tune_ = FineTuneReport(**state["fine_tuned"])
+            model.encoder_ = load_tunable(src / "encoder", state["fine_tuned"])
         return model

@@ -86,6 +86,7 @@ def train_tagger(
     params: TaggerParams | dict[str, Any] | None = None,
     use_taxonomy_examples: bool = True,
     version: str | None = None,
+    fine_tune: Any = None,
 ) -> tuple[Any, TrainInfo]:
     """Train a tagger on labelled data: one entry point for zero-shot, few-shot and full training.
 
@@ -102,6 +103,10 @@ def train_tagger(
         params: Hyper-parameters of the trained tagger.
         use_taxonomy_examples: Add the taxonomy's phrases as seed rows when the tags come from it.
         version: Version id to record (default: time plus data hash).
+        fine_tune: ``None`` (default: frozen encoder, vectors from the cache), or a
+            :class:`pipeline.embed.tunable.FineTuneParams` (or its dict): first fine-tune a copy of the
+            encoder on SetFit pairs of the labelled rows, then train on its vectors. Such a version keeps
+            its encoder and embeds texts itself at prediction time (no cached vectors).
 
     Returns:
         The fitted tagger and how it was trained.
@@ -139,9 +144,12 @@ def train_tagger(
             outside[:5],
         )
     p = params if isinstance(params, TaggerParams) else TaggerParams.model_validate(params or {})
+    encoder, report, vectors = None, None, data.embeddings
+    if fine_tune is not None:
+        encoder, report, vectors, seeds = fine_tune_encoder(data, embedder, fine_tune, seeds)
     model = EmbeddingTfidfTagger(p).fit(
         data.texts,
-        data.embeddings,  # type: ignore[arg-type]
+        vectors,  # type: ignore[arg-type]
         data.tags,
         langs=data.langs,
         groups=data.groups,
@@ -151,6 +159,8 @@ def train_tagger(
         embedder_id=embedder.model_id,
         version=version,
     )
+    if encoder is not None:
+        model.encoder_, model.fine_tune_ = encoder, report
     mode = "few-shot" if model.recipe_.startswith("few-shot") else "full"
     info = TrainInfo(
         mode,
@@ -165,6 +175,27 @@ def train_tagger(
         langs={str(k): int(v) for k, v in langs.items()},
     )
     return model, info
+
+
+def fine_tune_encoder(
+    data: LabelledData,
+    embedder: Embedder,
+    fine_tune: Any,
+    seeds: tuple[list[str], np.ndarray, list[list[str]]] | None,
+) -> tuple[Any, Any, np.ndarray, tuple[list[str], np.ndarray, list[list[str]]] | None]:
+    """Fine-tune the encoder on the labelled rows (and seed rows); their vectors from the tuned encoder."""
+    from pipeline.embed.tunable import FineTuneParams, contrastive_fine_tune, tunable_encoder
+
+    ft = fine_tune if isinstance(fine_tune, FineTuneParams) else FineTuneParams.model_validate(fine_tune)
+    encoder = tunable_encoder(embedder, ft)
+    texts, tags = list(data.texts), list(data.tags)
+    if seeds:
+        texts, tags = texts + list(seeds[0]), tags + [list(t) for t in seeds[2]]
+    report = contrastive_fine_tune(encoder, texts, tags, ft)
+    vectors = encoder.encode(data.texts)
+    if seeds:
+        seeds = (list(seeds[0]), encoder.encode(seeds[0]), [list(t) for t in seeds[2]])
+    return encoder, report, vectors, seeds
 
 
 def save_version(model: Any, out_dir: str | Path, info: TrainInfo, encoder: dict[str, Any]) -> Path:
@@ -189,6 +220,9 @@ def save_version(model: Any, out_dir: str | Path, info: TrainInfo, encoder: dict
             "max_tags": model.max_tags_,
             "timings": model.timings_,
         }
+        if getattr(model, "encoder_", None) is not None:
+            component = "tagger.setfit.v1"
+            extra["fine_tuned"] = model.fine_tune_.as_dict()
     manifest = {
         "format": 1,
         "component": component,
