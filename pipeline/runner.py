@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -241,52 +242,86 @@ def topic_window(
         ``attrs["start"]`` holds the window's first instant (None when the window is empty), from
         which :func:`reassign_window_rows` reads the stored rows of the window.
     """
-    frames = []
-    if new_texts:
-        frames.append(
-            pd.DataFrame(
-                {
-                    "text": list(new_texts),
-                    "submitted_at": pd.to_datetime(
-                        pd.Series(list(new_times if new_times is not None else []))
-                    ).to_numpy(),
-                    "language": list(new_languages) if new_languages is not None else [None] * len(new_texts),
-                    "tags": [None] * len(new_texts),
-                }
-            )
-        )
+    span = timedelta(days=config.topics.window_days)
+    n_new = len(new_texts or [])
+    new = pd.DataFrame(
+        {
+            "text": list(new_texts or []),
+            "submitted_at": _naive_utc(list(new_times) if new_times is not None and n_new else []),
+            "language": list(new_languages) if new_languages is not None and n_new else [None] * n_new,
+            "tags": [None] * n_new,
+        }
+    )
+    new = _usable(new)
     t = config.tables
-    if wh.table_exists(t.enriched):
-        have = set(wh.columns(t.enriched))
-        cols = [
-            c for c in ("text_redacted", "submitted_at", "is_non_answer", "language", "tags") if c in have
-        ]
-        stored = wh.read(t.enriched, cols)
-        stored = stored[~stored["is_non_answer"].astype(bool)]
-        frames.append(
-            pd.DataFrame(
-                {
-                    "text": stored["text_redacted"].astype(str).to_numpy(),
-                    "submitted_at": pd.to_datetime(stored["submitted_at"]).to_numpy(),
-                    "language": stored["language"].to_numpy() if "language" in stored else None,
-                    "tags": stored["tags"].to_numpy() if "tags" in stored else None,
-                }
-            )
-        )
-    if not frames:
-        window = pd.DataFrame(columns=["text", "submitted_at", "language", "tags"])
-        window.attrs["start"] = None
-        return window
-    window = pd.concat(frames, ignore_index=True)
-    window = window[window["text"].astype(str).str.strip().ne("") & window["submitted_at"].notna()]
+    stored_max = _naive(wh.max_value(t.enriched, "submitted_at")) if wh.table_exists(t.enriched) else None
+    ends = [x for x in (new["submitted_at"].max() if len(new) else None, stored_max) if x is not None]
+    if not ends:
+        return _empty_window()
+    # Only the stored rows of the window leave the database (a SQL range, not the whole table). The
+    # window ends at the latest usable answer; when the latest stored rows are non-answers, that end
+    # is earlier than the table's maximum, and the (rare) extra stretch is read in a second range.
+    read_from: pd.Timestamp | None = max(ends) - span
+
+    def gather(since: pd.Timestamp | None) -> pd.DataFrame:
+        if stored_max is None:
+            return new
+        return _usable(pd.concat([new, _stored_window(wh, config, since)], ignore_index=True))
+
+    window = gather(read_from)
+    if window.empty and stored_max is not None:  # nothing usable lately: the latest usable is older
+        read_from = None
+        window = gather(None)
     if window.empty:
-        window.attrs["start"] = None
-        return window
-    start = window["submitted_at"].max() - timedelta(days=config.topics.window_days)
+        return _empty_window()
+    start = window["submitted_at"].max() - span
+    if read_from is not None and start < read_from:
+        window = gather(start)
     window = window[window["submitted_at"] >= start]
     window = window.drop_duplicates("text", keep="first").reset_index(drop=True)
     window.attrs["start"] = pd.Timestamp(start)
     return window
+
+
+def _naive(value: Any) -> pd.Timestamp | None:
+    """A timestamp as naive UTC (how the window compares times), or None."""
+    if value is None or pd.isna(value):
+        return None
+    ts = pd.Timestamp(value)
+    return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo is not None else ts
+
+
+def _naive_utc(values: Any) -> np.ndarray:
+    """Times as naive UTC datetime64 (the warehouse's convention); naive inputs are taken as UTC."""
+    return pd.to_datetime(pd.Series(list(values), dtype=object), utc=True).dt.tz_localize(None).to_numpy()
+
+
+def _usable(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows with a non-empty text and a submission time."""
+    return frame[frame["text"].astype(str).str.strip().ne("") & frame["submitted_at"].notna()]
+
+
+def _empty_window() -> pd.DataFrame:
+    window = pd.DataFrame(columns=["text", "submitted_at", "language", "tags"])
+    window.attrs["start"] = None
+    return window
+
+
+def _stored_window(wh: Warehouse, config: EnrichmentConfig, start: pd.Timestamp | None) -> pd.DataFrame:
+    """The stored answered rows submitted at or after ``start`` (all when None), as window columns."""
+    t = config.tables
+    have = set(wh.columns(t.enriched))
+    cols = [c for c in ("text_redacted", "submitted_at", "is_non_answer", "language", "tags") if c in have]
+    stored = wh.read_range(t.enriched, "submitted_at", start=start, columns=cols)
+    stored = stored[~stored["is_non_answer"].astype(bool)]
+    return pd.DataFrame(
+        {
+            "text": stored["text_redacted"].astype(str).to_numpy(),
+            "submitted_at": _naive_utc(stored["submitted_at"]),
+            "language": stored["language"].to_numpy() if "language" in stored else None,
+            "tags": stored["tags"].to_numpy() if "tags" in stored else None,
+        }
+    )
 
 
 def next_topic_id(wh: Warehouse, config: EnrichmentConfig, previous: BERTopicModel | None) -> int:
