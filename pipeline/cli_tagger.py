@@ -136,7 +136,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _labelled_for_model(model_dir: str, data: list[str], args: argparse.Namespace) -> tuple[Any, Any, Any]:
     from pipeline.tagging.data import read_labelled_files
     from pipeline.tagging.store import read_manifest, resolve_model_dir
-    from pipeline.tagging.workflow import embedder_from_manifest, load_tagger
+    from pipeline.tagging.workflow import embedder_from_manifest, embeds_itself, load_tagger
 
     folder = resolve_model_dir(model_dir)
     if folder is None:
@@ -144,8 +144,10 @@ def _labelled_for_model(model_dir: str, data: list[str], args: argparse.Namespac
             f"no tagger at {model_dir}: pass a version folder or a registry with promoted.json"
         )
     embedder = embedder_from_manifest(read_manifest(folder))
-    rows = read_labelled_files(data, embedder, _cache_dir(args, _config(args)))
-    return folder, load_tagger(folder, embedder), rows
+    model = load_tagger(folder, embedder)
+    if embeds_itself(model):  # a fine-tuned version: the base encoder's vectors would go unused
+        return folder, model, read_labelled_files(data)
+    return folder, model, read_labelled_files(data, embedder, _cache_dir(args, _config(args)))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -170,7 +172,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from pipeline.source import read_export
     from pipeline.tagging.data import embed_texts_of_file
     from pipeline.tagging.store import read_manifest, resolve_model_dir
-    from pipeline.tagging.workflow import embedder_from_manifest, load_tagger, predictions_frame, write_frame
+    from pipeline.tagging.workflow import (
+        embedder_from_manifest,
+        embeds_itself,
+        load_tagger,
+        predictions_frame,
+        write_frame,
+    )
 
     folder = resolve_model_dir(args.model)
     if folder is None:
@@ -183,7 +191,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if "text" not in df.columns:
         raise FeedbackError(f"{args.data}: no column 'text'; found {list(df.columns)}")
     texts = df["text"].fillna("").astype(str).tolist()
-    emb = embed_texts_of_file(Path(args.data), texts, embedder, _cache_dir(args, _config(args)))
+    emb = (
+        None
+        if embeds_itself(model)  # a fine-tuned version embeds the texts with its own encoder
+        else embed_texts_of_file(Path(args.data), texts, embedder, _cache_dir(args, _config(args)))
+    )
     tags, scores = model.predict(emb, texts=texts)
     ids = df["id"].astype(str).tolist() if "id" in df.columns else [str(i) for i in range(len(df))]
     out = write_frame(predictions_frame(ids, tags, scores, model.tag_names_), args.out)

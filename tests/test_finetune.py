@@ -161,10 +161,35 @@ def test_cli_fine_tuned_version_round_trip_and_nightly_use(tmp_path, capsys):
     with pytest.raises(FeedbackError, match="texts"):
         model.score(np.zeros((2, 512), np.float32))
 
+    cache = tmp_path / "state" / "embeddings"
+    cached = sorted(p.name for p in cache.rglob("*")) if cache.exists() else []
     out = tmp_path / "eval.json"
     eval_args = ["tagger", "evaluate", "--config", cfg, "--model", str(v1), "--data", str(test)]
     assert main([*eval_args, "--json", str(out)]) == 0
     assert json.loads(out.read_text())["micro_f1"] >= 0.75
+    pred = tmp_path / "pred.parquet"
+    assert (
+        main(
+            [
+                "tagger",
+                "predict",
+                "--config",
+                cfg,
+                "--model",
+                str(v1),
+                "--data",
+                str(test),
+                "--out",
+                str(pred),
+            ]
+        )
+        == 0
+    )
+    p = pd.read_parquet(pred)
+    assert list(p.columns) == ["id", "tags", "tag_scores"] and len(p) == len(texts)
+    assert p["tags"].map(len).ge(1).all()
+    # evaluate and predict embedded with the version's own encoder: no base vectors of test.csv cached
+    assert (sorted(p.name for p in cache.rglob("*")) if cache.exists() else []) == cached
 
     # Promoted, the nightly run tags new answers with it and records its version.
     reg = tmp_path / "reg"

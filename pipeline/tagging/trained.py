@@ -711,7 +711,7 @@ class EmbeddingTfidfTagger:
         return result
 
     def predict(
-        self, embeddings: np.ndarray, texts: Sequence[str] | None = None
+        self, embeddings: np.ndarray | None, texts: Sequence[str] | None = None
     ) -> tuple[list[list[str]], np.ndarray]:
         """Tags and the score matrix for each row."""
         scores = self.score(embeddings, texts)

@@ -307,9 +307,14 @@ def _parents(model: Any) -> dict[str, str | None]:
 
 def predict_tags(model: Any, data: LabelledData) -> tuple[list[list[str]], np.ndarray]:
     """Tags and scores of embedded rows (the texts go along for taggers that read them)."""
-    if data.embeddings is None:
+    if data.embeddings is None and not embeds_itself(model):
         raise FeedbackError("the rows carry no embeddings: read them with an embedder first")
     return model.predict(data.embeddings, texts=data.texts)
+
+
+def embeds_itself(model: Any) -> bool:
+    """Whether a tagger embeds texts with its own (fine-tuned) encoder, so needs no cached vectors."""
+    return getattr(model, "encoder_", None) is not None
 
 
 def evaluate_tagger(model: Any, data: LabelledData) -> dict[str, Any]:
