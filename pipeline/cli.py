@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from pipeline.errors import FeedbackError
 
 log = logging.getLogger("feedback")
@@ -269,6 +271,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except FeedbackError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:  # settings given on the command line (--param KEY=VALUE and the like)
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        print(f"error: invalid {exc.title} settings: {problems}", file=sys.stderr)
         return 2
 
 

@@ -542,3 +542,24 @@ def test_semeval_restaurant_categories_beat_the_published_best_on_a_sample():
     # SemEval-2016 best systems (sentence level, official test set): en 73.0, es 70.6, fr 61.2, nl 60.2
     assert langs["en"]["micro_f1"] > 0.70 and langs["es"]["micro_f1"] > 0.70
     assert langs["fr"]["micro_f1"] > 0.65 and langs["nl"]["micro_f1"] > 0.62
+
+
+def test_cli_rejects_unknown_or_invalid_settings_without_a_traceback(files, tmp_path, capsys):
+    from pipeline.cli import main
+
+    cfg = str(_config(tmp_path))
+    base = [
+        "tagger",
+        "train",
+        "--config",
+        cfg,
+        "--data",
+        str(files / "train.parquet"),
+        "--out",
+        str(tmp_path / "v"),
+    ]
+    assert main([*base, "--param", "bogus=1"]) == 2
+    assert "invalid TaggerParams settings: bogus" in capsys.readouterr().err
+    assert main([*base, "--param", "cv=1"]) == 2
+    assert "cv: Input should be greater than or equal to 2" in capsys.readouterr().err
+    assert not (tmp_path / "v").exists()
