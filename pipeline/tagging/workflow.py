@@ -121,6 +121,8 @@ def train_tagger(
             raise FeedbackError(
                 "no labelled tags and no taxonomy: label some rows, or pass the taxonomy for zero-shot tagging"
             )
+        if fine_tune is not None:
+            log.warning("no labelled tags: nothing to fine-tune on, the zero-shot tagger is used as it is")
         model = ZeroShotTagger(taxonomy).fit(embedder)
         info = TrainInfo("zero-shot", "taxonomy", taxonomy.version_id, sha, len(data), data.sources, {}, 0.0)
         info.seconds = round(time.perf_counter() - t0, 2)
