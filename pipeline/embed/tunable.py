@@ -216,7 +216,8 @@ class TunableSentenceTransformer:
 
     def forward(self, texts: Sequence[str]) -> Any:
         torch = _torch()
-        features = self.model.tokenize([str(t) for t in texts])
+        prepare = getattr(self.model, "preprocess", None) or self.model.tokenize  # tokenize: before v6
+        features = prepare([str(t) for t in texts])
         out = self.model(features)["sentence_embedding"]
         return torch.nn.functional.normalize(out, dim=-1)
 
