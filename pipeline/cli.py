@@ -272,6 +272,10 @@ def main(argv: list[str] | None = None) -> int:
     except FeedbackError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        # A path given on the command line that cannot be read: one line, not a traceback.
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except ValidationError as exc:  # settings given on the command line (--param KEY=VALUE and the like)
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         print(f"error: invalid {exc.title} settings: {problems}", file=sys.stderr)

@@ -38,7 +38,7 @@ def read_export(path: str | Path) -> pd.DataFrame:
     """
     file = Path(path)
     if not file.exists():
-        raise FileNotFoundError(f"Export {file} not found.")
+        raise FileNotFoundError(f"Input file {file} not found (looked in {file.resolve().parent}).")
     suffix = file.suffix.lower()
     if suffix in (".parquet", ".pq"):
         return pd.read_parquet(file)
