@@ -15,6 +15,7 @@ from prefect.cache_policies import NONE
 
 from pipeline.config import EnrichmentConfig, load_config
 from pipeline.embed import build_embedder
+from pipeline.embed.response import answer_embedder
 from pipeline.tagging.data import LabelledData
 from pipeline.tagging.retag import retag_stored
 from pipeline.tagging.retrain import MIN_LABELS, load_training_labels, registry_for, split_labels
@@ -48,7 +49,7 @@ def train(
     fine_tune: dict[str, Any] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Train a version on the training split and write it into the registry."""
-    embedder = build_embedder(config.embedder.name, **config.embedder.options)
+    embedder = answer_embedder(build_embedder(config.embedder.name, **config.embedder.options), config)
     taxonomy = load_taxonomy(config.tagger.taxonomy)
     model, info = train_tagger(data, embedder, taxonomy=taxonomy, params=params, fine_tune=fine_tune)
     version = getattr(model, "version_id_", model.version)

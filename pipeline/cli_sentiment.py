@@ -32,6 +32,14 @@ def _embedder_choice(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     return config.embedder.name, dict(config.embedder.options)
 
 
+def _answers(embedder: Any, args: argparse.Namespace) -> Any:
+    """The embedder that gives answers the vectors the nightly run gives them (config response_vector)."""
+    from pipeline.config import load_config
+    from pipeline.embed.response import answer_embedder
+
+    return answer_embedder(embedder, load_config(args.config))
+
+
 def _load_model(spec: str, args: argparse.Namespace) -> tuple[Any, Any]:
     """The model and the embedder it reads, from ``--model``."""
     from pipeline.embed import build_embedder
@@ -42,13 +50,14 @@ def _load_model(spec: str, args: argparse.Namespace) -> tuple[Any, Any]:
     if spec == "default":
         name, options = _embedder_choice(args)
         embedder = build_embedder(name, **options)
-        return PrototypeSentiment().fit(embedder), embedder
+        return PrototypeSentiment().fit(embedder), _answers(embedder, args)
     if spec.startswith("transformers:"):
         return TransformersSentiment(spec.split(":", 1)[1]).fit(), None
     folder = Path(spec)
     if (folder / "manifest.json").exists():
         model = load_sentiment(folder)
-        return model, embedder_for(model, _embedder_choice(args))
+        embedder = embedder_for(model, _embedder_choice(args))
+        return model, None if embedder is None else _answers(embedder, args)
     if (folder / "config.json").exists():
         return TransformersSentiment(str(folder)).fit(), None
     raise ConfigError(
@@ -68,7 +77,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.members:
         params["members"] = tuple(m.strip() for m in args.members.split(","))
     t0 = time.perf_counter()
-    embedder = build_embedder(name, **options)
+    embedder = _answers(build_embedder(name, **options), args)
     model = train_on_frame(df, embedder, embedder_spec(name, options), from_score=args.from_score, **params)
     out = model.save(args.out)
     manifest = model.manifest()

@@ -15,8 +15,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from pipeline.errors import FeedbackError
 
 log = logging.getLogger("feedback.tagger")
@@ -68,6 +66,7 @@ def _per_lang_line(report: dict[str, Any]) -> str:
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a tagger version on labelled files and/or the warehouse's tag_labels."""
     from pipeline.embed import build_embedder
+    from pipeline.embed.response import answer_embedder
     from pipeline.tagging.data import (
         LabelledData,
         embed_labelled,
@@ -82,7 +81,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = _config(args)
     name = args.embedder or config.embedder.name
     options = {} if args.embedder else dict(config.embedder.options)
-    embedder = build_embedder(name, **options)
+    embedder = answer_embedder(build_embedder(name, **options), config)
     parts = []
     if args.data:
         parts.append(read_labelled_files(args.data, embedder, _cache_dir(args, config)))
@@ -93,11 +92,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         with open_warehouse(config.warehouse) as wh:
             frame = read_label_table(wh)
             if len(frame):
-                parts.append(
-                    embed_labelled(
-                        labelled_from_frame(frame, "warehouse:tag_labels"), CachedEmbedder(embedder, wh)
-                    )
-                )
+                # Stored answers' vectors come from the warehouse cache (nothing is encoded for them).
+                cached = answer_embedder(CachedEmbedder(embedder.base, wh), config)
+                parts.append(embed_labelled(labelled_from_frame(frame, "warehouse:tag_labels"), cached))
     if not parts:
         raise FeedbackError("nothing to train on: pass --data FILE... and/or --from-warehouse")
     data = LabelledData.concat(parts)
@@ -134,20 +131,28 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _labelled_for_model(model_dir: str, data: list[str], args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    from pipeline.embed.response import answer_embedder
     from pipeline.tagging.data import read_labelled_files
     from pipeline.tagging.store import read_manifest, resolve_model_dir
-    from pipeline.tagging.workflow import embedder_from_manifest, embeds_itself, load_tagger
+    from pipeline.tagging.workflow import (
+        check_response_vector,
+        embedder_from_manifest,
+        embeds_itself,
+        load_tagger,
+    )
 
     folder = resolve_model_dir(model_dir)
     if folder is None:
         raise FeedbackError(
             f"no tagger at {model_dir}: pass a version folder or a registry with promoted.json"
         )
-    embedder = embedder_from_manifest(read_manifest(folder))
+    config = _config(args)
+    embedder = answer_embedder(embedder_from_manifest(read_manifest(folder)), config)
     model = load_tagger(folder, embedder)
     if embeds_itself(model):  # a fine-tuned version: the base encoder's vectors would go unused
         return folder, model, read_labelled_files(data)
-    return folder, model, read_labelled_files(data, embedder, _cache_dir(args, _config(args)))
+    check_response_vector(read_manifest(folder), embedder.response_mode, f"tagger {model.version}")
+    return folder, model, read_labelled_files(data, embedder, _cache_dir(args, config))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -169,6 +174,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Tag a file: writes id, tags (list) and tag_scores."""
+    from pipeline.embed.response import answer_embedder
+    from pipeline.prepare import model_texts
     from pipeline.source import read_export
     from pipeline.tagging.data import embed_texts_of_file
     from pipeline.tagging.store import read_manifest, resolve_model_dir
@@ -185,16 +192,18 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise FeedbackError(
             f"no tagger at {args.model}: pass a version folder or a registry with promoted.json"
         )
-    embedder = embedder_from_manifest(read_manifest(folder))
+    config = _config(args)
+    embedder = answer_embedder(embedder_from_manifest(read_manifest(folder)), config)
     model = load_tagger(folder, embedder)
     df = read_export(args.data)
     if "text" not in df.columns:
         raise FeedbackError(f"{args.data}: no column 'text'; found {list(df.columns)}")
-    texts = df["text"].fillna("").astype(str).tolist()
+    texts = model_texts(df["text"].tolist())  # what the nightly run's models see
+    langs = df["lang"].tolist() if "lang" in df.columns else None
     emb = (
         None
         if embeds_itself(model)  # a fine-tuned version embeds the texts with its own encoder
-        else embed_texts_of_file(Path(args.data), texts, embedder, _cache_dir(args, _config(args)))
+        else embed_texts_of_file(Path(args.data), texts, embedder, _cache_dir(args, config), languages=langs)
     )
     tags, scores = model.predict(emb, texts=texts)
     ids = df["id"].astype(str).tolist() if "id" in df.columns else [str(i) for i in range(len(df))]
@@ -206,14 +215,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_promote(args: argparse.Namespace) -> int:
     """Gate a version against the promoted one and point the registry at it."""
+    from pipeline.embed.response import answer_embedder
     from pipeline.tagging.data import read_labelled_files
     from pipeline.tagging.store import DEFAULT_REGISTRY, read_manifest
     from pipeline.tagging.workflow import compare_and_promote, embedder_from_manifest
 
     eval_data = None
     if args.data:
-        embedder = embedder_from_manifest(read_manifest(args.model))
-        eval_data = read_labelled_files([args.data], embedder, _cache_dir(args, _config(args)))
+        config = _config(args)
+        embedder = answer_embedder(embedder_from_manifest(read_manifest(args.model)), config)
+        eval_data = read_labelled_files([args.data], embedder, _cache_dir(args, config))
     registry = Path(args.registry) if args.registry else DEFAULT_REGISTRY
     decision, reports = compare_and_promote(
         args.model, eval_data, registry, force=args.force, max_drop=args.max_drop / 100.0
@@ -231,8 +242,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from pipeline.embed import CachedEmbedder, build_embedder
-    from pipeline.embed.base import text_hash
-    from pipeline.embed.response import response_model_id
+    from pipeline.embed.response import answer_embedder
     from pipeline.tagging.data import LABEL_TABLE, embed_texts_of_file
     from pipeline.tagging.workflow import load_tagger, suggest_for_labelling, tagger_for_run, write_frame
     from pipeline.taxonomy import load_taxonomy
@@ -241,13 +251,16 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     config = _config(args)
     base = build_embedder(config.embedder.name, **config.embedder.options)
     if args.data:
+        from pipeline.prepare import model_texts
         from pipeline.source import read_export
 
         df = read_export(args.data)
-        texts = df["text"].fillna("").astype(str).tolist()
+        texts = model_texts(df["text"].tolist())
         ids = df["id"].astype(str).tolist() if "id" in df.columns else [str(i) for i in range(len(df))]
         langs = df["lang"].tolist() if "lang" in df.columns else None
-        emb = embed_texts_of_file(Path(args.data), texts, base, _cache_dir(args, config))
+        emb = embed_texts_of_file(
+            Path(args.data), texts, answer_embedder(base, config), _cache_dir(args, config), languages=langs
+        )
         model = (
             load_tagger(args.model, base)
             if args.model
@@ -270,20 +283,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
             langs = stored["language"].tolist()
             embedder = CachedEmbedder(base, wh)
             # Stored answers' vectors are in the cache already (nothing is encoded for them).
-            cached = wh.read_vectors(
-                response_model_id(base, config.response_vector), [text_hash(x) for x in texts]
-            )
-            missing = [x for x in texts if text_hash(x) not in cached]
-            extra = (
-                dict(zip([text_hash(x) for x in missing], embedder.embed(missing), strict=True))
-                if missing
-                else {}
-            )
-            emb = (
-                np.stack([cached.get(text_hash(x), extra.get(text_hash(x))) for x in texts])
-                if texts
-                else np.zeros((0, base.dim), np.float32)
-            )
+            emb = answer_embedder(embedder, config).embed(texts, languages=langs)
             model = (
                 load_tagger(args.model, embedder)
                 if args.model

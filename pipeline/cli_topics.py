@@ -44,6 +44,7 @@ def read_topic_data(path: str, text_column: str = "text") -> pd.DataFrame:
     Returns:
         Columns id, text, lang (None when absent) and tags (None when absent).
     """
+    from pipeline.prepare import model_texts
     from pipeline.source import read_export
 
     df = read_export(path)
@@ -55,14 +56,15 @@ def read_topic_data(path: str, text_column: str = "text") -> pd.DataFrame:
     return pd.DataFrame(
         {
             "id": df["id"].astype(str) if "id" in df.columns else pd.Series(range(len(df))).astype(str),
-            "text": df[text_column].fillna("").astype(str),
+            # What the nightly run's models see (normalised, PII-redacted).
+            "text": model_texts(df[text_column].tolist()),
             "lang": df[lang_col].astype(str) if lang_col else None,
             "tags": df["tags"].map(_tag_list) if "tags" in df.columns else None,
         }
     )
 
 
-def _embeddings(args: argparse.Namespace, texts: list[str]) -> np.ndarray:
+def _embeddings(args: argparse.Namespace, texts: list[str], langs: list[str] | None = None) -> np.ndarray:
     if args.embeddings:
         emb = np.load(args.embeddings, mmap_mode="r")
         if emb.shape[0] != len(texts):
@@ -73,16 +75,12 @@ def _embeddings(args: argparse.Namespace, texts: list[str]) -> np.ndarray:
         return np.asarray(emb, dtype=np.float32)
     from pipeline.config import load_config
     from pipeline.embed import build_embedder
+    from pipeline.embed.response import answer_embedder
 
     config = load_config(args.config)
     embedder = build_embedder(config.embedder.name, **config.embedder.options)
-    return embedder.embed(texts)
-
-
-def _redacted(texts: list[str]) -> list[str]:
-    from pipeline.prepare import redact_pii
-
-    return [redact_pii(t)[0] for t in texts]
+    # Answers' vectors as the nightly run makes them (topics are fitted on those).
+    return answer_embedder(embedder, config).embed(texts, languages=langs)
 
 
 def _topic_options(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
@@ -168,7 +166,7 @@ def evaluate_topics(
     """
     from sklearn.metrics import adjusted_rand_score as ari
 
-    texts = _redacted(data["text"].tolist())
+    texts = data["text"].tolist()
     langs = data["lang"].tolist() if data["lang"] is not None else None
     # Import the heavy keyword backend before the clock starts: "seconds" is the fit's own time.
     with contextlib.suppress(ImportError):
@@ -220,13 +218,13 @@ def cmd_topics_assign(args: argparse.Namespace) -> int:
     from pipeline.topics import BERTopicModel
 
     data = read_topic_data(args.data, args.text_column)
-    emb = _embeddings(args, data["text"].tolist())
     langs = data["lang"].tolist() if data["lang"] is not None else None
+    emb = _embeddings(args, data["text"].tolist(), langs)
     if args.model:
         model = BERTopicModel.load(args.model)
     else:
         name, options = _topic_options(args)
-        model = _fit(name, options, _redacted(data["text"].tolist()), emb, langs)
+        model = _fit(name, options, data["text"].tolist(), emb, langs)
         if args.save_model:
             model.save(args.save_model)
     ids = _assign(model, emb, langs)
@@ -247,7 +245,9 @@ def cmd_topics_assign(args: argparse.Namespace) -> int:
 def cmd_topics_evaluate(args: argparse.Namespace) -> int:
     """Outlier share, stability across seeds and order, NMI with human themes and with language."""
     data = read_topic_data(args.data, args.text_column)
-    emb = _embeddings(args, data["text"].tolist())
+    emb = _embeddings(
+        args, data["text"].tolist(), data["lang"].tolist() if data["lang"] is not None else None
+    )
     name, options = _topic_options(args)
     result = evaluate_topics(data, emb, name, options, seed=args.seed, resample=not args.no_resample)
     result["data"] = str(args.data)

@@ -776,6 +776,56 @@ def split_sentences(text: str, lang: str) -> list[str]:
     return _split_many([text], lang)[0]
 
 
+def model_texts(values: Iterable[object], config: PrepareConfig | None = None) -> list[str]:
+    """Texts as the nightly run's models see them (``text_redacted`` of :func:`prepare`).
+
+    Normalised, truncated at ``config.max_chars`` and PII-redacted, without language detection or
+    sentence splitting. Labelled files go through this before training, evaluation and prediction, so
+    that a model is trained and measured on the text it will be given in production (and never learns
+    anyone's e-mail address).
+
+    Args:
+        values: Raw text cells of any type (None and NaN become ``""``).
+        config: Options (``max_chars``, ``redact``); ``PrepareConfig()`` when None.
+    """
+    config = config or PrepareConfig()
+    return [redact_pii(_truncate(normalise_text(v), config.max_chars)[0], config.redact)[0] for v in values]
+
+
+def split_sentences_many(
+    texts: Sequence[str], languages: Sequence[str | None] | None = None, config: PrepareConfig | None = None
+) -> list[list[str]]:
+    """Sentences of many texts, each split with its language's sentencizer, as :func:`prepare` does.
+
+    Args:
+        texts: Prepared texts (see :func:`model_texts`).
+        languages: The language of each text; None detects them as :func:`prepare` does (restricted to
+            ``config.languages``). A missing or empty value splits with the multilingual ``xx`` rules.
+        config: Detection options; ``PrepareConfig()`` when None.
+    """
+    texts = ["" if t is None else str(t) for t in texts]
+    if languages is None:
+        config = config or PrepareConfig()
+        detector = _cached_detector(
+            config.languages,
+            config.min_language_confidence,
+            config.min_chars_for_language,
+            config.reject_languages,
+        )
+        languages = [lang for lang, _ in detector.detect(texts)]
+    elif len(languages) != len(texts):
+        raise ValueError(f"languages ({len(languages)}) and texts ({len(texts)}) differ in length")
+    out: list[list[str]] = [[] for _ in texts]
+    by_lang: dict[str, list[int]] = {}
+    for i, lang in enumerate(languages):
+        code = str(lang).strip().lower() if lang is not None else ""
+        by_lang.setdefault(code if code not in ("", "none", "nan") else UNDETERMINED, []).append(i)
+    for lang, rows in by_lang.items():
+        for i, split in zip(rows, _split_many([texts[i] for i in rows], lang), strict=True):
+            out[i] = split
+    return out
+
+
 # --------------------------------------------------------------------------------------------------------
 # The stage
 # --------------------------------------------------------------------------------------------------------

@@ -148,7 +148,11 @@ def build_models(
     embedder = CachedEmbedder(build_embedder(config.embedder.name, **config.embedder.options), wh)
     taxonomy = load_taxonomy(config.tagger.taxonomy)
     sentiment = sentiment_for_run(
-        config.sentiment.name, config.sentiment.options, embedder, lambda: stored_scores(wh, config)
+        config.sentiment.name,
+        config.sentiment.options,
+        embedder,
+        lambda: stored_scores(wh, config),
+        response_vector=config.response_vector,
     )
     tagger = tagger_for_run(config, taxonomy, embedder)  # the promoted version when one exists
     return Models(
@@ -162,14 +166,14 @@ def build_models(
 
 
 def stored_scores(wh: Warehouse, config: EnrichmentConfig) -> pd.DataFrame:
-    """Answered, enriched responses with their scores (``text``, ``score``, ``survey_type``): what
+    """Answered, enriched responses with their scores (``text``, ``score``, ``survey_type``, ``language``): what
     ``sentiment.options.learn_from_scores`` learns from."""
     t = config.tables.enriched
     if not wh.table_exists(t):
-        return pd.DataFrame(columns=["text", "score", "survey_type"])
-    rows = wh.read(t, ["text_redacted", "score", "survey_type", "is_non_answer"])
+        return pd.DataFrame(columns=["text", "score", "survey_type", "language"])
+    rows = wh.read(t, ["text_redacted", "score", "survey_type", "language", "is_non_answer"])
     rows = rows[~rows["is_non_answer"].astype(bool)]
-    return rows.rename(columns={"text_redacted": "text"})[["text", "score", "survey_type"]]
+    return rows.rename(columns={"text_redacted": "text"})[["text", "score", "survey_type", "language"]]
 
 
 TOPIC_MODELS_TABLE = "topic_models"

@@ -298,7 +298,13 @@ def test_manifest_records_data_encoder_taxonomy_metrics_and_packages(trained, ta
     man = read_manifest(folder)
     assert man["component"] == "tagger.embedding_tfidf.v1"
     assert man["version"] == model.version_id_ and model.version.endswith(man["version"])
-    assert man["encoder"] == {"name": "hashing", "options": {}, "model_id": "hashing-256-35", "dim": 256}
+    assert man["encoder"] == {
+        "name": "hashing",
+        "options": {},
+        "model_id": "hashing-256-35",
+        "dim": 256,
+        "response_vector": "whole",  # trained from vectors given directly, not by an answer embedder
+    }
     assert man["training_data"]["sha256"] == info.data_sha256 and len(info.data_sha256) == 64
     assert man["training_data"]["rows"] == info.rows and man["training_data"]["seed_rows"] > 0
     assert man["taxonomy_version"] == taxonomy.version_id and man["tag_source"] == "taxonomy"

@@ -70,3 +70,85 @@ def response_vectors(
             store.write_vectors(rid, new_hashes, new)
         found.update(zip(new_hashes, new, strict=True))
     return np.stack([found[h] for h in hashes]).astype(np.float32, copy=False)
+
+
+class AnswerEmbedder:
+    """Embeds whole answers exactly as the nightly run does, so that a model trained or measured on a file
+    reads the vectors it will be given in production.
+
+    The nightly run gives an answer the mean of its sentences' vectors (``mode="sentence_mean"``, the
+    default of ``response_vector`` in the config); a model trained on whole-text vectors and then fed
+    sentence means loses 4-6 points of F1 on multi-sentence answers (bench/README.md, "Answer vectors").
+    Texts are split into sentences per language, as :func:`pipeline.prepare.prepare` splits them; pass
+    texts prepared with :func:`pipeline.prepare.model_texts`.
+
+    Args:
+        base: The encoder (possibly a :class:`~pipeline.embed.cache.CachedEmbedder`; then answer vectors
+            are cached too, under :func:`response_model_id`).
+        mode: "sentence_mean" or "whole" (the config's ``response_vector``).
+        prepare_config: Language detection options for texts whose language is not given.
+
+    Attributes:
+        model_id: The encoder's id: models record it and are checked against the run's encoder.
+        cache_id: Where these answer vectors are cached (differs from ``model_id`` in "sentence_mean"
+            mode, so encoder vectors and answer vectors never share a cache key).
+        response_mode: ``mode``, recorded in model manifests.
+    """
+
+    def __init__(
+        self, base: Embedder, mode: ResponseMode = "sentence_mean", prepare_config: object = None
+    ) -> None:
+        if mode not in ("sentence_mean", "whole"):
+            raise ValueError(f"response vector mode must be 'sentence_mean' or 'whole', got {mode!r}")
+        if isinstance(base, AnswerEmbedder):
+            base = base.base
+        self.base = base
+        self.response_mode: ResponseMode = mode
+        self.prepare_config = prepare_config
+        self.model_id = base.model_id
+        self.cache_id = response_model_id(base, mode)
+        self.dim = base.dim
+
+    def __getattr__(self, name: str) -> object:
+        # Members of a concatenated encoder and the like stay visible; never ``members`` (whose file
+        # caches hold encoder vectors, not answer vectors) nor private names.
+        if name.startswith("_") or name in ("members", "base"):
+            raise AttributeError(name)
+        return getattr(self.base, name)
+
+    def embed(
+        self, texts: Sequence[str], progress: object = None, languages: Sequence[str | None] | None = None
+    ) -> np.ndarray:
+        """Answer vectors of ``texts``.
+
+        Args:
+            texts: Prepared answers.
+            progress: Passed to the encoder.
+            languages: Each text's language, for sentence splitting; None detects them.
+        """
+        from pipeline.embed.base import check_texts
+
+        texts = check_texts(texts)
+        kwargs = {"progress": progress} if progress is not None else {}
+        if self.response_mode == "whole" or not texts:
+            return response_vectors(self.base, texts, None, "whole", **kwargs)
+        from pipeline.prepare import PrepareConfig, split_sentences_many
+
+        config = self.prepare_config if isinstance(self.prepare_config, PrepareConfig) else None
+        sentences = split_sentences_many(texts, languages, config)
+        return response_vectors(self.base, texts, sentences, self.response_mode, **kwargs)
+
+
+def answer_embedder(base: Embedder, config: object = None) -> AnswerEmbedder:
+    """An :class:`AnswerEmbedder` with the response mode and prepare options of an enrichment config
+    (:class:`pipeline.config.EnrichmentConfig`), or the defaults when ``config`` is None."""
+    from pipeline.prepare import PrepareConfig
+
+    if config is None:
+        return AnswerEmbedder(base)
+    prepare_config = PrepareConfig(
+        languages=tuple(config.languages),  # type: ignore[attr-defined]
+        min_language_confidence=config.prepare.min_language_confidence,  # type: ignore[attr-defined]
+        max_chars=config.prepare.max_chars,  # type: ignore[attr-defined]
+    )
+    return AnswerEmbedder(base, config.response_vector, prepare_config)  # type: ignore[attr-defined]

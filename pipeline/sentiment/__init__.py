@@ -87,6 +87,7 @@ def sentiment_for_run(
     options: Mapping[str, Any],
     embedder: Embedder,
     stored_scores: Callable[[], pd.DataFrame] | None = None,
+    response_vector: str = "sentence_mean",
 ) -> Any:
     """The sentiment model a run uses, from the config's ``sentiment`` section.
 
@@ -99,6 +100,8 @@ def sentiment_for_run(
       (zero-shot) model is used. ``stored_scores`` returns those rows (``text``, ``score``, ``survey_type``).
 
     The model's ``source`` (zero_shot / scores / labels / pretrained) is recorded with every run.
+    ``response_vector`` is how the run makes answers' vectors (the config's): a model learned here is
+    trained on such vectors, and a loaded one trained on others is warned about.
     """
     opts = dict(options)
     model_dir = opts.pop("model_dir", None)
@@ -111,6 +114,16 @@ def sentiment_for_run(
                 f"sentiment model {model_dir} was trained on embeddings of {trained_on!r}, but this run "
                 f"embeds with {embedder.model_id!r}: retrain it with the run's embedder or change embedder."
             )
+        spec = getattr(model, "embedder_spec_", None) or {}
+        trained_mode = spec.get("response_vector", "whole")
+        if trained_on and trained_mode != response_vector:
+            log.warning(
+                "sentiment model %s was trained on %r answer vectors but this run gives it %r ones (config "
+                "response_vector): retrain it (feedback sentiment train) for its measured quality",
+                model_dir,
+                trained_mode,
+                response_vector,
+            )
         log.info("sentiment: %s from %s (source %s)", model.version, model_dir, model.source)
         return model
     if learn and stored_scores is not None:
@@ -119,10 +132,15 @@ def sentiment_for_run(
         rows = stored_scores()
         rows = rows[rows["text"].notna() & rows["score"].notna()] if len(rows) else rows
         if len(rows) >= min_rows:
+            from pipeline.embed.response import AnswerEmbedder
+
             texts = rows["text"].astype(str).tolist()
+            langs = rows["language"].astype(str).tolist() if "language" in rows.columns else None
             model = EmbeddingSentiment(**{k: v for k, v in settings.items() if k != "min_rows"})
+            # The answers' vectors as the run makes them (the stored ones are read from the cache).
+            answers = AnswerEmbedder(embedder, response_vector)  # type: ignore[arg-type]
             model.fit_scores(
-                embedder.embed(texts),
+                answers.embed(texts, languages=langs),
                 rows["score"].astype(float).tolist(),
                 rows["survey_type"].astype(str).tolist(),
                 texts,

@@ -39,13 +39,15 @@ def read_labelled(path: str | Path) -> pd.DataFrame:
     Returns:
         The frame with ``id`` (added as the row number when absent) and ``text`` as strings.
     """
+    from pipeline.prepare import model_texts
     from pipeline.source import read_export
 
     df = read_export(path)
     if "text" not in df.columns:
         raise missing_columns(str(path), ["text"], list(df.columns))
     df = df.reset_index(drop=True)
-    df["text"] = df["text"].fillna("").astype(str)
+    # What the nightly run's models see (normalised, PII-redacted): trained and measured on it.
+    df["text"] = model_texts(df["text"].tolist())
     df["id"] = df["id"].astype(str) if "id" in df.columns else pd.Series(range(len(df))).astype(str)
     return df
 
@@ -102,7 +104,9 @@ def train_on_frame(
             )
         usable = df["score"].notna().to_numpy()
         rows = df.loc[usable]
-        emb = _embed(embedder, rows["text"].tolist(), None if embeddings is None else embeddings[usable])
+        emb = _embed(
+            embedder, rows["text"].tolist(), None if embeddings is None else embeddings[usable], _langs(rows)
+        )
         model.fit_scores(
             emb,
             rows["score"].astype(float).tolist(),
@@ -122,7 +126,12 @@ def train_on_frame(
             df["sentiment"].notna() | (df["aspect_sentiments"].notna() if has_aspects else False)
         ).to_numpy()
         rows = df.loc[labelled]
-        emb = _embed(embedder, rows["text"].tolist(), None if embeddings is None else embeddings[labelled])
+        emb = _embed(
+            embedder,
+            rows["text"].tolist(),
+            None if embeddings is None else embeddings[labelled],
+            _langs(rows),
+        )
         groups = rows["id"].astype(str).str.split(":").str[0].tolist() if has_aspects else None
         model.fit(
             emb,
@@ -132,18 +141,33 @@ def train_on_frame(
             aspects=rows["aspect_sentiments"].tolist() if has_aspects else None,
             groups=groups,
         )
-    model.embedder_spec_ = dict(spec)
+    # How answers' vectors were made: the nightly run warns when it would feed the model other ones.
+    model.embedder_spec_ = {"response_vector": getattr(embedder, "response_mode", None) or "whole", **spec}
     log.info("trained %s on %d rows", model.version, len(texts))
     return model
 
 
-def _embed(embedder: Embedder | None, texts: list[str], given: np.ndarray | None) -> np.ndarray:
+def _langs(df: pd.DataFrame) -> list[str | None] | None:
+    """The ``lang`` column (for sentence splitting), or None (languages are then detected)."""
+    if "lang" not in df.columns or not df["lang"].notna().any():
+        return None
+    return [None if pd.isna(v) else str(v) for v in df["lang"]]
+
+
+def _embed(
+    embedder: Embedder | None,
+    texts: list[str],
+    given: np.ndarray | None,
+    langs: list[str | None] | None = None,
+) -> np.ndarray:
     if given is not None:
         if len(given) != len(texts):
             raise SchemaError(f"{len(given)} precomputed embeddings for {len(texts)} texts.")
         return np.asarray(given, dtype=np.float32)
     if embedder is None:
         return np.zeros((len(texts), 0), dtype=np.float32)
+    if getattr(embedder, "response_mode", None) is not None:  # answers: sentences split per language
+        return embedder.embed(texts, languages=langs)  # type: ignore[call-arg]
     return embedder.embed(texts)
 
 
@@ -169,7 +193,7 @@ def predict_frame(
             when absent) and embedded with ``embedder``. False gives every text its own polarity.
     """
     texts = df["text"].tolist()
-    emb = _embed(embedder, texts, embeddings)
+    emb = _embed(embedder, texts, embeddings, _langs(df))
     kwargs = {"texts": texts} if getattr(model, "needs_texts", False) else {}
     labels, scores = model.predict(emb, **kwargs)
     if mixed:
@@ -223,7 +247,9 @@ def _with_mixed(
         )
     unique = list(dict.fromkeys(s for i in multi for s in sentences[i]))
     kwargs = {"texts": unique} if getattr(model, "needs_texts", False) else {}
-    score_of = dict(zip(unique, model.score(_embed(embedder, unique, None), **kwargs), strict=True))
+    # Sentences get the encoder's own vectors, as in the nightly run.
+    sentence_embedder = getattr(embedder, "base", embedder)
+    score_of = dict(zip(unique, model.score(_embed(sentence_embedder, unique, None), **kwargs), strict=True))
     for i in multi:
         out[i], _ = combine_sentences(
             float(scores[i]), [score_of[s] for s in sentences[i]], model.neutral_band, model.mixed_band

@@ -27,6 +27,7 @@ import pandas as pd
 
 from pipeline.embed import Embedder
 from pipeline.errors import FeedbackError, SchemaError, missing_columns
+from pipeline.prepare import model_texts
 from pipeline.source import read_export
 
 log = logging.getLogger(__name__)
@@ -181,7 +182,8 @@ def normalise_labels(df: pd.DataFrame, what: str, keep_unlabelled: bool = False)
     out = pd.DataFrame(
         {
             "id": df["id"].astype(str).to_numpy() if "id" in df.columns else [str(i) for i in range(len(df))],
-            "text": df["text"].fillna("").astype(str).to_numpy(),
+            # What the nightly run's models see (normalised, PII-redacted): trained and measured on it.
+            "text": model_texts(df["text"].tolist()),
             "tags": tags,
             "lang": _optional_str(df["lang"]) if "lang" in df.columns else [None] * len(df),
             "group": _optional_str(df["group"]) if "group" in df.columns else [None] * len(df),
@@ -215,6 +217,11 @@ def cached_file_embeddings(
     return None
 
 
+def _cache_id(embedder: Embedder) -> str:
+    """The id an embedder's vectors are cached under (answer vectors differ from encoder vectors)."""
+    return str(getattr(embedder, "cache_id", None) or embedder.model_id)
+
+
 def write_file_embeddings(
     path: Path, texts: list[str], embedder: Embedder, vectors: np.ndarray, cache_dir: Path, key: str
 ) -> None:
@@ -225,7 +232,7 @@ def write_file_embeddings(
     np.save(tmp, np.ascontiguousarray(vectors, dtype=np.float32))
     tmp.replace(out / f"{path.stem}.npy")
     meta = {
-        "model_id": embedder.model_id,
+        "model_id": _cache_id(embedder),
         "encoder": key,
         "file": path.stem,
         "n_rows": len(texts),
@@ -237,23 +244,37 @@ def write_file_embeddings(
 
 
 def embed_texts_of_file(
-    path: Path, texts: list[str], embedder: Embedder, cache_dir: Path | None, cache_key: str | None = None
+    path: Path,
+    texts: list[str],
+    embedder: Embedder,
+    cache_dir: Path | None,
+    cache_key: str | None = None,
+    languages: Sequence[str | None] | None = None,
 ) -> np.ndarray:
     """Embeddings of every text of a file (cache first; computed ones are written to the cache).
 
     An embedder made of members (``embedder.concat.v1``) is cached member by member, so a member's file
-    cache serves it alone and inside any combination.
+    cache serves it alone and inside any combination. An answer embedder
+    (:class:`~pipeline.embed.response.AnswerEmbedder`) is cached under its own ``cache_id`` and splits
+    the texts into sentences per ``languages`` (detected when None).
     """
     members = getattr(embedder, "members", None)
     if members:
         parts = [embed_texts_of_file(path, texts, m, cache_dir) for m in members]
         return (np.hstack(parts) / np.sqrt(len(parts))).astype(np.float32)
-    found = cached_file_embeddings(path, texts, embedder.model_id, cache_dir)
+    cache_id = _cache_id(embedder)
+    found = cached_file_embeddings(path, texts, cache_id, cache_dir)
     if found is not None:
         return found
-    vectors = embedder.embed(texts) if texts else np.zeros((0, embedder.dim), dtype=np.float32)
+    answers = getattr(embedder, "response_mode", None) is not None
+    if not texts:
+        vectors = np.zeros((0, embedder.dim), dtype=np.float32)
+    elif answers:
+        vectors = embedder.embed(texts, languages=languages)  # type: ignore[call-arg]
+    else:
+        vectors = embedder.embed(texts)
     if cache_dir is not None:
-        key = cache_key or embedder.model_id.split("-")[0]
+        key = cache_key or cache_id.split("-")[0] + ("+answers" if cache_id != embedder.model_id else "")
         write_file_embeddings(path, texts, embedder, vectors, cache_dir, key)
     return np.asarray(vectors, dtype=np.float32)
 
@@ -280,7 +301,8 @@ def read_labelled_files(
         emb = None
         if embedder is not None:
             # The cache is row-aligned with the whole file, so embed (or look up) every row, then filter.
-            emb = embed_texts_of_file(path, frame["text"].tolist(), embedder, cache)[keep]
+            langs = frame["lang"].tolist() if frame["lang"].notna().any() else None
+            emb = embed_texts_of_file(path, frame["text"].tolist(), embedder, cache, languages=langs)[keep]
         parts.append(
             LabelledData(
                 frame.iloc[keep].reset_index(drop=True),
@@ -353,5 +375,11 @@ def labelled_from_frame(frame: pd.DataFrame, source: str) -> LabelledData:
 
 def embed_labelled(data: LabelledData, embedder: Embedder) -> LabelledData:
     """Attach embeddings computed by (a usually cached) embedder."""
-    emb = embedder.embed(data.texts) if len(data) else np.zeros((0, embedder.dim), dtype=np.float32)
+    if not len(data):
+        emb = np.zeros((0, embedder.dim), dtype=np.float32)
+    elif getattr(embedder, "response_mode", None) is not None:  # answers: split per language
+        langs = data.langs if any(data.langs) else None
+        emb = embedder.embed(data.texts, languages=langs)  # type: ignore[call-arg]
+    else:
+        emb = embedder.embed(data.texts)
     return LabelledData(data.frame, np.asarray(emb, dtype=np.float32), data.sources, embedder.model_id)

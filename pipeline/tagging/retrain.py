@@ -12,9 +12,14 @@ import numpy as np
 
 from pipeline.config import EnrichmentConfig
 from pipeline.embed import CachedEmbedder, Embedder
-from pipeline.embed.base import text_hash
-from pipeline.embed.response import response_model_id
-from pipeline.tagging.data import LabelledData, labelled_from_frame, read_label_table, read_labelled_files
+from pipeline.embed.response import answer_embedder
+from pipeline.tagging.data import (
+    LabelledData,
+    embed_labelled,
+    labelled_from_frame,
+    read_label_table,
+    read_labelled_files,
+)
 from pipeline.tagging.store import DEFAULT_REGISTRY, MANIFEST
 
 log = logging.getLogger(__name__)
@@ -34,31 +39,19 @@ def registry_for(config: EnrichmentConfig, registry: str | Path | None = None) -
     return DEFAULT_REGISTRY
 
 
-def embed_preferring_cache(wh: Any, embedder: Embedder, texts: list[str], response_vector: str) -> np.ndarray:
-    """Vectors of texts: stored answers' vectors from the cache, the rest encoded once (and cached)."""
-    cached = CachedEmbedder(embedder, wh)
-    if not texts:
-        return np.zeros((0, embedder.dim), dtype=np.float32)
-    hashes = [text_hash(t) for t in texts]
-    found = wh.read_vectors(response_model_id(embedder, response_vector), list(dict.fromkeys(hashes)))
-    missing = [t for t, h in zip(texts, hashes, strict=True) if h not in found]
-    if missing:
-        found.update(zip([text_hash(t) for t in missing], cached.embed(missing), strict=True))
-    return np.stack([found[h] for h in hashes]).astype(np.float32)
-
-
 def load_training_labels(
     wh: Any, config: EnrichmentConfig, embedder: Embedder, files: list[str] | None = None
 ) -> LabelledData:
-    """Labels from the warehouse table ``tag_labels`` plus any labelled files, with embeddings."""
+    """Labels from the warehouse table ``tag_labels`` plus any labelled files, with answer vectors made
+    as the nightly run makes them (see :class:`pipeline.embed.response.AnswerEmbedder`)."""
     parts: list[LabelledData] = []
     frame = read_label_table(wh, texts_table=config.tables.enriched)
+    answers = answer_embedder(CachedEmbedder(getattr(embedder, "base", embedder), wh), config)
     if len(frame):
         data = labelled_from_frame(frame, "warehouse:tag_labels")
-        emb = embed_preferring_cache(wh, embedder, data.texts, config.response_vector)
-        parts.append(LabelledData(data.frame, emb, data.sources, embedder.model_id))
+        parts.append(embed_labelled(data, answers))
     if files:
-        parts.append(read_labelled_files(files, CachedEmbedder(embedder, wh)))
+        parts.append(read_labelled_files(files, answers))
     if not parts:
         return LabelledData(frame, np.zeros((0, embedder.dim), np.float32), [], embedder.model_id)
     data = LabelledData.concat(parts)

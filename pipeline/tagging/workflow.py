@@ -57,8 +57,33 @@ class TrainInfo:
 
 
 def encoder_spec(name: str, options: dict[str, Any] | None, embedder: Embedder) -> dict[str, Any]:
-    """What a manifest records about the encoder: registered name, options and model id."""
-    return {"name": name, "options": dict(options or {}), "model_id": embedder.model_id, "dim": embedder.dim}
+    """What a manifest records about the encoder: registered name, options, model id, and how answers'
+    vectors were made from it (``response_vector``; "whole" for a plain encoder)."""
+    return {
+        "name": name,
+        "options": dict(options or {}),
+        "model_id": embedder.model_id,
+        "dim": embedder.dim,
+        "response_vector": getattr(embedder, "response_mode", None) or "whole",
+    }
+
+
+def check_response_vector(manifest: dict[str, Any], wanted: str, what: str) -> None:
+    """Warn when a model was trained on other answer vectors than the run gives it.
+
+    A model trained on whole-text vectors and fed the nightly run's sentence means loses 4-6 points of F1
+    on multi-sentence answers (bench/README.md, "Answer vectors"). Versions written before this was
+    recorded were trained on whole-text vectors.
+    """
+    trained = (manifest.get("encoder") or {}).get("response_vector", "whole")
+    if trained != wanted:
+        log.warning(
+            "%s was trained on %r answer vectors but this run gives it %r ones (config response_vector): "
+            "retrain it (feedback tagger train / sentiment train) for its measured quality",
+            what,
+            trained,
+            wanted,
+        )
 
 
 def tag_source(tags: set[str], taxonomy: Taxonomy | None) -> str:
@@ -189,7 +214,7 @@ def fine_tune_encoder(
     from pipeline.embed.tunable import FineTuneParams, contrastive_fine_tune, tunable_encoder
 
     ft = fine_tune if isinstance(fine_tune, FineTuneParams) else FineTuneParams.model_validate(fine_tune)
-    encoder = tunable_encoder(embedder, ft)
+    encoder = tunable_encoder(getattr(embedder, "base", embedder), ft)
     texts, tags = list(data.texts), list(data.tags)
     if seeds:
         texts, tags = texts + list(seeds[0]), tags + [list(t) for t in seeds[2]]
@@ -225,6 +250,7 @@ def save_version(model: Any, out_dir: str | Path, info: TrainInfo, encoder: dict
         if getattr(model, "encoder_", None) is not None:
             component = "tagger.setfit.v1"
             extra["fine_tuned"] = model.fine_tune_.as_dict()
+            encoder = {**encoder, "response_vector": "whole"}  # its own encoder embeds whole texts
     manifest = {
         "format": 1,
         "component": component,
@@ -518,7 +544,10 @@ def tagger_for_run(config: Any, taxonomy: Taxonomy, embedder: Embedder) -> Any:
     folder = resolve_model_dir(section.model_dir) if section.model_dir is not None else None
     if folder is not None:
         model = load_tagger(folder, embedder)
-        trained_tax = read_manifest(folder).get("taxonomy_version")
+        manifest = read_manifest(folder)
+        if not embeds_itself(model):
+            check_response_vector(manifest, config.response_vector, f"tagger {model.version}")
+        trained_tax = manifest.get("taxonomy_version")
         if trained_tax and trained_tax != taxonomy.version_id:
             log.warning(
                 "tagger %s was trained with taxonomy %s; the config's is %s",
