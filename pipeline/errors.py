@@ -18,6 +18,10 @@ class SchemaError(FeedbackError, ValueError):
     """Input data lacks required columns or has unusable types."""
 
 
+class InsufficientDataError(FeedbackError, ValueError):
+    """Too few rows to fit a model."""
+
+
 class NotFittedError(FeedbackError, RuntimeError):
     """A stage was used before ``fit`` was called."""
 

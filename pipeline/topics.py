@@ -32,7 +32,12 @@ import numpy as np
 import pandas as pd
 
 from pipeline.embed import l2_normalise
-from pipeline.errors import MissingDependencyError, NotFittedError, UnknownComponentError
+from pipeline.errors import (
+    InsufficientDataError,
+    MissingDependencyError,
+    NotFittedError,
+    UnknownComponentError,
+)
 from pipeline.schema import TOPIC_INFO_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -119,7 +124,9 @@ class BERTopicModel:
             raise MissingDependencyError("Topic modelling needs bertopic: pip install bertopic") from exc
         n = len(texts)
         if n < 10:
-            raise ValueError(f"Topic fitting needs at least 10 texts, got {n}.")
+            raise InsufficientDataError(
+                f"Topic fitting needs at least 10 texts, got {n}: pass more answers (or a saved model)."
+            )
         min_size = int(max(5, min(self.min_topic_size, n // 20)))
         model = BERTopic(
             embedding_model=None,
@@ -607,7 +614,9 @@ class StableTopicModel(BERTopicModel):
         if languages is not None and len(languages) != n:
             raise ValueError(f"languages ({len(languages)}) and texts ({n}) differ in length")
         if n < 10:
-            raise ValueError(f"Topic fitting needs at least 10 texts, got {n}.")
+            raise InsufficientDataError(
+                f"Topic fitting needs at least 10 texts, got {n}: pass more answers (or a saved model)."
+            )
         x = l2_normalise(np.asarray(embeddings))
         langs = [str(v) for v in languages] if languages is not None else None
         if self.center_languages and langs is not None:

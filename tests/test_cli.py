@@ -53,3 +53,39 @@ def test_importing_the_library_loads_no_heavy_framework():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+@pytest.mark.parametrize(
+    "command, extra",
+    [
+        (["sentiment", "predict", "--model", "default"], ["--out", "o.csv"]),
+        (["tagger", "train", "--embedder", "hashing"], ["--out", "tagger_out"]),
+        (["topics", "assign"], ["--out", "o.csv"]),
+    ],
+)
+def test_a_missing_input_file_is_one_error_line(command, extra, tmp_path, capsys):
+    missing = tmp_path / "nowhere.csv"
+    assert main([*command, "--data", str(missing), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "nowhere.csv" in err and "Traceback" not in err
+
+
+def test_topics_on_too_few_texts_is_one_error_line(tmp_path, capsys):
+    data = tmp_path / "few.csv"
+    pd.DataFrame({"text": ["late parcel", "great staff", "app crashes"]}).to_csv(data, index=False)
+    assert main(["topics", "assign", "--data", str(data), "--out", str(tmp_path / "t.csv")]) == 2
+    assert "at least 10 texts, got 3" in capsys.readouterr().err
+
+
+def test_sentiment_predict_gives_an_empty_answer_no_sentiment(tmp_path):
+    data = tmp_path / "in.csv"
+    pd.DataFrame(
+        {"id": ["a", "b", "c"], "text": ["The staff were lovely.", "", None], "tags": ["staff", "staff", ""]}
+    ).to_csv(data, index=False)
+    out = tmp_path / "out.parquet"
+    assert main(["sentiment", "predict", "--model", "default", "--data", str(data), "--out", str(out)]) == 0
+    pred = pd.read_parquet(out).set_index("id")
+    assert pred.loc["a", "sentiment_label"] in ("negative", "neutral", "positive", "mixed")
+    assert pred.loc[["b", "c"], "sentiment_label"].isna().all()
+    assert pred.loc[["b", "c"], "sentiment_score"].isna().all()
+    assert list(pred.loc["b", "tag_sentiments"]) == [] and list(pred.loc["a", "tag_sentiments"])

@@ -191,6 +191,8 @@ def predict_frame(
         mixed: Label a text "mixed" when its sentences clearly disagree, exactly as the nightly run does
             (:func:`~pipeline.sentiment.base.combine_sentences`); sentences are split per ``lang`` (``und``
             when absent) and embedded with ``embedder``. False gives every text its own polarity.
+
+    An empty text gets no label (null), no score (NaN) and no tag sentiments.
     """
     texts = df["text"].tolist()
     emb = _embed(embedder, texts, embeddings, _langs(df))
@@ -201,11 +203,15 @@ def predict_frame(
         labels = _with_mixed(
             model, texts, langs, np.asarray(scores, dtype=float), labels, embedder, embeddings
         )
+    # An empty answer says nothing: no sentiment (as in the nightly run), not the polarity of "".
+    empty = np.array([not t.strip() for t in texts], dtype=bool)
+    labels = np.where(empty, None, np.asarray(labels, dtype=object))
+    scores = np.where(empty, np.nan, np.asarray(scores, dtype=float))
     out = pd.DataFrame(
         {"id": df["id"].astype(str).to_numpy(), "sentiment_label": labels, "sentiment_score": scores}
     )
     if "tags" in df.columns:
-        tags = [parse_list(v) for v in df["tags"]]
+        tags = [[] if empty[i] else parse_list(v) for i, v in enumerate(df["tags"])]
         if hasattr(model, "score_tags"):
             tag_scores = model.score_tags(emb, texts if getattr(model, "needs_texts", False) else None, tags)
         else:
