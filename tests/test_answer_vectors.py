@@ -2,7 +2,7 @@
 
 The nightly run gives an answer the mean of its sentences' vectors, computed on the prepared (PII-redacted)
 text. A tagger trained on whole-text vectors of raw text and then fed those lost 4 points of micro F1 on
-multi-sentence reviews, and a sentiment model 6 points of macro F1 on tweets (bench/README.md, "Answer
+multi-sentence reviews, and a sentiment model 4 points of macro F1 on tweets (bench/README.md, "Answer
 vectors"). These tests pin the consistency down with the fast hashing encoder.
 """
 

@@ -78,7 +78,7 @@ class AnswerEmbedder:
 
     The nightly run gives an answer the mean of its sentences' vectors (``mode="sentence_mean"``, the
     default of ``response_vector`` in the config); a model trained on whole-text vectors and then fed
-    sentence means loses 4-6 points of F1 on multi-sentence answers (bench/README.md, "Answer vectors").
+    sentence means loses about 4 points of F1 on multi-sentence answers (bench/README.md, "Answer vectors").
     Texts are split into sentences per language, as :func:`pipeline.prepare.prepare` splits them; pass
     texts prepared with :func:`pipeline.prepare.model_texts`.
 

@@ -71,7 +71,7 @@ def encoder_spec(name: str, options: dict[str, Any] | None, embedder: Embedder) 
 def check_response_vector(manifest: dict[str, Any], wanted: str, what: str) -> None:
     """Warn when a model was trained on other answer vectors than the run gives it.
 
-    A model trained on whole-text vectors and fed the nightly run's sentence means loses 4-6 points of F1
+    A model trained on whole-text vectors and fed the nightly run's sentence means loses about 4 points of F1
     on multi-sentence answers (bench/README.md, "Answer vectors"). Versions written before this was
     recorded were trained on whole-text vectors.
     """
