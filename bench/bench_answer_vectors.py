@@ -10,6 +10,9 @@ each text whole. This benchmark measures, with the same folds and the same (prep
 * sentence_mean / sentence_mean: trained and applied on sentence means (what the CLI and the nightly
   run do now).
 
+It also compares a trained tagger's answer-level tags with those plus every tag a single sentence of the
+answer gets (the nightly rule before stop 9).
+
 Tasks: the trained tagger (``tagger.embedding_tfidf.v1``) on SemEval-2016 restaurant *reviews* (several
 sentences each; 5 folds grouped by review) and on the airline root causes (every negative tweet; 5
 stratified folds); sentiment (logistic regression on the vectors, a fast stand-in for the ensemble) on the
@@ -78,6 +81,37 @@ def tagger_cv(texts, tags, langs, vec, folds) -> dict[str, Any]:
     return out
 
 
+def union_cv(texts, tags, langs, vec, folds, encoder: str) -> dict[str, Any]:
+    """A trained tagger's answer-level tags vs those plus every tag a single sentence gets (the nightly
+    rule before stop 9, still the zero-shot tagger's), on sentence-mean answer vectors."""
+    from pipeline.prepare import split_sentences_many
+
+    base = build_embedder(encoder)
+    sentences = split_sentences_many(texts, langs)
+    unique = list(dict.fromkeys(s for ss in sentences for s in ss))
+    row = {s: i for i, s in enumerate(unique)}
+    sent_vec = base.embed(unique)
+    answer: list[list[str]] = [[] for _ in texts]
+    union: list[list[str]] = [[] for _ in texts]
+    for tr, te in folds:
+        x = vec["sentence_mean"]
+        model = EmbeddingTfidfTagger().fit(
+            [texts[i] for i in tr], x[tr], [tags[i] for i in tr], embedder_id="bench"
+        )
+        got, _ = model.predict(x[te], [texts[i] for i in te])
+        for k, i in enumerate(te):
+            answer[i] = got[k]
+            own = sentences[i]
+            extra = model.predict(sent_vec[[row[s] for s in own]], own)[0] if own else []
+            union[i] = list(dict.fromkeys(got[k] + [t for ts in extra for t in ts]))
+    out = {}
+    for name, pred in (("answer_level", answer), ("answer_or_any_sentence", union)):
+        report = tagging_report(tags, pred)
+        out[name] = {"micro_f1": round(report["micro_f1"], 4)}
+    log.info("tagger decision rule: %s", out)
+    return out
+
+
 def sentiment_cv(y: np.ndarray, vec, folds) -> dict[str, Any]:
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score
@@ -117,9 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     texts, langs = model_texts(df["text"].tolist()), df["lang"].astype(str).tolist()
     vec = vectors(path, texts, langs, args.encoder, args.cache_dir)
     folds = list(GroupKFold(5).split(texts, groups=df["id"].astype(str)))
+    tags = [list(t) for t in df["tags"]]
     results["tagger_semeval_reviews"] = {
         "rows": len(df),
-        **tagger_cv(texts, [list(t) for t in df["tags"]], langs, vec, folds),
+        **tagger_cv(texts, tags, langs, vec, folds),
+        "decision_rule": union_cv(texts, tags, langs, vec, folds, args.encoder),
     }
 
     path = args.data_dir / "airline_tweets_en_dev.parquet"
@@ -134,9 +170,11 @@ def main(argv: list[str] | None = None) -> int:
     first = np.array([t[0] if t else "none" for t in tags])
     sub = {k: v[negative] for k, v in vec.items()}
     folds = list(StratifiedKFold(5, shuffle=True, random_state=0).split(first, first))
+    neg_texts = [texts[i] for i in negative]
     results["tagger_airline_root_causes"] = {
         "rows": len(negative),
-        **tagger_cv([texts[i] for i in negative], tags, None, sub, folds),
+        **tagger_cv(neg_texts, tags, None, sub, folds),
+        "decision_rule": union_cv(neg_texts, tags, ["en"] * len(negative), sub, folds, args.encoder),
     }
 
     path = args.data_dir / "airline_tweets_es_dev.parquet"

@@ -18,7 +18,7 @@ from pipeline.embed.response import ResponseMode, response_vectors
 from pipeline.prepare import PrepareConfig, prepare
 from pipeline.schema import SENTENCE_COLUMNS, TAG_COLUMNS
 from pipeline.sentiment import SentimentModel, combine_sentences, label_from_score
-from pipeline.tagging import Tagger
+from pipeline.tagging import Tagger, answer_tags
 from pipeline.taxonomy import Taxonomy
 from pipeline.topics import BERTopicModel, NoTopics
 
@@ -163,13 +163,14 @@ def enrich_batch(
     tags_out: list[list[str]] = [[] for _ in texts]
     tag_rows: list[dict] = []
     sent_rows: list[dict] = []
-    # A tag applies when the whole answer or any of its sentences carries it (with those sentences).
-    found_of: dict[int, dict[str, list[int]]] = {}
-    for i in resp_idx:
-        found_of[int(i)] = {t: [] for t in resp_tags_whole[i]}
-        for k in by_resp.get(int(i), []):
-            for t in sent_tags[k]:
-                found_of[int(i)].setdefault(t, []).append(k)
+    # An answer's tags, each with the sentences that carry it (pipeline.tagging.answer_tags: the zero-shot
+    # tagger also takes the tags of single sentences, a trained one keeps its answer-level decision).
+    found_of: dict[int, dict[str, list[int]]] = {
+        int(i): answer_tags(
+            models.tagger, resp_tags_whole[i], [(k, sent_tags[k]) for k in by_resp.get(int(i), [])]
+        )
+        for i in resp_idx
+    }
     aspect = _aspect_scores(models.sentiment, resp_emb, texts, found_of, reads_texts)
     for i in resp_idx:
         ks = by_resp.get(int(i), [])

@@ -160,3 +160,74 @@ def test_cli_sentiment_models_record_their_answer_vectors_and_the_run_warns_on_o
             model.name, {"model_dir": str(out)}, build_embedder("hashing"), response_vector="whole"
         )
     assert any("'sentence_mean' answer vectors" in r.getMessage() for r in caplog.records)
+
+
+def test_answer_tags_rule_per_tagger_kind():
+    from pipeline.tagging import EmbeddingTfidfTagger, ZeroShotTagger, answer_tags
+
+    class Union:
+        tags_from_sentences = True
+
+    class Whole:
+        tags_from_sentences = False
+
+    sentences = [(0, ["b"]), (1, ["a", "c"]), (2, [])]
+    assert answer_tags(Union(), ["a"], sentences) == {"a": [1], "b": [0], "c": [1]}
+    assert answer_tags(Whole(), ["a"], sentences) == {"a": [1]}
+    assert answer_tags(Whole(), [], sentences) == {}
+    assert answer_tags(object(), ["a"], sentences) == {"a": [1], "b": [0], "c": [1]}  # default: union
+    assert ZeroShotTagger.tags_from_sentences and not EmbeddingTfidfTagger.tags_from_sentences
+
+
+def test_nightly_tags_of_a_trained_tagger_are_its_answer_level_decision(hashing, tmp_path):
+    """One reason per answer: the nightly run must not add the reasons single sentences get."""
+    from pipeline.runner import load_export, run_enrichment
+    from pipeline.sample import write_export
+    from pipeline.tagging import EmbeddingTfidfTagger
+    from pipeline.tagging.store import promote
+    from pipeline.tagging.workflow import TrainInfo, encoder_spec, save_version
+    from pipeline.warehouse import open_warehouse
+    from tests.test_pipeline_e2e import make_config
+
+    labels = _labelled(400, seed=8)
+    labels = labels.assign(tags=labels["tags"].map(lambda t: list(t)[:1]))  # at most one tag per answer
+    texts = model_texts(labels["text"].tolist())
+    answers = answer_embedder(hashing)
+    model = EmbeddingTfidfTagger().fit(
+        texts, answers.embed(texts), labels["tags"].tolist(), embedder_id=hashing.model_id
+    )
+    assert model.max_tags_ == 1
+    info = TrainInfo(
+        mode="full",
+        tag_source="data",
+        taxonomy_version=None,
+        rows=len(texts),
+        data_sha256="x",
+        sources=["test"],
+        label_counts={},
+        seconds=0.0,
+    )
+    folder = save_version(model, tmp_path / "reg" / "v1", info, encoder_spec("hashing", {}, answers))
+    promote(folder, tmp_path / "reg", 0.9, None)
+    config = load_config(
+        make_config(
+            tmp_path,
+            embedder={"name": "hashing"},
+            topics={"name": "topics.none.v1"},
+            tagger={
+                "taxonomy": str(DEFAULT_CONFIG.parent / "taxonomy.yaml"),
+                "model_dir": str(tmp_path / "reg"),
+            },
+        )
+    )
+    with open_warehouse(config.warehouse) as wh:
+        load_export(write_export(generate_survey(n=200, seed=9), tmp_path / "s.parquet"), wh, config)
+    run_enrichment(config)
+    with open_warehouse(config.warehouse) as wh:
+        enr, sents = wh.read("feedback_enriched"), wh.read("feedback_sentences")
+    answered = enr[~enr["is_non_answer"].astype(bool)]
+    assert answered["tags"].map(len).max() == 1  # never two reasons for one answer
+    # ... although single sentences do carry other reasons than their answer's.
+    per_answer = sents.groupby("response_id")["tags"].agg(lambda s: {t for ts in s for t in ts})
+    own = answered.set_index("response_id")["tags"].map(set)
+    assert any(per_answer.get(rid, set()) - own[rid] for rid in own.index)

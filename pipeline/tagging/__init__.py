@@ -43,6 +43,32 @@ class Tagger(Protocol):
     ) -> tuple[list[list[str]], np.ndarray]: ...
 
 
+def answer_tags(
+    tagger: Any, whole: Sequence[str], sentences: Sequence[tuple[int, Sequence[str]]]
+) -> dict[str, list[int]]:
+    """One answer's tags, each with the sentences that carry it (their positions ``k``).
+
+    A tagger whose ``tags_from_sentences`` is true (the zero-shot one) gives the answer every tag of its
+    whole text or of any of its sentences; otherwise (trained taggers) the answer's tags are the whole
+    answer's decision, which is what the tagger was trained and measured on, and sentences only say which
+    of them they carry.
+
+    Args:
+        tagger: The run's tagger.
+        whole: The tags decided on the whole answer's vector.
+        sentences: ``(k, tags)`` for each of the answer's sentences.
+    """
+    union = bool(getattr(tagger, "tags_from_sentences", True))
+    found: dict[str, list[int]] = {t: [] for t in whole}
+    for k, tags in sentences:
+        for t in tags:
+            if t in found:
+                found[t].append(k)
+            elif union:
+                found[t] = [k]
+    return found
+
+
 TAGGERS: dict[str, type] = {
     "tagger.zeroshot.v1": ZeroShotTagger,
     "tagger.embedding_tfidf.v1": EmbeddingTfidfTagger,
@@ -71,5 +97,6 @@ __all__ = [
     "Tagger",
     "TaggerParams",
     "ZeroShotTagger",
+    "answer_tags",
     "build_tagger",
 ]

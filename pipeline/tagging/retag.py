@@ -2,9 +2,9 @@
 
 Nothing is encoded: sentence vectors are read under the encoder's model id and answer vectors under the
 response-vector id (see :mod:`pipeline.embed.response`); a row whose vectors are missing keeps its old
-tags and is counted. Tags combine as in :func:`pipeline.enrich.enrich_batch`: a tag applies when the
-whole answer or any of its sentences carries it, and its sentiment comes from the sentences that carry
-it. Only ``source == "model"`` rows of ``feedback_tags`` are replaced (human and rule tags stay).
+tags and is counted. Tags combine as in :func:`pipeline.enrich.enrich_batch` (:func:`pipeline.tagging.answer_tags`:
+a trained tagger's answer-level decision, the sentences saying which tags they carry), and a tag's
+sentiment comes from the sentences that carry it. Only ``source == "model"`` rows of ``feedback_tags`` are replaced (human and rule tags stay).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pipeline.config import EnrichmentConfig
 from pipeline.embed.base import text_hash
 from pipeline.embed.response import SUFFIX
 from pipeline.schema import TAG_COLUMNS
+from pipeline.tagging import answer_tags
 
 log = logging.getLogger(__name__)
 
@@ -123,10 +124,7 @@ def retag_stored(
         tag_rows: list[dict[str, Any]] = []
         for i, rid in enumerate(rows["response_id"].astype(str)):
             ks = by_resp.get(rid, [])
-            found: dict[str, list[int]] = {tag: [] for tag in resp_tags[i]}
-            for k in ks:
-                for tag in sent_tags[k]:
-                    found.setdefault(tag, []).append(k)
+            found = answer_tags(tagger, resp_tags[i], [(k, sent_tags[k]) for k in ks])
 
             best = {tag: _best_score(col[tag], i, ks, resp_scores, sent_scores) for tag in found}
             ordered = sorted(found, key=lambda tag: -best[tag])

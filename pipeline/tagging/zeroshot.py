@@ -33,6 +33,10 @@ class ZeroShotTagger:
         margin: A tag must also score within ``margin`` of the text's best tag.
     """
 
+    tags_from_sentences = True
+    """An answer carries every tag its whole text or any of its sentences gets: the prototypes are short
+    phrases, so one theme of a long answer is often clearer in its own sentence."""
+
     def __init__(
         self,
         taxonomy: Taxonomy,
