@@ -130,7 +130,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _labelled_for_model(model_dir: str, data: list[str], args: argparse.Namespace) -> tuple[Any, Any, Any]:
+def _labelled_for_model(
+    model_dir: str, data: list[str], args: argparse.Namespace
+) -> tuple[Any, Any, Any, Any]:
     from pipeline.embed.response import answer_embedder
     from pipeline.tagging.data import read_labelled_files
     from pipeline.tagging.store import read_manifest, resolve_model_dir
@@ -150,17 +152,17 @@ def _labelled_for_model(model_dir: str, data: list[str], args: argparse.Namespac
     embedder = answer_embedder(embedder_from_manifest(read_manifest(folder)), config)
     model = load_tagger(folder, embedder)
     if embeds_itself(model):  # a fine-tuned version: the base encoder's vectors would go unused
-        return folder, model, read_labelled_files(data)
+        return folder, model, read_labelled_files(data), None
     check_response_vector(read_manifest(folder), embedder.response_mode, f"tagger {model.version}")
-    return folder, model, read_labelled_files(data, embedder, _cache_dir(args, config))
+    return folder, model, read_labelled_files(data, embedder, _cache_dir(args, config)), embedder
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Score a version on a labelled file: micro/macro F1, per tag, per language."""
     from pipeline.tagging.workflow import evaluate_tagger
 
-    folder, model, rows = _labelled_for_model(args.model, [args.data], args)
-    report = evaluate_tagger(model, rows)
+    folder, model, rows, embedder = _labelled_for_model(args.model, [args.data], args)
+    report = evaluate_tagger(model, rows, embedder)
     report["model"] = str(folder)
     report["data"] = args.data
     _out(
@@ -174,15 +176,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Tag a file: writes id, tags (list) and tag_scores."""
+    import pandas as pd
+
     from pipeline.embed.response import answer_embedder
     from pipeline.prepare import model_texts
     from pipeline.source import read_export
-    from pipeline.tagging.data import embed_texts_of_file
+    from pipeline.tagging.data import LabelledData, embed_texts_of_file
     from pipeline.tagging.store import read_manifest, resolve_model_dir
     from pipeline.tagging.workflow import (
         embedder_from_manifest,
         embeds_itself,
         load_tagger,
+        predict_tags,
         predictions_frame,
         write_frame,
     )
@@ -205,8 +210,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if embeds_itself(model)  # a fine-tuned version embeds the texts with its own encoder
         else embed_texts_of_file(Path(args.data), texts, embedder, _cache_dir(args, config), languages=langs)
     )
-    tags, scores = model.predict(emb, texts=texts)
     ids = df["id"].astype(str).tolist() if "id" in df.columns else [str(i) for i in range(len(df))]
+    rows = LabelledData(
+        pd.DataFrame({"id": ids, "text": texts, "tags": [[] for _ in texts], "lang": langs or None}),
+        emb,
+        [str(args.data)],
+        embedder.model_id,
+    )
+    # As the nightly run applies it (the zero-shot tagger also takes its sentences' tags).
+    tags, scores = predict_tags(model, rows, None if embeds_itself(model) else embedder)
     out = write_frame(predictions_frame(ids, tags, scores, model.tag_names_), args.out)
     tagged = sum(1 for t in tags if t)
     _out(f"{len(df)} rows tagged by {model.version} ({tagged} with at least one tag) -> {out}")

@@ -231,3 +231,25 @@ def test_nightly_tags_of_a_trained_tagger_are_its_answer_level_decision(hashing,
     per_answer = sents.groupby("response_id")["tags"].agg(lambda s: {t for ts in s for t in ts})
     own = answered.set_index("response_id")["tags"].map(set)
     assert any(per_answer.get(rid, set()) - own[rid] for rid in own.index)
+
+
+def test_the_zero_shot_tagger_is_measured_with_its_sentences_as_the_nightly_run_applies_it(hashing):
+    from pipeline.tagging import ZeroShotTagger
+    from pipeline.tagging.data import LabelledData
+    from pipeline.tagging.workflow import evaluate_tagger, predict_tags
+
+    taxonomy = load_taxonomy(DEFAULT_CONFIG.parent / "taxonomy.yaml")
+    model = ZeroShotTagger(taxonomy).fit(hashing)
+    by_name = {t.name: t for t in taxonomy.tags}
+    first, second = by_name["delivery_delay"], by_name["refund"]
+    text = f"{first.examples[0].rstrip('.!?')}. {second.examples[0].rstrip('.!?')}."
+    texts = model_texts([text])
+    frame = pd.DataFrame({"id": ["r1"], "text": texts, "tags": [[first.name, second.name]], "lang": ["en"]})
+    data = LabelledData(
+        frame, answer_embedder(hashing).embed(texts, languages=["en"]), ["t"], hashing.model_id
+    )
+    alone, _ = predict_tags(model, data)
+    nightly, _ = predict_tags(model, data, answer_embedder(hashing))
+    assert {first.name, second.name} <= set(nightly[0]) and set(alone[0]) <= set(nightly[0])
+    assert set(alone[0]) != set(nightly[0])  # the answer's own vector misses one of the two themes
+    assert evaluate_tagger(model, data, hashing)["micro_f1"] >= evaluate_tagger(model, data)["micro_f1"]

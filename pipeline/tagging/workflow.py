@@ -333,11 +333,34 @@ def _parents(model: Any) -> dict[str, str | None]:
     return dict(getattr(model, "parents_", {}) or {})
 
 
-def predict_tags(model: Any, data: LabelledData) -> tuple[list[list[str]], np.ndarray]:
-    """Tags and scores of embedded rows (the texts go along for taggers that read them)."""
+def predict_tags(
+    model: Any, data: LabelledData, sentence_embedder: Embedder | None = None
+) -> tuple[list[list[str]], np.ndarray]:
+    """Tags and scores of embedded rows (the texts go along for taggers that read them).
+
+    With ``sentence_embedder`` (the run's encoder), a tagger that also takes the tags of single sentences
+    (the zero-shot one: ``tags_from_sentences``) is applied as the nightly run applies it: each answer
+    gets its own tags plus those of any of its sentences (:func:`pipeline.tagging.answer_tags`).
+    """
     if data.embeddings is None and not embeds_itself(model):
         raise FeedbackError("the rows carry no embeddings: read them with an embedder first")
-    return model.predict(data.embeddings, texts=data.texts)
+    tags, scores = model.predict(data.embeddings, texts=data.texts)
+    if sentence_embedder is None or not getattr(model, "tags_from_sentences", False) or not len(data):
+        return tags, scores
+    from pipeline.prepare import split_sentences_many
+    from pipeline.tagging import answer_tags
+
+    langs = data.langs if any(data.langs) else None
+    sentences = split_sentences_many(data.texts, langs)
+    unique = list(dict.fromkeys(s for ss in sentences for s in ss))
+    if not unique:
+        return tags, scores
+    row = {s: k for k, s in enumerate(unique)}
+    sent_tags = model.predict(getattr(sentence_embedder, "base", sentence_embedder).embed(unique), unique)[0]
+    return [
+        list(answer_tags(model, tags[i], [(row[s], sent_tags[row[s]]) for s in ss]))
+        for i, ss in enumerate(sentences)
+    ], scores
 
 
 def embeds_itself(model: Any) -> bool:
@@ -345,13 +368,16 @@ def embeds_itself(model: Any) -> bool:
     return getattr(model, "encoder_", None) is not None
 
 
-def evaluate_tagger(model: Any, data: LabelledData) -> dict[str, Any]:
+def evaluate_tagger(
+    model: Any, data: LabelledData, sentence_embedder: Embedder | None = None
+) -> dict[str, Any]:
     """Micro/macro F1, per tag and per language of a tagger on embedded labelled rows.
 
     Gold tags roll up to their parents in the model's hierarchy, as predictions do; tags outside the
-    model's tag set count as misses (they are scored too).
+    model's tag set count as misses (they are scored too). ``sentence_embedder``: see
+    :func:`predict_tags` (the zero-shot tagger is then measured as the nightly run applies it).
     """
-    predicted, _ = predict_tags(model, data)
+    predicted, _ = predict_tags(model, data, sentence_embedder)
     parents = _parents(model)
     gold = [rollup(t, parents) for t in data.tags]
     names = list(dict.fromkeys([*model.tag_names_, *sorted({t for ts in gold for t in ts})]))
@@ -415,10 +441,15 @@ def evaluate_version(
             if embedder is not None and embedder.model_id == wanted
             else embedder_from_manifest(manifest)
         )
+        if getattr(enc, "response_mode", None) is None:  # answers' vectors as the nightly run makes them
+            from pipeline.embed.response import AnswerEmbedder
+
+            mode = (manifest.get("encoder") or {}).get("response_vector", "sentence_mean")
+            enc = AnswerEmbedder(enc, mode)
         data = embed_labelled(data, enc)
         embedder = enc
     model = load_tagger(folder, embedder)
-    return evaluate_tagger(model, data)
+    return evaluate_tagger(model, data, embedder)
 
 
 def compare_and_promote(
