@@ -449,6 +449,8 @@ def evaluate_version(
         data = embed_labelled(data, enc)
         embedder = enc
     model = load_tagger(folder, embedder)
+    if embedder is None and getattr(model, "tags_from_sentences", False):
+        embedder = embedder_from_manifest(manifest)  # its sentences' tags count, as in the nightly run
     return evaluate_tagger(model, data, embedder)
 
 
