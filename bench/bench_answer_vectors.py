@@ -146,10 +146,17 @@ def main(argv: list[str] | None = None) -> int:
         "settings": "trained on / applied to",
     }
 
-    path = args.data_dir / "semeval16_restaurants_reviews_train.parquet"
-    df = pd.read_parquet(path)
-    texts, langs = model_texts(df["text"].tolist()), df["lang"].astype(str).tolist()
-    vec = vectors(path, texts, langs, args.encoder, args.cache_dir)
+    def load(stem: str) -> tuple[pd.DataFrame, list[str], list[str], dict[str, np.ndarray]]:
+        """A file's rows, prepared texts, languages and both kinds of vectors."""
+        path = args.data_dir / f"{stem}.parquet"
+        df = pd.read_parquet(path)
+        texts, langs = model_texts(df["text"].tolist()), df["lang"].astype(str).tolist()
+        return df, texts, langs, vectors(path, texts, langs, args.encoder, args.cache_dir)
+
+    def stratified(y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        return list(StratifiedKFold(5, shuffle=True, random_state=0).split(y, y))
+
+    df, texts, langs, vec = load("semeval16_restaurants_reviews_train")
     folds = list(GroupKFold(5).split(texts, groups=df["id"].astype(str)))
     tags = [list(t) for t in df["tags"]]
     results["tagger_semeval_reviews"] = {
@@ -158,32 +165,22 @@ def main(argv: list[str] | None = None) -> int:
         "decision_rule": union_cv(texts, tags, langs, vec, folds, args.encoder),
     }
 
-    path = args.data_dir / "airline_tweets_en_dev.parquet"
-    df = pd.read_parquet(path)
-    texts, langs = model_texts(df["text"].tolist()), ["en"] * len(df)
-    vec = vectors(path, texts, langs, args.encoder, args.cache_dir)
-    y = df["sentiment"].to_numpy(dtype=object)
-    folds = list(StratifiedKFold(5, shuffle=True, random_state=0).split(y, y))
-    results["sentiment_airline_en"] = {"rows": len(df), **sentiment_cv(y, vec, folds)}
-    negative = np.flatnonzero(y == "negative")
-    tags = [list(df["tags"].iloc[i]) for i in negative]
-    first = np.array([t[0] if t else "none" for t in tags])
-    sub = {k: v[negative] for k, v in vec.items()}
-    folds = list(StratifiedKFold(5, shuffle=True, random_state=0).split(first, first))
-    neg_texts = [texts[i] for i in negative]
-    results["tagger_airline_root_causes"] = {
-        "rows": len(negative),
-        **tagger_cv(neg_texts, tags, None, sub, folds),
-        "decision_rule": union_cv(neg_texts, tags, ["en"] * len(negative), sub, folds, args.encoder),
-    }
-
-    path = args.data_dir / "airline_tweets_es_dev.parquet"
-    df = pd.read_parquet(path)
-    texts, langs = model_texts(df["text"].tolist()), ["es"] * len(df)
-    vec = vectors(path, texts, langs, args.encoder, args.cache_dir)
-    y = df["sentiment"].to_numpy(dtype=object)
-    folds = list(StratifiedKFold(5, shuffle=True, random_state=0).split(y, y))
-    results["sentiment_airline_es"] = {"rows": len(df), **sentiment_cv(y, vec, folds)}
+    for lang in ("en", "es"):
+        df, texts, langs, vec = load(f"airline_tweets_{lang}_dev")
+        y = df["sentiment"].to_numpy(dtype=object)
+        results[f"sentiment_airline_{lang}"] = {"rows": len(df), **sentiment_cv(y, vec, stratified(y))}
+        if lang != "en":  # root causes exist for the English tweets only
+            continue
+        negative = np.flatnonzero(y == "negative")
+        tags = [list(df["tags"].iloc[i]) for i in negative]
+        folds = stratified(np.array([t[0] if t else "none" for t in tags]))
+        sub = {k: v[negative] for k, v in vec.items()}
+        neg_texts, neg_langs = [texts[i] for i in negative], [langs[i] for i in negative]
+        results["tagger_airline_root_causes"] = {
+            "rows": len(negative),
+            **tagger_cv(neg_texts, tags, None, sub, folds),
+            "decision_rule": union_cv(neg_texts, tags, neg_langs, sub, folds, args.encoder),
+        }
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

@@ -149,11 +149,12 @@ def _labelled_for_model(
             f"no tagger at {model_dir}: pass a version folder or a registry with promoted.json"
         )
     config = _config(args)
-    embedder = answer_embedder(embedder_from_manifest(read_manifest(folder)), config)
+    manifest = read_manifest(folder)
+    embedder = answer_embedder(embedder_from_manifest(manifest), config)
     model = load_tagger(folder, embedder)
     if embeds_itself(model):  # a fine-tuned version: the base encoder's vectors would go unused
         return folder, model, read_labelled_files(data), None
-    check_response_vector(read_manifest(folder), embedder.response_mode, f"tagger {model.version}")
+    check_response_vector(manifest, embedder.response_mode, f"tagger {model.version}")
     return folder, model, read_labelled_files(data, embedder, _cache_dir(args, config)), embedder
 
 
@@ -176,19 +177,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Tag a file: writes id, tags (list) and tag_scores."""
-    import pandas as pd
-
     from pipeline.embed.response import answer_embedder
     from pipeline.prepare import model_texts
     from pipeline.source import read_export
-    from pipeline.tagging.data import LabelledData, embed_texts_of_file
+    from pipeline.tagging.data import embed_texts_of_file
     from pipeline.tagging.store import read_manifest, resolve_model_dir
     from pipeline.tagging.workflow import (
         embedder_from_manifest,
         embeds_itself,
         load_tagger,
-        predict_tags,
         predictions_frame,
+        with_sentence_tags,
         write_frame,
     )
 
@@ -211,14 +210,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         else embed_texts_of_file(Path(args.data), texts, embedder, _cache_dir(args, config), languages=langs)
     )
     ids = df["id"].astype(str).tolist() if "id" in df.columns else [str(i) for i in range(len(df))]
-    rows = LabelledData(
-        pd.DataFrame({"id": ids, "text": texts, "tags": [[] for _ in texts], "lang": langs or None}),
-        emb,
-        [str(args.data)],
-        embedder.model_id,
-    )
+    tags, scores = model.predict(emb, texts=texts)
     # As the nightly run applies it (the zero-shot tagger also takes its sentences' tags).
-    tags, scores = predict_tags(model, rows, None if embeds_itself(model) else embedder)
+    tags = with_sentence_tags(model, tags, texts, langs, embedder)
     out = write_frame(predictions_frame(ids, tags, scores, model.tag_names_), args.out)
     tagged = sum(1 for t in tags if t)
     _out(f"{len(df)} rows tagged by {model.version} ({tagged} with at least one tag) -> {out}")

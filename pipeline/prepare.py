@@ -776,6 +776,15 @@ def split_sentences(text: str, lang: str) -> list[str]:
     return _split_many([text], lang)[0]
 
 
+def prepare_config_of(config: Any) -> PrepareConfig:
+    """The prepare stage's options from an enrichment config (:class:`pipeline.config.EnrichmentConfig`)."""
+    return PrepareConfig(
+        languages=tuple(config.languages),
+        min_language_confidence=config.prepare.min_language_confidence,
+        max_chars=config.prepare.max_chars,
+    )
+
+
 def model_texts(values: Iterable[object], config: PrepareConfig | None = None) -> list[str]:
     """Texts as the nightly run's models see them (``text_redacted`` of :func:`prepare`).
 
@@ -893,13 +902,10 @@ def prepare(
     detected = detector.detect(redacted)
 
     sentences: list[list[str]] = [[] for _ in redacted]
-    by_lang: dict[str, list[int]] = {}
-    for i, (text, (lang, _)) in enumerate(zip(redacted, detected, strict=True)):
-        if text and not non_answer[i]:
-            by_lang.setdefault(lang, []).append(i)
-    for lang, rows in by_lang.items():
-        for i, split in zip(rows, _split_many([redacted[i] for i in rows], lang), strict=True):
-            sentences[i] = split
+    rows = [i for i, text in enumerate(redacted) if text and not non_answer[i]]
+    split = split_sentences_many([redacted[i] for i in rows], [detected[i][0] for i in rows])
+    for i, parts in zip(rows, split, strict=True):
+        sentences[i] = parts
 
     out = pd.DataFrame(
         {

@@ -23,7 +23,7 @@ from pipeline.embed import CachedEmbedder, build_embedder
 from pipeline.embed.base import Progress
 from pipeline.embed.response import response_vectors
 from pipeline.enrich import EnrichedBatch, Models, enrich_batch, prepare_batch
-from pipeline.prepare import PrepareConfig
+from pipeline.prepare import prepare_config_of
 from pipeline.schema import TABLE_KEYS
 from pipeline.sentiment import sentiment_for_run
 from pipeline.source import (
@@ -130,15 +130,6 @@ def validate_rows(pending: pd.DataFrame, config: EnrichmentConfig) -> tuple[Vali
         return Validated(pending, empty), []
     df = conform(pending, config.source)
     return validate(df), segment_columns(df, config.source)
-
-
-def prepare_config(config: EnrichmentConfig) -> PrepareConfig:
-    """The prepare stage's config from the enrichment config."""
-    return PrepareConfig(
-        languages=tuple(config.languages),
-        min_language_confidence=config.prepare.min_language_confidence,
-        max_chars=config.prepare.max_chars,
-    )
 
 
 def build_models(
@@ -715,7 +706,7 @@ def enrich_pending(
     summary.rows_quarantined = len(validated.quarantined)
     valid = validated.valid
     t0 = time.perf_counter()
-    prepared = prepare_batch(valid, prepare_config(config)) if len(valid) else pd.DataFrame()
+    prepared = prepare_batch(valid, prepare_config_of(config)) if len(valid) else pd.DataFrame()
     timings["prepare"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

@@ -109,13 +109,6 @@ class AnswerEmbedder:
         self.cache_id = response_model_id(base, mode)
         self.dim = base.dim
 
-    def __getattr__(self, name: str) -> object:
-        # Members of a concatenated encoder and the like stay visible; never ``members`` (whose file
-        # caches hold encoder vectors, not answer vectors) nor private names.
-        if name.startswith("_") or name in ("members", "base"):
-            raise AttributeError(name)
-        return getattr(self.base, name)
-
     def embed(
         self, texts: Sequence[str], progress: object = None, languages: Sequence[str | None] | None = None
     ) -> np.ndarray:
@@ -142,13 +135,8 @@ class AnswerEmbedder:
 def answer_embedder(base: Embedder, config: object = None) -> AnswerEmbedder:
     """An :class:`AnswerEmbedder` with the response mode and prepare options of an enrichment config
     (:class:`pipeline.config.EnrichmentConfig`), or the defaults when ``config`` is None."""
-    from pipeline.prepare import PrepareConfig
+    from pipeline.prepare import prepare_config_of
 
     if config is None:
         return AnswerEmbedder(base)
-    prepare_config = PrepareConfig(
-        languages=tuple(config.languages),  # type: ignore[attr-defined]
-        min_language_confidence=config.prepare.min_language_confidence,  # type: ignore[attr-defined]
-        max_chars=config.prepare.max_chars,  # type: ignore[attr-defined]
-    )
-    return AnswerEmbedder(base, config.response_vector, prepare_config)  # type: ignore[attr-defined]
+    return AnswerEmbedder(base, config.response_vector, prepare_config_of(config))  # type: ignore[attr-defined]

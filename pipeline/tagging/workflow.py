@@ -339,28 +339,49 @@ def predict_tags(
     """Tags and scores of embedded rows (the texts go along for taggers that read them).
 
     With ``sentence_embedder`` (the run's encoder), a tagger that also takes the tags of single sentences
-    (the zero-shot one: ``tags_from_sentences``) is applied as the nightly run applies it: each answer
-    gets its own tags plus those of any of its sentences (:func:`pipeline.tagging.answer_tags`).
+    (the zero-shot one) is applied as the nightly run applies it (:func:`with_sentence_tags`).
     """
     if data.embeddings is None and not embeds_itself(model):
         raise FeedbackError("the rows carry no embeddings: read them with an embedder first")
     tags, scores = model.predict(data.embeddings, texts=data.texts)
-    if sentence_embedder is None or not getattr(model, "tags_from_sentences", False) or not len(data):
-        return tags, scores
+    langs = data.langs if any(data.langs) else None
+    return with_sentence_tags(model, tags, data.texts, langs, sentence_embedder), scores
+
+
+def with_sentence_tags(
+    model: Any,
+    tags: list[list[str]],
+    texts: Sequence[str],
+    langs: Sequence[str | None] | None,
+    sentence_embedder: Embedder | None,
+) -> list[list[str]]:
+    """Answers' tags as the nightly run gives them: for a tagger whose ``tags_from_sentences`` is true
+    (the zero-shot one), each answer also gets the tags of any of its sentences
+    (:func:`pipeline.tagging.answer_tags`); other taggers' tags, or without an embedder, come back as
+    they are.
+
+    Args:
+        model: The tagger.
+        tags: Its tags for the whole answers.
+        texts: The (prepared) answers.
+        langs: Their languages for sentence splitting (None detects them).
+        sentence_embedder: The run's encoder (an answer embedder is unwrapped to its encoder).
+    """
+    if sentence_embedder is None or not getattr(model, "tags_from_sentences", False) or not len(texts):
+        return tags
     from pipeline.prepare import split_sentences_many
     from pipeline.tagging import answer_tags
 
-    langs = data.langs if any(data.langs) else None
-    sentences = split_sentences_many(data.texts, langs)
+    sentences = split_sentences_many(list(texts), langs)
     unique = list(dict.fromkeys(s for ss in sentences for s in ss))
     if not unique:
-        return tags, scores
+        return tags
     row = {s: k for k, s in enumerate(unique)}
     sent_tags = model.predict(getattr(sentence_embedder, "base", sentence_embedder).embed(unique), unique)[0]
     return [
         list(answer_tags(model, tags[i], [(row[s], sent_tags[row[s]]) for s in ss]))
         for i, ss in enumerate(sentences)
-    ], scores
+    ]
 
 
 def embeds_itself(model: Any) -> bool:
