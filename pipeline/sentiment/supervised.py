@@ -94,8 +94,10 @@ class TextFeatures:
         """Sparse features of ``texts`` with the fitted vocabularies."""
         from scipy.sparse import hstack
 
+        from pipeline.ngrams import tfidf_transform
+
         docs = [normalise_for_ngrams(t) for t in texts]
-        return hstack([self.word_.transform(docs), self.char_.transform(docs)]).tocsr()
+        return hstack([tfidf_transform(self.word_, docs), tfidf_transform(self.char_, docs)]).tocsr()
 
 
 class PolarityEnsemble:

@@ -116,7 +116,9 @@ def _vectorizers(params: TaggerParams) -> list[Any]:
 
 
 def _tfidf(vectorizers: Sequence[Any], texts: Sequence[str]) -> sp.csr_matrix:
-    return sp.hstack([v.transform(texts) for v in vectorizers]).tocsr()
+    from pipeline.ngrams import tfidf_transform
+
+    return sp.hstack([tfidf_transform(v, texts) for v in vectorizers]).tocsr()
 
 
 def _fit_svm(x: sp.csr_matrix, y: np.ndarray, c: float) -> tuple[np.ndarray, np.ndarray]:
