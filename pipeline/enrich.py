@@ -6,6 +6,7 @@ Plain functions over DataFrames: no warehouse, no Prefect. The caller supplies f
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -122,21 +123,23 @@ def enrich_batch(
     t0 = time.perf_counter()
     # Only answered rows are scored; models that read texts (TF-IDF, transformers) get them too.
     reads_texts = bool(getattr(models.sentiment, "needs_texts", False))
+    resp_texts = [texts[i] or "" for i in resp_idx]
+    resp_sents = [sentences[i] for i in resp_idx]
     resp_score = np.zeros(len(texts))
-    if len(resp_idx):
-        resp_score[resp_idx] = models.sentiment.score(
-            resp_emb[resp_idx], **({"texts": [texts[i] for i in resp_idx]} if reads_texts else {})
-        )
-    sent_score = models.sentiment.score(sent_emb, **({"texts": sent_texts} if reads_texts else {}))
+    scored, sent_score = score_answers_and_sentences(
+        models.sentiment.score, resp_emb[resp_idx], resp_texts, resp_sents, sent_emb, sent_texts, reads_texts
+    )
+    resp_score[resp_idx] = scored
     timings["sentiment"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     # Trained taggers read the texts too (TF-IDF n-grams); zero-shot ones only the embeddings.
     tag_texts = bool(getattr(models.tagger, "needs_texts", False))
-    resp_tag_scores = models.tagger.score(
-        resp_emb, **({"texts": [t or "" for t in texts]} if tag_texts else {})
+    scored, sent_tag_scores = score_answers_and_sentences(
+        models.tagger.score, resp_emb[resp_idx], resp_texts, resp_sents, sent_emb, sent_texts, tag_texts
     )
-    sent_tag_scores = models.tagger.score(sent_emb, **({"texts": sent_texts} if tag_texts else {}))
+    resp_tag_scores = np.zeros((len(texts), scored.shape[1]), dtype=scored.dtype)
+    resp_tag_scores[resp_idx] = scored
     sent_tags = models.tagger.decide(sent_tag_scores)
     resp_tags_whole = models.tagger.decide(resp_tag_scores)
     timings["tags"] = time.perf_counter() - t0
@@ -253,6 +256,63 @@ def enrich_batch(
         embeddings=resp_emb,
         timings=timings,
     )
+
+
+def score_answers_and_sentences(
+    score: Callable[..., np.ndarray],
+    resp_emb: np.ndarray,
+    resp_texts: Sequence[str],
+    resp_sentences: Sequence[Sequence[str]],
+    sent_emb: np.ndarray,
+    sent_texts: Sequence[str],
+    with_texts: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A row-wise model's scores of answers and of their sentences, each distinct input scored once.
+
+    Survey answers repeat ("Great service."), and most are a single sentence, which the nightly run would
+    otherwise score twice: once as the answer and once as its sentence. A sentence is keyed by its text
+    (its vector is the encoder's vector of that text); an answer by its text as well, sharing its
+    sentence's row when it is exactly that one sentence (its vector is then that sentence's vector, which
+    the sentence mean leaves unchanged up to renormalisation).
+
+    Args:
+        score: ``model.score`` of a sentiment model or tagger (one output row per input row).
+        resp_emb: Answer vectors, row-aligned with ``resp_texts``.
+        resp_texts: The answers.
+        resp_sentences: Each answer's sentences.
+        sent_emb: Sentence vectors, row-aligned with ``sent_texts``.
+        sent_texts: The sentences (repeats allowed).
+        with_texts: Pass the texts to ``score`` too (models that read them).
+
+    Returns:
+        The answers' scores and the sentences' scores, in input order.
+    """
+    key_row: dict[tuple[str, str], int] = {}
+    picks: list[tuple[int, int]] = []  # (0 = answer / 1 = sentence, row) of each distinct input
+    resp_at = np.zeros(len(resp_texts), dtype=np.int64)
+    for i, (text, sents) in enumerate(zip(resp_texts, resp_sentences, strict=True)):
+        key = ("s", text) if len(sents) == 1 and sents[0] == text else ("a", text)
+        if key not in key_row:
+            key_row[key] = len(picks)
+            picks.append((0, i))
+        resp_at[i] = key_row[key]
+    sent_at = np.zeros(len(sent_texts), dtype=np.int64)
+    for k, text in enumerate(sent_texts):
+        key = ("s", text)
+        if key not in key_row:
+            key_row[key] = len(picks)
+            picks.append((1, k))
+        sent_at[k] = key_row[key]
+    dim = resp_emb.shape[1] if resp_emb.ndim == 2 else sent_emb.shape[1]
+    emb = np.zeros((len(picks), dim), dtype=np.float32)
+    kinds = np.array([kind for kind, _ in picks], dtype=np.int8)
+    rows = np.array([row for _, row in picks], dtype=np.int64)
+    if len(picks):
+        emb[kinds == 0] = resp_emb[rows[kinds == 0]]
+        emb[kinds == 1] = sent_emb[rows[kinds == 1]]
+    texts = [resp_texts[r] if kind == 0 else sent_texts[r] for kind, r in picks]
+    out = np.asarray(score(emb, **({"texts": texts} if with_texts else {})))
+    return out[resp_at], out[sent_at]
 
 
 def _aspect_scores(

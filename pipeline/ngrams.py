@@ -1,11 +1,12 @@
-"""Fast TF-IDF transform for fitted character n-gram vectorizers.
+"""Fast TF-IDF transform for fitted word and character n-gram vectorizers.
 
 scikit-learn's ``TfidfVectorizer.transform`` generates and looks up every character n-gram of every text
 in pure Python; on answers of a few sentences that is most of the time a trained sentiment model or
 tagger spends once the embeddings exist (bench/README.md, "Sentiment"). With ``analyzer="char_wb"`` the
 n-grams of a text are the n-grams of its whitespace-separated words, each taken on its own. So
 :func:`tfidf_transform` counts the words of each text (a text x word matrix), finds the n-grams of each
-*distinct* word once (a word x n-gram matrix), and multiplies the two. The result equals
+*distinct* word once (a word x n-gram matrix), and multiplies the two. Word n-grams come from the
+vectorizer's own analyzer; only their look-up and counting run as array operations. The result equals
 ``vectorizer.transform`` (a test checks it to float precision); any other vectorizer goes through
 scikit-learn unchanged. Nothing is stored on the vectorizer: a fitted model is never mutated.
 """
@@ -24,16 +25,21 @@ _CHUNK = 50_000
 
 def _fast_path(vectorizer: Any) -> bool:
     return (
-        getattr(vectorizer, "analyzer", None) == "char_wb"
+        getattr(vectorizer, "analyzer", None) in ("char_wb", "word")
         and getattr(vectorizer, "input", None) == "content"
-        and getattr(vectorizer, "preprocessor", "custom") is None
         and getattr(vectorizer, "vocabulary_", None) is not None
         and getattr(vectorizer, "idf_", None) is not None
     )
 
 
+def _by_word(vectorizer: Any) -> bool:
+    """True when a text's n-grams are those of its words taken one by one (``char_wb``, no custom
+    preprocessor), so that each distinct word can be analysed once."""
+    return vectorizer.analyzer == "char_wb" and vectorizer.preprocessor is None
+
+
 def tfidf_transform(vectorizer: Any, texts: Sequence[str]) -> Any:
-    """``vectorizer.transform(texts)``, with each distinct word analysed once for ``char_wb`` vectorizers.
+    """``vectorizer.transform(texts)`` for ``word`` and ``char_wb`` vectorizers, faster.
 
     Args:
         vectorizer: A fitted scikit-learn ``TfidfVectorizer``.
@@ -48,7 +54,8 @@ def tfidf_transform(vectorizer: Any, texts: Sequence[str]) -> Any:
     from sklearn.preprocessing import normalize
 
     texts = list(texts)
-    blocks = [_char_wb_counts(vectorizer, texts[i : i + _CHUNK]) for i in range(0, len(texts), _CHUNK)]
+    count = _char_wb_counts if _by_word(vectorizer) else _counts
+    blocks = [count(vectorizer, texts[i : i + _CHUNK]) for i in range(0, len(texts), _CHUNK)]
     if not blocks:
         return sp.csr_matrix((0, len(vectorizer.vocabulary_)), dtype=vectorizer.dtype)
     x = sp.vstack(blocks, format="csr") if len(blocks) > 1 else blocks[0]
@@ -76,6 +83,29 @@ def _n_char_wb(padded: int, min_n: int, max_n: int) -> int:
             total += 1
             break
     return total
+
+
+def _counts(vectorizer: Any, texts: Sequence[str]) -> Any:
+    """Raw n-gram counts with the vectorizer's own analyzer; only the vocabulary look-up and counting
+    (a Python loop per n-gram in scikit-learn) run as array operations."""
+    import scipy.sparse as sp
+
+    analyze = vectorizer.build_analyzer()
+    grams: list[str] = []
+    lengths = np.zeros(len(texts), dtype=np.int64)
+    for row, text in enumerate(texts):
+        found = analyze(text)
+        grams.extend(found)
+        lengths[row] = len(found)
+    cols = np.fromiter(map(vectorizer.vocabulary_.get, grams, repeat(-1)), dtype=np.int64, count=len(grams))
+    rows = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
+    known = cols >= 0
+    counts = sp.csr_matrix(
+        (np.ones(int(known.sum()), dtype=np.float64), (rows[known], cols[known])),
+        shape=(len(texts), len(vectorizer.vocabulary_)),
+    )
+    counts.sum_duplicates()
+    return counts
 
 
 def _char_wb_counts(vectorizer: Any, texts: Sequence[str]) -> Any:

@@ -149,3 +149,46 @@ def test_a_relative_sentiment_model_dir_is_read_from_the_configs_folder(embedder
         "name": "sentiment.prototype.v1",
         "options": {},
     }
+
+
+def test_answers_and_sentences_are_scored_once_per_distinct_input():
+    """Repeated answers and single-sentence answers are not scored again, and nothing changes."""
+    from pipeline.enrich import score_answers_and_sentences
+
+    rng = np.random.default_rng(0)
+    vec = {t: rng.normal(size=4).astype(np.float32) for t in ["Great service.", "Slow.", "Rude staff.", "Ok"]}
+    resp_texts = ["Great service.", "Slow. Rude staff.", "Great service.", "Ok", "Slow."]
+    resp_sents = [["Great service."], ["Slow.", "Rude staff."], ["Great service."], ["Ok"], ["Slow."]]
+    resp_emb = np.stack(
+        [vec[s[0]] if len(s) == 1 else (vec["Slow."] + vec["Rude staff."]) / 2 for s in resp_sents]
+    )
+    sent_texts = [s for ss in resp_sents for s in ss]
+    sent_emb = np.stack([vec[s] for s in sent_texts])
+    calls: list[tuple[int, list[str]]] = []
+
+    def score(emb: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+        calls.append((len(emb), list(texts)))
+        return emb.sum(axis=1) + np.array([len(t) for t in texts])
+
+    resp, sent = score_answers_and_sentences(
+        score, resp_emb, resp_texts, resp_sents, sent_emb, sent_texts, with_texts=True
+    )
+    assert len(calls) == 1
+    # 4 distinct sentences plus the one two-sentence answer; "Slow." as an answer and as a sentence is one.
+    assert calls[0][0] == 5 and sorted(calls[0][1]).count("Slow.") == 1
+    assert np.allclose(resp, score(resp_emb, resp_texts))
+    assert np.allclose(sent, score(sent_emb, sent_texts))
+    # The two-sentence answer is scored as itself, not as one of its sentences.
+    assert resp[1] != sent[1] and resp[1] != sent[2]
+
+
+def test_scoring_once_handles_empty_batches_and_models_without_texts():
+    from pipeline.enrich import score_answers_and_sentences
+
+    def score(emb: np.ndarray) -> np.ndarray:
+        return np.zeros((len(emb), 3))
+
+    resp, sent = score_answers_and_sentences(
+        score, np.zeros((0, 4), np.float32), [], [], np.zeros((0, 4), np.float32), [], with_texts=False
+    )
+    assert resp.shape == (0, 3) and sent.shape == (0, 3)

@@ -240,6 +240,11 @@ class PolarityEnsemble:
         sparse = self.text_.transform(texts) if self.text_ is not None and texts is not None else None
         out: dict[str, np.ndarray] = {}
         for member, model in self.models_.items():
+            if member == "fused":
+                # Its design is [n-grams | embedding]: scored block by block, without building it.
+                dense = emb if extra is None else np.hstack([emb, extra])
+                out[member] = _proba_of_blocks(model, sparse, dense)
+                continue
             design = self._design(member, emb, sparse, extra)
             if member == "stack":
                 # The tagger's columns are in the order of the tag names given to it: ``classes_``.
@@ -247,6 +252,21 @@ class PolarityEnsemble:
             else:
                 out[member] = model.predict_proba(design)
         return out
+
+
+def _proba_of_blocks(lr: Any, sparse: Any, dense: np.ndarray) -> np.ndarray:
+    """``lr.predict_proba(hstack([sparse, dense]))`` of a fitted ``LogisticRegression``, computed as the
+    sum of each block's share of the decision function (stacking a dense block into a sparse matrix costs
+    more than the model itself)."""
+    from scipy.special import expit, softmax
+
+    k = sparse.shape[1]
+    coef = lr.coef_
+    z = np.asarray(sparse @ coef[:, :k].T) + dense @ coef[:, k:].T + lr.intercept_
+    if z.shape[1] == 1:  # two classes: one decision column, for the second class
+        p = expit(z[:, 0])
+        return np.column_stack([1.0 - p, p])
+    return softmax(z, axis=1)
 
 
 def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
