@@ -36,20 +36,23 @@ def find_deployment(api: str) -> dict | None:
 def test_serve_registers_the_nightly_cron_deployment(tmp_path):
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
+    log = tmp_path / "serve.log"
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false")
     feedback = Path(sys.executable).parent / "feedback"
-    proc = subprocess.Popen(
-        [str(feedback), "serve", "--port", str(port), "--warehouse", str(tmp_path / "wh.duckdb")],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    # Output to a file, not a pipe: a pipe nobody reads can fill up and block serve.
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(feedback), "serve", "--port", str(port), "--warehouse", str(tmp_path / "wh.duckdb")],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         deployment, deadline = None, time.monotonic() + 240
         while deployment is None and time.monotonic() < deadline:
-            assert proc.poll() is None, proc.stdout.read().decode(errors="replace")[-3000:]
+            assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
             with contextlib.suppress(OSError):  # the server is still starting
                 deployment = find_deployment(api)
             time.sleep(2)
@@ -64,7 +67,22 @@ def test_serve_registers_the_nightly_cron_deployment(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
-    # nothing we started is still listening
-    with socket.socket() as s, pytest.raises(OSError):
+    # Nothing we started is still listening. A server that is still closing its connections on a busy
+    # machine may hold the port for a moment after serve returns: allow it a bounded while.
+    deadline = time.monotonic() + 30
+    while listening(port) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not listening(port), (
+        "the Prefect server was still listening 30 s after serve stopped:\n"
+        + (log.read_text(errors="replace")[-3000:])
+    )
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as s:
         s.settimeout(2)
-        s.connect(("127.0.0.1", port))
+        try:
+            s.connect(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
