@@ -40,6 +40,14 @@ def _answers(embedder: Any, args: argparse.Namespace) -> Any:
     return answer_embedder(embedder, load_config(args.config))
 
 
+def _prepare(args: argparse.Namespace) -> Any:
+    """The run's text options from ``--config`` (files are prepared as the nightly run prepares answers)."""
+    from pipeline.config import load_config
+    from pipeline.prepare import prepare_config_of
+
+    return prepare_config_of(load_config(args.config))
+
+
 def _load_model(spec: str, args: argparse.Namespace) -> tuple[Any, Any]:
     """The model and the embedder it reads, from ``--model``."""
     from pipeline.embed import build_embedder
@@ -72,7 +80,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from pipeline.sentiment.workflow import embedder_spec, read_labelled, train_on_frame
 
     name, options = _embedder_choice(args)
-    df = read_labelled(args.data)
+    df = read_labelled(args.data, _prepare(args))
     params: dict[str, Any] = {"cv_folds": args.cv_folds}
     if args.members:
         params["members"] = tuple(m.strip() for m in args.members.split(","))
@@ -95,7 +103,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from pipeline.sentiment.workflow import evaluate_frame, read_labelled
 
     model, embedder = _load_model(args.model, args)
-    result = evaluate_frame(model, read_labelled(args.data), embedder)
+    result = evaluate_frame(model, read_labelled(args.data, _prepare(args)), embedder)
     result["data"] = str(args.data)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result, indent=2), encoding="utf-8")
@@ -111,7 +119,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from pipeline.sentiment.workflow import predict_frame, read_labelled
 
     model, embedder = _load_model(args.model, args)
-    df = read_labelled(args.data)
+    df = read_labelled(args.data, _prepare(args))
     pred = predict_frame(model, df, embedder)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -33,6 +33,13 @@ def _write_json(path: str | None, payload: dict[str, Any]) -> None:
         )
 
 
+def _prepare(config: Any) -> Any:
+    """The run's text options: labelled and scored files are prepared as the nightly run prepares answers."""
+    from pipeline.prepare import prepare_config_of
+
+    return prepare_config_of(config)
+
+
 def _config(args: argparse.Namespace) -> Any:
     from pipeline.config import load_config
 
@@ -84,7 +91,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     embedder = answer_embedder(build_embedder(name, **options), config)
     parts = []
     if args.data:
-        parts.append(read_labelled_files(args.data, embedder, _cache_dir(args, config)))
+        parts.append(read_labelled_files(args.data, embedder, _cache_dir(args, config), _prepare(config)))
     if args.from_warehouse:
         from pipeline.embed import CachedEmbedder
         from pipeline.warehouse import open_warehouse
@@ -153,9 +160,10 @@ def _labelled_for_model(
     embedder = answer_embedder(embedder_from_manifest(manifest), config)
     model = load_tagger(folder, embedder)
     if embeds_itself(model):  # a fine-tuned version: the base encoder's vectors would go unused
-        return folder, model, read_labelled_files(data), None
+        return folder, model, read_labelled_files(data, prepare=_prepare(config)), None
     check_response_vector(manifest, embedder.response_mode, f"tagger {model.version}")
-    return folder, model, read_labelled_files(data, embedder, _cache_dir(args, config)), embedder
+    data_set = read_labelled_files(data, embedder, _cache_dir(args, config), _prepare(config))
+    return folder, model, data_set, embedder
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -202,7 +210,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     df = read_export(args.data)
     if "text" not in df.columns:
         raise FeedbackError(f"{args.data}: no column 'text'; found {list(df.columns)}")
-    texts = model_texts(df["text"].tolist())  # what the nightly run's models see
+    texts = model_texts(df["text"].tolist(), _prepare(config))  # what the nightly run's models see
     langs = df["lang"].tolist() if "lang" in df.columns else None
     emb = (
         None
@@ -230,7 +238,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
     if args.data:
         config = _config(args)
         embedder = answer_embedder(embedder_from_manifest(read_manifest(args.model)), config)
-        eval_data = read_labelled_files([args.data], embedder, _cache_dir(args, config))
+        eval_data = read_labelled_files([args.data], embedder, _cache_dir(args, config), _prepare(config))
     registry = Path(args.registry) if args.registry else DEFAULT_REGISTRY
     decision, reports = compare_and_promote(
         args.model, eval_data, registry, force=args.force, max_drop=args.max_drop / 100.0
@@ -261,7 +269,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
         from pipeline.source import read_export
 
         df = read_export(args.data)
-        texts = model_texts(df["text"].tolist())
+        texts = model_texts(df["text"].tolist(), _prepare(config))
         ids = df["id"].astype(str).tolist() if "id" in df.columns else [str(i) for i in range(len(df))]
         langs = df["lang"].tolist() if "lang" in df.columns else None
         emb = embed_texts_of_file(

@@ -38,8 +38,9 @@ def _tag_list(value: object) -> list[str] | None:
     return [t for t in text.split("|") if t] if text else []
 
 
-def read_topic_data(path: str, text_column: str = "text") -> pd.DataFrame:
-    """Read a CSV/Parquet file and check its columns.
+def read_topic_data(path: str, text_column: str = "text", prepare: Any = None) -> pd.DataFrame:
+    """Read a CSV/Parquet file and check its columns (texts prepared with the run's ``prepare`` options,
+    a :class:`pipeline.prepare.PrepareConfig`; the defaults when None).
 
     Returns:
         Columns id, text, lang (None when absent) and tags (None when absent).
@@ -57,7 +58,7 @@ def read_topic_data(path: str, text_column: str = "text") -> pd.DataFrame:
         {
             "id": df["id"].astype(str) if "id" in df.columns else pd.Series(range(len(df))).astype(str),
             # What the nightly run's models see (normalised, PII-redacted).
-            "text": model_texts(df[text_column].tolist()),
+            "text": model_texts(df[text_column].tolist(), prepare),
             "lang": df[lang_col].astype(str) if lang_col else None,
             "tags": df["tags"].map(_tag_list) if "tags" in df.columns else None,
         }
@@ -81,6 +82,14 @@ def _embeddings(args: argparse.Namespace, texts: list[str], langs: list[str] | N
     embedder = build_embedder(config.embedder.name, **config.embedder.options)
     # Answers' vectors as the nightly run makes them (topics are fitted on those).
     return answer_embedder(embedder, config).embed(texts, languages=langs)
+
+
+def _prepare(args: argparse.Namespace) -> Any:
+    """The run's text options from ``--config`` (files are prepared as the nightly run prepares answers)."""
+    from pipeline.config import load_config
+    from pipeline.prepare import prepare_config_of
+
+    return prepare_config_of(load_config(args.config))
 
 
 def _topic_options(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
@@ -217,7 +226,7 @@ def cmd_topics_assign(args: argparse.Namespace) -> int:
     """Fit topics on a file (or load a saved model) and write id, topic_id, topic_label."""
     from pipeline.topics import BERTopicModel
 
-    data = read_topic_data(args.data, args.text_column)
+    data = read_topic_data(args.data, args.text_column, _prepare(args))
     langs = data["lang"].tolist() if data["lang"] is not None else None
     emb = _embeddings(args, data["text"].tolist(), langs)
     if args.model:
@@ -244,7 +253,7 @@ def cmd_topics_assign(args: argparse.Namespace) -> int:
 
 def cmd_topics_evaluate(args: argparse.Namespace) -> int:
     """Outlier share, stability across seeds and order, NMI with human themes and with language."""
-    data = read_topic_data(args.data, args.text_column)
+    data = read_topic_data(args.data, args.text_column, _prepare(args))
     emb = _embeddings(
         args, data["text"].tolist(), data["lang"].tolist() if data["lang"] is not None else None
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -253,3 +254,45 @@ def test_the_zero_shot_tagger_is_measured_with_its_sentences_as_the_nightly_run_
     assert {first.name, second.name} <= set(nightly[0]) and set(alone[0]) <= set(nightly[0])
     assert set(alone[0]) != set(nightly[0])  # the answer's own vector misses one of the two themes
     assert evaluate_tagger(model, data, hashing)["micro_f1"] >= evaluate_tagger(model, data)["micro_f1"]
+
+
+def test_file_commands_prepare_texts_with_the_configs_options(tmp_path):
+    """A file is cut at the config's max_chars, as the nightly run cuts answers: predicting a long text
+    under a 100-character limit gives what predicting its first 100 characters gives."""
+    from pipeline.cli_topics import read_topic_data
+    from pipeline.sentiment.workflow import read_labelled
+
+    df = generate_survey(n=300, seed=4, with_truth=True)
+    rows = pd.DataFrame({"text": df["comment"], "sentiment": df["true_sentiment"]}).dropna()
+    rows.to_parquet(tmp_path / "train.parquet")
+    model = tmp_path / "model"
+    train = ["sentiment", "train", "--data", str(tmp_path / "train.parquet"), "--out", str(model)]
+    assert main([*train, "--embedder", "hashing", "--members", "embedding", "--cv-folds", "2"]) == 0
+
+    head = "The staff were lovely and helpful. Great prices and a fast delivery, thanks a lot!"
+    long_text = head + " Then everything went wrong: broken, late, rude, refund refused. " * 20
+    pd.DataFrame({"id": ["a"], "text": [long_text]}).to_parquet(tmp_path / "long.parquet")
+    short = model_texts([long_text], PrepareConfig(max_chars=100))[0]
+    assert len(short) <= 100 and short.startswith("The staff")
+    pd.DataFrame({"id": ["a"], "text": [short]}).to_parquet(tmp_path / "short.parquet")
+
+    cfg = _config_file(tmp_path, tmp_path / "registry")
+    body = json.loads(Path(cfg).read_text())
+    body["prepare"] = {"max_chars": 100}
+    limited = tmp_path / "limited.yaml"
+    limited.write_text(json.dumps(body))
+
+    def predict(data: str, config: str) -> float:
+        out = tmp_path / f"pred_{data}_{len(config)}.parquet"
+        args = ["sentiment", "predict", "--model", str(model), "--data", str(tmp_path / data)]
+        assert main([*args, "--out", str(out), "--config", config]) == 0
+        return float(pd.read_parquet(out)["sentiment_score"].iloc[0])
+
+    assert predict("long.parquet", str(limited)) == pytest.approx(predict("short.parquet", cfg), abs=1e-6)
+    assert predict("long.parquet", str(limited)) != pytest.approx(predict("long.parquet", cfg), abs=1e-3)
+    # The readers behind the tagger and topics commands take the same options.
+    pd.DataFrame({"id": ["a"], "text": [long_text], "tags": [["x"]]}).to_parquet(tmp_path / "lab.parquet")
+    options = PrepareConfig(max_chars=100)
+    assert read_labelled_files([tmp_path / "lab.parquet"], prepare=options).texts == [short]
+    assert read_topic_data(str(tmp_path / "lab.parquet"), prepare=options)["text"].tolist() == [short]
+    assert read_labelled(tmp_path / "lab.parquet", options)["text"].tolist() == [short]

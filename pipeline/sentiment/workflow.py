@@ -33,8 +33,11 @@ def parse_list(value: object) -> list[str]:
     return [str(v) for v in value]  # type: ignore[union-attr]
 
 
-def read_labelled(path: str | Path) -> pd.DataFrame:
+def read_labelled(path: str | Path, prepare: Any = None) -> pd.DataFrame:
     """Read a CSV/Parquet file for sentiment work; checks that a ``text`` column exists.
+
+    ``prepare``: the run's text options (a :class:`pipeline.prepare.PrepareConfig`, see
+    :func:`pipeline.prepare.prepare_config_of`); the defaults when None.
 
     Returns:
         The frame with ``id`` (added as the row number when absent) and ``text`` as strings.
@@ -47,7 +50,7 @@ def read_labelled(path: str | Path) -> pd.DataFrame:
         raise missing_columns(str(path), ["text"], list(df.columns))
     df = df.reset_index(drop=True)
     # What the nightly run's models see (normalised, PII-redacted): trained and measured on it.
-    df["text"] = model_texts(df["text"].tolist())
+    df["text"] = model_texts(df["text"].tolist(), prepare)
     df["id"] = df["id"].astype(str) if "id" in df.columns else pd.Series(range(len(df))).astype(str)
     return df
 

@@ -27,7 +27,7 @@ import pandas as pd
 
 from pipeline.embed import Embedder
 from pipeline.errors import FeedbackError, SchemaError, missing_columns
-from pipeline.prepare import model_texts
+from pipeline.prepare import PrepareConfig, model_texts
 from pipeline.source import read_export
 
 log = logging.getLogger(__name__)
@@ -162,8 +162,13 @@ def _optional_str(values: pd.Series) -> list[str | None]:
     return [None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in values]
 
 
-def normalise_labels(df: pd.DataFrame, what: str, keep_unlabelled: bool = False) -> tuple[pd.DataFrame, int]:
+def normalise_labels(
+    df: pd.DataFrame, what: str, keep_unlabelled: bool = False, prepare: PrepareConfig | None = None
+) -> tuple[pd.DataFrame, int]:
     """Check and normalise a labelled frame to :data:`LABEL_COLUMNS` (keeps the original row order).
+
+    The texts become what the nightly run's models see (:func:`pipeline.prepare.model_texts` with the
+    run's ``prepare`` options; the defaults when None).
 
     Returns:
         The frame (only labelled rows unless ``keep_unlabelled``) and the number of unlabelled rows.
@@ -183,7 +188,7 @@ def normalise_labels(df: pd.DataFrame, what: str, keep_unlabelled: bool = False)
         {
             "id": df["id"].astype(str).to_numpy() if "id" in df.columns else [str(i) for i in range(len(df))],
             # What the nightly run's models see (normalised, PII-redacted): trained and measured on it.
-            "text": model_texts(df["text"].tolist()),
+            "text": model_texts(df["text"].tolist(), prepare),
             "tags": tags,
             "lang": _optional_str(df["lang"]) if "lang" in df.columns else [None] * len(df),
             "group": _optional_str(df["group"]) if "group" in df.columns else [None] * len(df),
@@ -283,8 +288,12 @@ def read_labelled_files(
     paths: Sequence[str | Path],
     embedder: Embedder | None = None,
     cache_dir: str | Path | None = None,
+    prepare: PrepareConfig | None = None,
 ) -> LabelledData:
     """Read labelled files (CSV/Parquet) and, given an embedder, their embeddings.
+
+    ``prepare``: the run's text options (:func:`pipeline.prepare.prepare_config_of`), so that models are
+    trained on the text the nightly run gives them; the defaults when None.
 
     Raises:
         SchemaError: naming the file and its columns when ``text`` or ``tags`` is missing.
@@ -294,7 +303,7 @@ def read_labelled_files(
     for p in paths:
         path = Path(p)
         raw = read_export(path)
-        frame, unlabelled = normalise_labels(raw, str(path), keep_unlabelled=True)
+        frame, unlabelled = normalise_labels(raw, str(path), keep_unlabelled=True, prepare=prepare)
         keep = np.flatnonzero(frame["tags"].map(lambda t: t is not None).to_numpy())
         if unlabelled:
             log.info("%s: %d rows without labels (tags null) skipped", path.name, unlabelled)
@@ -367,9 +376,11 @@ def write_label_table(wh: Any, frame: pd.DataFrame, table: str = LABEL_TABLE, la
     return int(wh.upsert(table, rows, key=["id"]))
 
 
-def labelled_from_frame(frame: pd.DataFrame, source: str) -> LabelledData:
+def labelled_from_frame(
+    frame: pd.DataFrame, source: str, prepare: PrepareConfig | None = None
+) -> LabelledData:
     """Wrap an in-memory labelled frame (e.g. from the warehouse) without embeddings."""
-    norm, _ = normalise_labels(frame, source)
+    norm, _ = normalise_labels(frame, source, prepare=prepare)
     return LabelledData(norm.reset_index(drop=True), None, [source])
 
 

@@ -13,6 +13,7 @@ import numpy as np
 from pipeline.config import EnrichmentConfig
 from pipeline.embed import CachedEmbedder, Embedder
 from pipeline.embed.response import answer_embedder
+from pipeline.prepare import prepare_config_of
 from pipeline.tagging.data import (
     LabelledData,
     embed_labelled,
@@ -48,10 +49,10 @@ def load_training_labels(
     frame = read_label_table(wh, texts_table=config.tables.enriched)
     answers = answer_embedder(CachedEmbedder(getattr(embedder, "base", embedder), wh), config)
     if len(frame):
-        data = labelled_from_frame(frame, "warehouse:tag_labels")
+        data = labelled_from_frame(frame, "warehouse:tag_labels", prepare_config_of(config))
         parts.append(embed_labelled(data, answers))
     if files:
-        parts.append(read_labelled_files(files, answers))
+        parts.append(read_labelled_files(files, answers, prepare=prepare_config_of(config)))
     if not parts:
         return LabelledData(frame, np.zeros((0, embedder.dim), np.float32), [], embedder.model_id)
     data = LabelledData.concat(parts)
