@@ -138,8 +138,9 @@ def enrich_batch(
     scored, sent_tag_scores = score_answers_and_sentences(
         models.tagger.score, resp_emb[resp_idx], resp_texts, resp_sents, sent_emb, sent_texts, tag_texts
     )
-    resp_tag_scores = np.zeros((len(texts), scored.shape[1]), dtype=scored.dtype)
-    resp_tag_scores[resp_idx] = scored
+    resp_tag_scores = np.zeros((len(texts), len(models.tagger.tag_names_)), dtype=np.float32)
+    if len(resp_idx):
+        resp_tag_scores[resp_idx] = scored
     sent_tags = models.tagger.decide(sent_tag_scores)
     resp_tags_whole = models.tagger.decide(resp_tag_scores)
     timings["tags"] = time.perf_counter() - t0

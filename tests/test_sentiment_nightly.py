@@ -192,3 +192,10 @@ def test_scoring_once_handles_empty_batches_and_models_without_texts():
         score, np.zeros((0, 4), np.float32), [], [], np.zeros((0, 4), np.float32), [], with_texts=False
     )
     assert resp.shape == (0, 3) and sent.shape == (0, 3)
+
+
+def test_a_batch_of_non_answers_only_is_enriched_without_scores(embedder):
+    batch = _enrich(_train(embedder, with_aspects=True), embedder, ["", "n/a", "-"])
+    assert len(batch.enriched) == 3
+    assert batch.enriched["is_non_answer"].all()
+    assert batch.tags.empty and batch.sentences.empty
