@@ -304,8 +304,7 @@ def score_answers_and_sentences(
             key_row[key] = len(picks)
             picks.append((1, k))
         sent_at[k] = key_row[key]
-    dim = resp_emb.shape[1] if resp_emb.ndim == 2 else sent_emb.shape[1]
-    emb = np.zeros((len(picks), dim), dtype=np.float32)
+    emb = np.zeros((len(picks), resp_emb.shape[1]), dtype=np.float32)
     kinds = np.array([kind for kind, _ in picks], dtype=np.int8)
     rows = np.array([row for _, row in picks], dtype=np.int64)
     if len(picks):

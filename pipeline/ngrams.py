@@ -85,10 +85,25 @@ def _n_char_wb(padded: int, min_n: int, max_n: int) -> int:
     return total
 
 
+def _gram_counts(grams: Sequence[str], sizes: Sequence[int] | np.ndarray, vocabulary: dict[str, int]) -> Any:
+    """A row per group of consecutive ``grams`` (``sizes[r]`` of them in row ``r``): how often each
+    vocabulary entry occurs in it (n-grams outside the vocabulary are dropped, as scikit-learn does)."""
+    import scipy.sparse as sp
+
+    cols = np.fromiter(map(vocabulary.get, grams, repeat(-1)), dtype=np.int64, count=len(grams))
+    rows = np.repeat(np.arange(len(sizes), dtype=np.int64), sizes)
+    known = cols >= 0
+    counts = sp.csr_matrix(
+        (np.ones(int(known.sum()), dtype=np.float64), (rows[known], cols[known])),
+        shape=(len(sizes), len(vocabulary)),
+    )
+    counts.sum_duplicates()
+    return counts
+
+
 def _counts(vectorizer: Any, texts: Sequence[str]) -> Any:
     """Raw n-gram counts with the vectorizer's own analyzer; only the vocabulary look-up and counting
     (a Python loop per n-gram in scikit-learn) run as array operations."""
-    import scipy.sparse as sp
 
     analyze = vectorizer.build_analyzer()
     grams: list[str] = []
@@ -97,15 +112,7 @@ def _counts(vectorizer: Any, texts: Sequence[str]) -> Any:
         found = analyze(text)
         grams.extend(found)
         lengths[row] = len(found)
-    cols = np.fromiter(map(vectorizer.vocabulary_.get, grams, repeat(-1)), dtype=np.int64, count=len(grams))
-    rows = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
-    known = cols >= 0
-    counts = sp.csr_matrix(
-        (np.ones(int(known.sum()), dtype=np.float64), (rows[known], cols[known])),
-        shape=(len(texts), len(vectorizer.vocabulary_)),
-    )
-    counts.sum_duplicates()
-    return counts
+    return _gram_counts(grams, lengths, vectorizer.vocabulary_)
 
 
 def _char_wb_counts(vectorizer: Any, texts: Sequence[str]) -> Any:
@@ -139,13 +146,7 @@ def _char_wb_counts(vectorizer: Any, texts: Sequence[str]) -> Any:
         parts = [analyze(w) for w in words]
         sizes = [len(p) for p in parts]
         grams = [g for p in parts for g in p]
-    cols = np.fromiter(map(vectorizer.vocabulary_.get, grams, repeat(-1)), dtype=np.int64, count=len(grams))
-    rows = np.repeat(np.arange(len(words), dtype=np.int64), sizes)
-    known = cols >= 0
-    word_gram = sp.csr_matrix(
-        (np.ones(int(known.sum()), dtype=np.float64), (rows[known], cols[known])),
-        shape=(len(words), len(vectorizer.vocabulary_)),
-    )
+    word_gram = _gram_counts(grams, sizes, vectorizer.vocabulary_)
     counts = sp.csr_matrix(text_word @ word_gram)
     counts.sum_duplicates()
     return counts
