@@ -93,6 +93,18 @@ def _long_form(enriched: pd.DataFrame, kind: str) -> pd.DataFrame:
     return base[base["key"].notna()].assign(key=lambda f: f["key"].astype(str))
 
 
+def alert_frame(rows: list[dict]) -> pd.DataFrame:
+    """Alert rows as a frame with the table's column types, also when there are none (so that an empty
+    frame creates the ``alerts`` table with the types later alerts need)."""
+    out = pd.DataFrame(rows, columns=ALERT_COLUMNS)
+    out["count"] = pd.to_numeric(out["count"]).astype("int64")
+    for col in ("baseline", "ratio"):
+        out[col] = pd.to_numeric(out[col], errors="coerce").astype(float)
+    for col in ("period_start", "period_end", "created_at"):
+        out[col] = pd.to_datetime(out[col]).astype("datetime64[us]")
+    return out
+
+
 def compute_alerts(
     enriched: pd.DataFrame,
     now: datetime | None = None,
@@ -114,7 +126,7 @@ def compute_alerts(
         One row per alert, columns :data:`ALERT_COLUMNS` (empty when nothing emerges).
     """
     rules = rules or AlertRules()
-    empty = pd.DataFrame(columns=ALERT_COLUMNS)
+    empty = alert_frame([])
     if enriched.empty:
         return empty
     times = pd.to_datetime(enriched["submitted_at"], errors="coerce")
@@ -198,9 +210,6 @@ def compute_alerts(
                     "created_at": made,
                 }
             )
-    out = pd.DataFrame(rows, columns=ALERT_COLUMNS)
-    out["ratio"] = pd.to_numeric(out["ratio"], errors="coerce").astype(float)
-    for col in ("period_start", "period_end", "created_at"):
-        out[col] = pd.to_datetime(out[col]).astype("datetime64[us]")
+    out = alert_frame(rows)
     log.info("alerts: %d emerging theme(s) in %s", len(out), f"{start:%Y-%m-%d}..{end:%Y-%m-%d}")
     return out

@@ -1213,7 +1213,7 @@ def format_summary(summary: RootCauseSummary, top: int = 10, worst_segments: int
         period = f", {summary.period_start:%Y-%m-%d} .. {summary.period_end:%Y-%m-%d}"
     lines.append(
         f"Responses: {summary.n_responses:,} ({summary.n_answered:,} answered, "
-        f"{summary.n_non_answer:,} non-answers){period}"
+        f"{summary.n_non_answer:,} non-answer{'' if summary.n_non_answer == 1 else 's'}){period}"
     )
     if summary.n_responses == 0:
         lines.append("No responses to analyse.")

@@ -1,4 +1,4 @@
-"""The ``feedback`` command line (the contract in DESIGN.md: names, options and outputs are stable)."""
+"""The ``feedback`` command line: its names, options and outputs are a contract that others rely on."""
 
 from __future__ import annotations
 

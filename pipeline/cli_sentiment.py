@@ -80,7 +80,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from pipeline.sentiment.workflow import embedder_spec, read_labelled, train_on_frame
 
     name, options = _embedder_choice(args)
-    df = read_labelled(args.data, _prepare(args))
+    df = read_labelled(args.data, _prepare(args), args.text_column)
     params: dict[str, Any] = {"cv_folds": args.cv_folds}
     if args.members:
         params["members"] = tuple(m.strip() for m in args.members.split(","))
@@ -89,9 +89,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     model = train_on_frame(df, embedder, embedder_spec(name, options), from_score=args.from_score, **params)
     out = model.save(args.out)
     manifest = model.manifest()
+    metrics = manifest["metrics"]
+    of = f" of {len(df)}" if metrics["n_train"] != len(df) else ""
+    pruned = (
+        f", {metrics['n_pruned']} whose text disagrees with their score left out"
+        if metrics.get("n_pruned")
+        else ""
+    )
     print(
-        f"trained {manifest['version']} on {manifest['metrics']['n_train']} rows "
-        f"(source: {manifest['source']}, {time.perf_counter() - t0:,.0f}s) -> {out}"
+        f"trained {manifest['version']} on {metrics['n_train']}{of} rows "
+        f"(source: {manifest['source']}{pruned}, {time.perf_counter() - t0:,.0f}s) -> {out}"
     )
     if "cv_macro_f1_tuned" in manifest["metrics"]:
         print(f"  cross-validated macro F1 on the training file: {manifest['metrics']['cv_macro_f1_tuned']}")
@@ -103,7 +110,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from pipeline.sentiment.workflow import evaluate_frame, read_labelled
 
     model, embedder = _load_model(args.model, args)
-    result = evaluate_frame(model, read_labelled(args.data, _prepare(args)), embedder)
+    result = evaluate_frame(model, read_labelled(args.data, _prepare(args), args.text_column), embedder)
     result["data"] = str(args.data)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result, indent=2), encoding="utf-8")
@@ -119,7 +126,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from pipeline.sentiment.workflow import predict_frame, read_labelled
 
     model, embedder = _load_model(args.model, args)
-    df = read_labelled(args.data, _prepare(args))
+    df = read_labelled(args.data, _prepare(args), args.text_column)
     pred = predict_frame(model, df, embedder)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -143,6 +150,7 @@ def add_sentiment_commands(subparsers: Any) -> None:
         sp.add_argument("--config", default=None, help="enrichment YAML (its embedder is the default)")
         sp.add_argument("--embedder", default=None, help="embedder name or alias (default: the config's)")
         sp.add_argument("--data", required=True, help="CSV/Parquet file with a text column")
+        sp.add_argument("--text-column", default="text", help="the column of texts (default: text)")
 
     t = sub.add_parser("train", help="train sentiment.embedding_lr.v1 on labels or scores")
     common(t)

@@ -1,4 +1,4 @@
-"""``feedback topics ...``: fit, assign and evaluate topic models on a CSV/Parquet file.
+"""``feedback topics ...``: assign, evaluate and show topic models on a CSV/Parquet file.
 
 Input files have the columns of ``../shared/data/README.md``: ``text``, optionally ``id``, ``lang`` and
 ``tags`` (a list or a "|"-separated string). Embeddings come from the config's embedder, or from a
@@ -281,7 +281,7 @@ def cmd_topics_show(args: argparse.Namespace) -> int:
 
 def add_topics_commands(subparsers: argparse._SubParsersAction) -> None:
     """Register ``feedback topics assign|evaluate|show`` on the CLI's sub-parsers."""
-    top = subparsers.add_parser("topics", help="fit, assign and evaluate topics on a file")
+    top = subparsers.add_parser("topics", help="assign, evaluate and show topics of a file")
     sub = top.add_subparsers(dest="topics_command", required=True)
 
     def common(sp: argparse.ArgumentParser) -> None:

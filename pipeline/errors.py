@@ -37,10 +37,14 @@ class UnknownComponentError(FeedbackError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-def missing_columns(what: str, expected: list[str], found: list[str]) -> SchemaError:
-    """Build a SchemaError naming the expected and the found columns."""
+def missing_columns(
+    what: str,
+    expected: list[str],
+    found: list[str],
+    hint: str = "Rename your columns or map them in the config (source.columns).",
+) -> SchemaError:
+    """Build a SchemaError naming the expected and the found columns, and how to fix it (``hint``)."""
     missing = [c for c in expected if c not in found]
     return SchemaError(
-        f"{what}: missing column(s) {missing}. Expected at least {expected}; found {list(found)}. "
-        "Rename your columns or map them in the config (source.columns)."
+        f"{what}: missing column(s) {missing}. Expected at least {expected}; found {list(found)}. {hint}"
     )

@@ -600,7 +600,7 @@ def update_alerts(wh: Warehouse, config: EnrichmentConfig, now: datetime | None 
     t = config.tables
     if not config.alerts.enabled or not wh.table_exists(t.enriched):
         return 0
-    from pipeline.alerts import AlertRules, compute_alerts
+    from pipeline.alerts import AlertRules, alert_frame, compute_alerts
 
     have = set(wh.columns(t.enriched))
     cols = [
@@ -621,11 +621,13 @@ def update_alerts(wh: Warehouse, config: EnrichmentConfig, now: datetime | None 
     # The period's end must be fixed before filtering (compute_alerts would take the latest row read).
     end = pd.Timestamp(now) if now is not None else wh.max_value(t.enriched, "submitted_at")
     if end is None:
+        alerts = alert_frame([])
+    else:
+        rows = wh.read_range(t.enriched, "submitted_at", end - rules.lookback, end, cols)
+        alerts = compute_alerts(rows, now=end, rules=rules, kinds=kinds, created_at=utcnow())
+    if alerts.empty and wh.table_exists(t.alerts):
         return 0
-    rows = wh.read_range(t.enriched, "submitted_at", end - rules.lookback, end, cols)
-    alerts = compute_alerts(rows, now=end, rules=rules, kinds=kinds, created_at=utcnow())
-    if alerts.empty:
-        return 0
+    # A quiet night still creates the (empty) table, so that readers can always query it.
     return wh.upsert(t.alerts, alerts, key=TABLE_KEYS["alerts"])
 
 

@@ -86,7 +86,11 @@ def load_taxonomy(path: str | Path) -> Taxonomy:
     """
     file = Path(path)
     if not file.exists():
-        raise ConfigError(f"Taxonomy file {file} not found. Set tagger.taxonomy in the enrichment config.")
+        raise ConfigError(
+            f"Taxonomy file {file} not found. Set tagger.taxonomy in the enrichment config; a relative path "
+            "there is read from the config file's own folder (a copy of configs/enrichment.yaml kept "
+            "elsewhere needs the path from its own folder, e.g. /path/to/repo/configs/taxonomy.yaml)."
+        )
     try:
         raw = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
         return Taxonomy.model_validate(raw)

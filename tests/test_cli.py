@@ -89,3 +89,26 @@ def test_sentiment_predict_gives_an_empty_answer_no_sentiment(tmp_path):
     assert pred.loc[["b", "c"], "sentiment_label"].isna().all()
     assert pred.loc[["b", "c"], "sentiment_score"].isna().all()
     assert list(pred.loc["b", "tag_sentiments"]) == [] and list(pred.loc["a", "tag_sentiments"])
+
+
+def test_sentiment_reads_the_text_column_it_is_told_and_says_how_when_it_is_missing(tmp_path, capsys):
+    data = tmp_path / "export.csv"
+    comments = ["The staff were lovely.", "Terrible support, never again.", "ok"]
+    pd.DataFrame({"id": ["a", "b", "c"], "comment": comments}).to_csv(data, index=False)
+    out = tmp_path / "out.parquet"
+    args = ["sentiment", "predict", "--model", "default", "--data", str(data), "--out", str(out)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "missing column(s) ['text']" in err and "--text-column" in err and "source.columns" not in err
+    assert main([*args, "--text-column", "comment"]) == 0
+    pred = pd.read_parquet(out).set_index("id")
+    reference = tmp_path / "reference.csv"
+    pd.DataFrame({"id": ["a", "b", "c"], "text": comments}).to_csv(reference, index=False)
+    out_ref = tmp_path / "reference.parquet"
+    assert (
+        main(["sentiment", "predict", "--model", "default", "--data", str(reference), "--out", str(out_ref)])
+        == 0
+    )
+    expected = pd.read_parquet(out_ref).set_index("id")
+    assert pred["sentiment_score"].tolist() == expected["sentiment_score"].tolist()
+    assert pred.loc["a", "sentiment_score"] > pred.loc["b", "sentiment_score"]

@@ -11,6 +11,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from pipeline.alerts import AlertRules, compute_alerts
+from pipeline.schema import ALERT_COLUMNS
 from pipeline.topic_registry import first_match, match_topics
 from pipeline.topics import BERTopicModel, StableTopicModel, build_topics
 
@@ -310,6 +311,31 @@ def test_update_alerts_reads_only_the_lookback_and_matches_alerts_over_the_whole
             assert n_read == int(in_lookback.sum()) < 0.6 * len(stored)
             n_alerts += len(new)
     assert n_alerts >= 3
+
+
+def test_a_quiet_night_creates_an_empty_alerts_table_with_the_types_later_alerts_need(tmp_path):
+    from pipeline.config import EnrichmentConfig
+    from pipeline.runner import update_alerts
+    from pipeline.warehouse import open_warehouse
+
+    config = EnrichmentConfig()
+    sample = _enriched_sample()
+    with open_warehouse(tmp_path / "wh.duckdb") as wh:
+        wh.upsert(config.tables.enriched, sample.head(5), key=["response_id"])  # too few for any alert
+        assert update_alerts(wh, config) == 0
+        assert wh.table_exists(config.tables.alerts)
+        assert wh.count(config.tables.alerts) == 0
+        types = wh._column_types(config.tables.alerts)
+        assert list(types) == ALERT_COLUMNS
+        wh.upsert(config.tables.enriched, sample, key=["response_id"])
+        latest = wh.max_value(config.tables.enriched, "submitted_at")
+        written = max(update_alerts(wh, config, now=latest - timedelta(days=d)) for d in range(0, 56, 4))
+        assert written > 0
+        assert wh._column_types(config.tables.alerts) == types  # count stays an integer, ratio a number
+        stored = wh.read(config.tables.alerts)
+        assert pd.api.types.is_integer_dtype(stored["count"])
+        assert pd.api.types.is_float_dtype(stored["ratio"])
+        assert pd.api.types.is_datetime64_any_dtype(stored["period_end"])
 
 
 class _CountingEmbedder:

@@ -33,11 +33,12 @@ def parse_list(value: object) -> list[str]:
     return [str(v) for v in value]  # type: ignore[union-attr]
 
 
-def read_labelled(path: str | Path, prepare: Any = None) -> pd.DataFrame:
-    """Read a CSV/Parquet file for sentiment work; checks that a ``text`` column exists.
+def read_labelled(path: str | Path, prepare: Any = None, text_column: str = "text") -> pd.DataFrame:
+    """Read a CSV/Parquet file for sentiment work; checks that the text column exists.
 
     ``prepare``: the run's text options (a :class:`pipeline.prepare.PrepareConfig`, see
-    :func:`pipeline.prepare.prepare_config_of`); the defaults when None.
+    :func:`pipeline.prepare.prepare_config_of`); the defaults when None. ``text_column``: the column
+    holding the texts (it becomes ``text``; a ``text`` column it replaces is dropped).
 
     Returns:
         The frame with ``id`` (added as the row number when absent) and ``text`` as strings.
@@ -46,8 +47,12 @@ def read_labelled(path: str | Path, prepare: Any = None) -> pd.DataFrame:
     from pipeline.source import read_export
 
     df = read_export(path)
-    if "text" not in df.columns:
-        raise missing_columns(str(path), ["text"], list(df.columns))
+    if text_column not in df.columns:
+        raise missing_columns(
+            str(path), [text_column], list(df.columns), "Name the column of texts with --text-column."
+        )
+    if text_column != "text":
+        df = df.drop(columns=["text"], errors="ignore").rename(columns={text_column: "text"})
     df = df.reset_index(drop=True)
     # What the nightly run's models see (normalised, PII-redacted): trained and measured on it.
     df["text"] = model_texts(df["text"].tolist(), prepare)

@@ -174,7 +174,12 @@ def normalise_labels(
         The frame (only labelled rows unless ``keep_unlabelled``) and the number of unlabelled rows.
     """
     if "text" not in df.columns or "tags" not in df.columns:
-        raise missing_columns(what, ["text", "tags"], list(df.columns))
+        raise missing_columns(
+            what,
+            ["text", "tags"],
+            list(df.columns),
+            "Rename the file's columns: text (the answer) and tags (a list or a '|'-separated string).",
+        )
     raw = df["tags"]
     # A text column (CSV) cannot tell null from []: an empty cell there means "no tag applies".
     textual = (
