@@ -482,6 +482,35 @@ def redact_pii(text: str, kinds: Iterable[str] = PII_KINDS) -> tuple[str, dict[s
     return text, counts
 
 
+#: How far past ``max_chars`` redaction reads before the cut is made: an e-mail, phone or card number that
+#: straddles the cut is then replaced whole (all of them are far shorter than this).
+_REDACT_OVERLAP = 256
+
+
+def redact_and_truncate(
+    text: str, max_chars: int, kinds: Iterable[str] = PII_KINDS
+) -> tuple[str, bool, dict[str, int]]:
+    """Redact PII, then cut to at most ``max_chars`` (see :func:`_truncate` for where it cuts).
+
+    Cutting first could split a number at the cut (the first groups of a card or phone number) into a
+    piece that no pattern recognises any more, which would then be kept. Only the first
+    ``max_chars + 256`` characters are read, so a 50,000-character answer costs no more than a short one.
+
+    Returns:
+        The redacted, cut text; whether it was cut; replacements per requested kind in what is kept.
+    """
+    if len(text) <= max_chars:
+        safe, counts = redact_pii(text, kinds)
+        return safe, False, counts
+    head = text[: max_chars + _REDACT_OVERLAP]
+    safe, counts = redact_pii(head, kinds)
+    kept, _ = _truncate(safe, max_chars)
+    for kind in counts:  # what was replaced beyond the cut is not in the kept text
+        placeholder = PLACEHOLDERS[kind]
+        counts[kind] = max(0, min(counts[kind], kept.count(placeholder) - head.count(placeholder)))
+    return kept, True, counts
+
+
 # --------------------------------------------------------------------------------------------------------
 # Non-answers
 # --------------------------------------------------------------------------------------------------------
@@ -798,7 +827,7 @@ def model_texts(values: Iterable[object], config: PrepareConfig | None = None) -
         config: Options (``max_chars``, ``redact``); ``PrepareConfig()`` when None.
     """
     config = config or PrepareConfig()
-    return [redact_pii(_truncate(normalise_text(v), config.max_chars)[0], config.redact)[0] for v in values]
+    return [redact_and_truncate(normalise_text(v), config.max_chars, config.redact)[0] for v in values]
 
 
 def split_sentences_many(
@@ -854,8 +883,9 @@ def prepare(
 
     Returns:
         A new DataFrame with ``df``'s index and exactly these columns:
-        ``text_clean`` (normalised, truncated), ``text_redacted`` (PII-redacted ``text_clean``; what
-        models see), ``text_truncated`` (bool), ``pii_found`` (list of PII kinds found),
+        ``text_clean`` (normalised, truncated), ``text_redacted`` (the normalised text PII-redacted,
+        then truncated, so that nothing straddling the cut survives in part; what models see),
+        ``text_truncated`` (bool), ``pii_found`` (list of PII kinds found),
         ``language`` (ISO 639-1 or ``"und"``), ``language_confidence`` (float), ``is_non_answer`` (bool),
         ``sentences`` (list of redacted sentences; ``[]`` for non-answers).
 
@@ -883,8 +913,9 @@ def prepare(
     pii_found: list[list[str]] = []
     pii_total: Counter[str] = Counter()
     for value in raw:
-        text, was_cut = _truncate(normalise_text(value), config.max_chars)
-        safe, counts = redact_pii(text, config.redact)
+        normal = normalise_text(value)
+        text, _ = _truncate(normal, config.max_chars)  # the text_clean column
+        safe, was_cut, counts = redact_and_truncate(normal, config.max_chars, config.redact)
         clean.append(text)
         truncated.append(was_cut)
         redacted.append(safe)

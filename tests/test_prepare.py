@@ -21,9 +21,11 @@ from pipeline.errors import ConfigError, SchemaError
 from pipeline.prepare import (
     LINGUA_LANGUAGES,
     OUTPUT_COLUMNS,
+    PLACEHOLDERS,
     LanguageDetector,
     PrepareConfig,
     is_non_answer,
+    model_texts,
     normalise_text,
     prepare,
     redact_pii,
@@ -598,6 +600,23 @@ def test_prepare_default_max_chars_truncates_50k_strings() -> None:
     assert all(len(t) <= 5000 for t in out.text_clean)
     assert out.text_clean[0].endswith("word")
     assert out.text_clean[1] == "x" * 5000  # no boundary at all: hard cut
+
+
+@pytest.mark.parametrize(
+    "pii, kind",
+    [("4111 1111 1111 1111", "card"), ("+31 6 1234 5678", "phone"), ("06 12 34 56 78", "phone")],
+)
+def test_a_number_straddling_the_cut_is_redacted_whole_not_kept_in_part(pii: str, kind: str) -> None:
+    config = PrepareConfig(max_chars=100)
+    for lead in range(80, 101):  # every position of the number around the cut
+        text = "a" * (lead - 1) + " " + pii + " and the rest of a long answer."
+        out = prepare(pd.DataFrame({"comment": [text]}), config)
+        safe = out.text_redacted[0]
+        assert len(safe) <= 100 and out.text_truncated[0]
+        digits = "".join(c for c in safe if c.isdigit())
+        assert digits == "", (lead, safe)  # no part of the number survives the cut
+        assert model_texts([text], config) == [safe]
+        assert out.pii_found[0] == ([kind] if PLACEHOLDERS[kind] in safe else [])
 
 
 def test_prepare_non_answer_keeps_confident_language() -> None:
