@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,28 +33,87 @@ QUARANTINE_REASONS = {
 
 
 def read_export(path: str | Path) -> pd.DataFrame:
-    """Read a survey export (.parquet, .csv or .tsv). Undecodable bytes become U+FFFD, never a crash.
+    """Read a survey export or labelled file (.parquet/.pq, .csv/.txt, .tsv).
+
+    CSV text is UTF-8 (a BOM is fine). A file that is not UTF-8 is read as Windows-1252 (what
+    spreadsheet programs write for "CSV" in western languages) when that explains it better, with a
+    warning; a UTF-8 file with a few broken bytes keeps its text and the broken bytes become U+FFFD,
+    with a warning that counts them. Never a crash, never a silent change.
 
     Raises:
-        SchemaError: for an unknown file type.
+        FileNotFoundError: for a missing file.
+        SchemaError: for an unknown file type, or a file that cannot be parsed as its type says.
     """
     file = Path(path)
     if not file.exists():
         raise FileNotFoundError(f"Input file {file} not found (looked in {file.resolve().parent}).")
     suffix = file.suffix.lower()
     if suffix in (".parquet", ".pq"):
-        return pd.read_parquet(file)
+        try:
+            return pd.read_parquet(file)
+        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+            raise SchemaError(
+                f"Cannot read {file} as Parquet ({_first_line(exc)}). Is it really a Parquet file? "
+                "A CSV file needs a .csv name."
+            ) from exc
     if suffix in (".csv", ".tsv", ".txt"):
-        return pd.read_csv(
-            file,
-            sep="\t" if suffix == ".tsv" else ",",
-            encoding="utf-8",
-            encoding_errors="replace",
-            dtype={"response_id": "string", "comment": "string", "survey_type": "string"},
-            keep_default_na=False,
-            na_values=[""],
-        )
-    raise SchemaError(f"Cannot read {file}: expected a .parquet, .csv or .tsv file, found '{suffix}'.")
+        sep = "\t" if suffix == ".tsv" else ","
+        text = _decode(file)
+        if not text.strip():
+            raise SchemaError(
+                f"{file} is empty: expected a header row (e.g. text,tags or response_id,...,comment) and rows."
+            )
+        try:
+            with warnings.catch_warnings():
+                # more fields in the rows than in the header: an error, not a silent index column
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                return pd.read_csv(
+                    io.StringIO(text),
+                    sep=sep,
+                    index_col=False,
+                    dtype={"response_id": "string", "comment": "string", "survey_type": "string"},
+                    keep_default_na=False,
+                    na_values=[""],
+                )
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, pd.errors.ParserWarning) as exc:
+            raise SchemaError(
+                f"Cannot parse {file} as {'tab' if sep != ',' else 'comma'}-separated values "
+                f"({_first_line(exc)}). Expected {'tabs' if sep != ',' else 'commas'} between fields, as "
+                "many in every row as in the header, and double quotes around any text that holds one "
+                '(a ";"-separated file must be converted).'
+            ) from exc
+    raise SchemaError(
+        f"Cannot read {file}: expected a .parquet/.pq, .csv/.txt or .tsv file, found '{suffix}'."
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+#: What the non-ASCII characters of a Windows-1252 file of survey answers in the project's languages are:
+#: accented letters and typographic punctuation (not, say, "ÿþ", which is a broken UTF-8 byte pair).
+_CP1252_TEXT = frozenset("àáâãäçèéêëìíîïñòóôõöùúûüÀÁÂÃÄÇÈÉÊËÌÍÎÏÑÒÓÔÕÖÙÚÛÜœŒßºª€£’‘“”–—…«»°·¡¿")
+
+
+def _decode(file: Path) -> str:
+    """The file's text: UTF-8, or Windows-1252 when that explains the bytes better (see read_export)."""
+    data = file.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    utf8 = data.decode("utf-8-sig", errors="replace")
+    broken = utf8.count("\ufffd")
+    fine = sum(1 for ch in utf8 if ord(ch) > 127 and ch != "\ufffd")
+    western = data.decode("cp1252", errors="replace")
+    odd = [ch for ch in western if ord(ch) > 127]
+    plausible = sum(1 for ch in odd if ch in _CP1252_TEXT)
+    if broken > fine and plausible >= 0.8 * len(odd):
+        log.warning("%s is not UTF-8: read as Windows-1252 (cp1252). Save it as UTF-8 to be sure.", file)
+        return data.decode("cp1252", errors="replace")
+    log.warning("%s: %d byte sequence(s) are not valid UTF-8 and were replaced by U+FFFD.", file, broken)
+    return utf8
 
 
 def conform(df: pd.DataFrame, config: SourceConfig | None = None) -> pd.DataFrame:

@@ -113,3 +113,32 @@ def test_segments_default_to_extra_columns_and_check_configured_ones():
     assert segment_columns(df, SourceConfig()) == ["channel"]
     with pytest.raises(SchemaError, match="region"):
         segment_columns(df, SourceConfig(segments=["region"]))
+
+
+def test_a_windows_1252_csv_keeps_its_accents_and_says_so(tmp_path, caplog):
+    f = tmp_path / "export.csv"
+    text = "response_id,survey_type,score,comment,submitted_at\nr1,nps,3,Très déçu, café froid,2026-10-01\n"
+    f.write_bytes(text.replace("Très déçu, café froid", '"Très déçu, café froid"').encode("cp1252"))
+    with caplog.at_level("WARNING"):
+        df = read_export(f)
+    assert df["comment"].iloc[0] == "Très déçu, café froid"
+    assert "not UTF-8" in caplog.text
+    f.write_bytes(text.replace("Très déçu, café froid", '"Très déçu, café froid"').encode("utf-8"))
+    assert read_export(f)["comment"].iloc[0] == "Très déçu, café froid"
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("empty.csv", b"", "is empty"),
+        ("blank.csv", b"\n\n", "is empty"),
+        ("semicolons.csv", b"id;text\n1;late, and rude\n2;ok; fine, thanks\n", "double quotes"),
+        ("empty.parquet", b"", "as Parquet"),
+        ("csv.parquet", b"id,text\n1,a\n", "as Parquet"),
+    ],
+)
+def test_a_file_that_cannot_be_parsed_is_one_clear_error(tmp_path, name, content, message):
+    f = tmp_path / name
+    f.write_bytes(content)
+    with pytest.raises(SchemaError, match=message):
+        read_export(f)
