@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -272,14 +273,34 @@ def main(argv: list[str] | None = None) -> int:
     except FeedbackError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        # A path given on the command line that cannot be read: one line, not a traceback.
+    except (
+        FileNotFoundError,
+        IsADirectoryError,
+        NotADirectoryError,
+        FileExistsError,
+        PermissionError,
+    ) as exc:
+        # A path given on the command line that cannot be read or written: one line, not a traceback.
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except ValidationError as exc:  # settings given on the command line (--param KEY=VALUE and the like)
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         print(f"error: invalid {exc.title} settings: {problems}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a bug, or input nothing above foresaw: still one line unless asked
+        if os.environ.get("FEEDBACK_TRACEBACK"):
+            raise
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        print(
+            f"error: unexpected {type(exc).__name__}: {_first_line(exc)} (at {Path(where.filename).name}:"
+            f"{where.lineno}). Set FEEDBACK_TRACEBACK=1 for the traceback, and please report it.",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [""])[0]
 
 
 if __name__ == "__main__":

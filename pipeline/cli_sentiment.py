@@ -115,9 +115,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result, indent=2), encoding="utf-8")
     shown = {
-        k: result[k] for k in ("accuracy", "macro_f1", "aspect_accuracy", "spearman_score") if k in result
+        k: result[k]
+        for k in ("n", "accuracy", "macro_f1", "aspect_n", "aspect_accuracy", "score_n", "spearman_score")
+        if k in result
     }
-    print(f"{model.version} ({result['sentiment_source']}): {shown} -> {args.json}")
+    skipped = result.get("labels_not_scored")
+    note = f"; labels not scored: {skipped}" if skipped else ""
+    print(
+        f"{model.version} ({result['sentiment_source']}) on {result['n_rows']} rows: {shown}{note} -> {args.json}"
+    )
     return 0
 
 

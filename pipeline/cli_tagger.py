@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import FeedbackError
+from pipeline.errors import FeedbackError, SchemaError
 
 log = logging.getLogger("feedback.tagger")
 
@@ -171,6 +171,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from pipeline.tagging.workflow import evaluate_tagger
 
     folder, model, rows, embedder = _labelled_for_model(args.model, [args.data], args)
+    if len(rows) == 0:
+        raise SchemaError(
+            f"nothing to measure: {args.data} has no labelled rows (a tags column with a list or a "
+            "'|'-separated string per row; an empty cell in a CSV means 'no tag applies')."
+        )
     report = evaluate_tagger(model, rows, embedder)
     report["model"] = str(folder)
     report["data"] = args.data

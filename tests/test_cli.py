@@ -112,3 +112,91 @@ def test_sentiment_reads_the_text_column_it_is_told_and_says_how_when_it_is_miss
     expected = pd.read_parquet(out_ref).set_index("id")
     assert pred["sentiment_score"].tolist() == expected["sentiment_score"].tolist()
     assert pred.loc["a", "sentiment_score"] > pred.loc["b", "sentiment_score"]
+
+
+@pytest.mark.parametrize(
+    "command, extra",
+    [
+        (["sentiment", "predict", "--model", "default"], ["--out", "o.csv"]),
+        (["sentiment", "train", "--embedder", "hashing"], ["--out", "s_out"]),
+        (["tagger", "train", "--embedder", "hashing"], ["--out", "tagger_out"]),
+        (["topics", "assign"], ["--out", "o.csv"]),
+    ],
+)
+@pytest.mark.parametrize("content", [b"", b"text,tags\n1;late, and rude;x,y\n"])
+def test_an_empty_or_unparsable_file_is_one_error_line(command, extra, content, tmp_path, capsys):
+    data = tmp_path / "bad.csv"
+    data.write_bytes(content)
+    assert main([*command, "--data", str(data), *[str(tmp_path / e) if "_" in e else e for e in extra]]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "bad.csv" in err and len(err.strip().splitlines()) == 1
+
+
+def test_training_on_empty_texts_says_so(tmp_path, capsys):
+    data = tmp_path / "empty_texts.csv"
+    pd.DataFrame({"text": ["", None, " "], "tags": ["a", "b", "a"], "sentiment": ["positive"] * 3}).to_csv(
+        data, index=False
+    )
+    for command in (["tagger", "train"], ["sentiment", "train"]):
+        args = [*command, "--embedder", "hashing", "--data", str(data), "--out", str(tmp_path / "m")]
+        assert main(args) == 2
+        assert "no text to learn from" in capsys.readouterr().err
+
+
+def test_sentiment_evaluate_counts_what_it_cannot_score_and_refuses_to_measure_nothing(tmp_path, capsys):
+    data = tmp_path / "odd.csv"
+    pd.DataFrame(
+        {
+            "text": ["Lovely staff.", "Awful, slow and rude.", "", "Fine.", "ok", "meh"],
+            "sentiment": ["Positive", " negative ", "negative", "pos", None, "mixed"],
+        }
+    ).to_csv(data, index=False)
+    out = tmp_path / "m.json"
+    assert main(["sentiment", "evaluate", "--model", "default", "--data", str(data), "--json", str(out)]) == 0
+    result = __import__("json").loads(out.read_text())
+    assert result["n"] == 3  # casing and spaces are forgiven; the empty text counts as a wrong answer
+    assert result["labels_not_scored"] == {"pos": 1, "(missing)": 1, "mixed": 1}
+    assert "labels not scored" in capsys.readouterr().out
+    pd.DataFrame({"text": ["Lovely staff."], "why": ["x"]}).to_csv(data, index=False)
+    assert main(["sentiment", "evaluate", "--model", "default", "--data", str(data), "--json", str(out)]) == 2
+    assert "nothing to measure" in capsys.readouterr().err
+
+
+def test_topics_evaluate_takes_missing_languages_as_undetermined(tmp_path):
+    from pipeline.embed import build_embedder
+
+    data = tmp_path / "t.parquet"
+    words = ["late delivery", "rude staff", "app crashes", "great price", "broken item"]
+    texts = [f"{w} number {i}" for i in range(8) for w in words]
+    pd.DataFrame({"text": texts, "lang": [None if i % 7 == 0 else "en" for i in range(40)]}).to_parquet(data)
+    np.save(tmp_path / "e.npy", build_embedder("hashing").embed(texts))
+    out = tmp_path / "e.json"
+    args = [
+        "topics",
+        "evaluate",
+        "--data",
+        str(data),
+        "--json",
+        str(out),
+        "--embeddings",
+        str(tmp_path / "e.npy"),
+    ]
+    assert main([*args, "--no-resample"]) == 0
+    assert __import__("json").loads(out.read_text())["nmi_lang"] is not None
+
+
+def test_an_unexpected_error_is_one_line_unless_the_traceback_is_asked_for(monkeypatch, capsys):
+    import pipeline.cli as cli
+
+    def boom(args):
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(cli, "cmd_report", boom)
+    monkeypatch.delenv("FEEDBACK_TRACEBACK", raising=False)
+    assert cli.main(["report"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: unexpected KeyError: 'surprise'") and "FEEDBACK_TRACEBACK" in err
+    assert len(err.strip().splitlines()) == 1
+    monkeypatch.setenv("FEEDBACK_TRACEBACK", "1")
+    with pytest.raises(KeyError):
+        cli.main(["report"])

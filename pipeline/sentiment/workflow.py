@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,11 @@ def train_on_frame(
         **params: Constructor parameters of :class:`EmbeddingSentiment`.
     """
     texts = df["text"].tolist()
+    if not any(str(t).strip() for t in texts):
+        raise SchemaError(
+            f"no text to learn from: {'the file has no rows' if not texts else f'all {len(texts)} texts are empty'}. "
+            "Check the file (and --text-column)."
+        )
     model = EmbeddingSentiment(**params)
     if from_score:
         if "score" not in df.columns:
@@ -110,8 +116,11 @@ def train_on_frame(
                 ["text", "score", "score_scale"],
                 list(df.columns),
             )
-        usable = df["score"].notna().to_numpy()
-        rows = df.loc[usable]
+        score = pd.to_numeric(df["score"], errors="coerce")
+        if (bad := int((score.isna() & df["score"].notna()).sum())) > 0:
+            log.warning("--from-score: %d score(s) are not numbers and are left out", bad)
+        usable = score.notna().to_numpy()
+        rows = df.loc[usable].assign(score=score[usable])
         emb = _embed(
             embedder, rows["text"].tolist(), None if embeddings is None else embeddings[usable], _langs(rows)
         )
@@ -274,17 +283,29 @@ def _with_mixed(
 def _label_metrics(gold: Sequence[object], pred: Sequence[object]) -> dict[str, Any]:
     from sklearn.metrics import f1_score
 
-    g = np.asarray([str(v).lower() if v is not None else None for v in gold], dtype=object)
+    g = np.asarray([_gold_label(v) for v in gold], dtype=object)
     keep = np.array([v in POLARITIES for v in g])
+    # Gold values that are not a polarity are not scored, but counted (a typo must not vanish).
+    skipped = Counter("(missing)" if v is None else str(v) for v in g[~keep])
     if not keep.any():
-        return {}
-    g, p = g[keep], np.asarray(pred, dtype=object)[keep]
+        return {"labels_not_scored": dict(skipped)} if skipped else {}
+    # A text with no prediction (an empty answer) counts as wrong.
+    g, p = g[keep], np.asarray([v if isinstance(v, str) else "(none)" for v in pred], dtype=object)[keep]
     classes = sorted(set(g.tolist()))
-    return {
+    out = {
         "n": int(keep.sum()),
         "accuracy": round(float((g == p).mean()), 4),
         "macro_f1": round(float(f1_score(g, p, labels=classes, average="macro", zero_division=0)), 4),
     }
+    if skipped:
+        out["labels_not_scored"] = dict(skipped)
+    return out
+
+
+def _gold_label(value: object) -> str | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return str(value).strip().lower()
 
 
 def _aspect_metrics(aspects: Sequence[object], predicted: Sequence[Sequence[str]]) -> dict[str, Any]:
@@ -301,10 +322,12 @@ def _aspect_metrics(aspects: Sequence[object], predicted: Sequence[Sequence[str]
 def _spearman(scores: np.ndarray, target: pd.Series) -> dict[str, Any]:
     from scipy.stats import spearmanr
 
-    keep = target.notna().to_numpy()
+    numeric = pd.to_numeric(target, errors="coerce")
+    scored = np.asarray(scores, dtype=float)
+    keep = (numeric.notna() & ~np.isnan(scored)).to_numpy()
     if keep.sum() < 3:
         return {}
-    rho = spearmanr(np.asarray(scores)[keep], target[keep].astype(float)).statistic
+    rho = spearmanr(scored[keep], numeric[keep].astype(float)).statistic
     return {"score_n": int(keep.sum()), "spearman_score": round(float(rho), 4)}
 
 
@@ -350,6 +373,17 @@ def evaluate_frame(
         return out
 
     result = block(np.ones(len(data), dtype=bool))
+    if not {"n", "aspect_n", "score_n"} & set(result):
+        raise SchemaError(
+            f"nothing to measure in {len(data)} rows: expected a sentiment column (negative/neutral/"
+            f"positive), aspect_sentiments (TAG=polarity) or a numeric score; found columns "
+            f"{list(df.columns)}"
+            + (f", labels {result['labels_not_scored']}" if "labels_not_scored" in result else "")
+        )
+    if result.get("labels_not_scored"):
+        log.warning(
+            "sentiment labels not scored (not negative/neutral/positive): %s", result["labels_not_scored"]
+        )
     if "lang" in data.columns:
         langs = data["lang"].fillna("und").astype(str)
         result["per_lang"] = {lang: block((langs == lang).to_numpy()) for lang in sorted(langs.unique())}

@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from scipy.optimize import minimize
 from scipy.special import expit
 
-from pipeline.errors import FeedbackError, NotFittedError
+from pipeline.errors import FeedbackError, NotFittedError, SchemaError
 from pipeline.tagging.metrics import binarize, rollup, tagging_report
 
 log = logging.getLogger(__name__)
@@ -373,6 +373,11 @@ class EmbeddingTfidfTagger:
             raise FeedbackError(
                 f"fit() needs as many embedding rows and tag lists as texts: {len(texts)} texts, "
                 f"embeddings of shape {emb.shape}, {len(tags)} tag lists"
+            )
+        if texts and p.use_tfidf and not any(t.strip() for t in texts):
+            raise SchemaError(
+                f"no text to learn from: all {len(texts)} training texts are empty. Check the file's text "
+                "column."
             )
         hierarchy = {k: v for k, v in (parents or {}).items() if v}
         gold = [rollup(list(t), hierarchy) if p.rollup else list(dict.fromkeys(t)) for t in tags]
