@@ -230,20 +230,29 @@ def evaluate_topics(
 
 def cmd_topics_assign(args: argparse.Namespace) -> int:
     """Fit topics on a file (or load a saved model) and write id, topic_id, topic_label."""
+    from pipeline.prepare import is_non_answer
     from pipeline.topics import BERTopicModel
 
     data = read_topic_data(args.data, args.text_column, _prepare(args))
     langs = data["lang"].tolist() if data["lang"] is not None else None
     emb = _embeddings(args, data["text"].tolist(), langs)
+    # As in the nightly run: empty answers and non-answers ("n/a", emoji only...) get no topic (-1) and
+    # take no part in the fit.
+    answered = np.array([not is_non_answer(t) for t in data["text"]], dtype=bool)
+    rows = np.flatnonzero(answered)
+    texts = [data["text"].iloc[i] for i in rows]
+    row_langs = [langs[i] for i in rows] if langs is not None else None
     if args.model:
         model = BERTopicModel.load(args.model)
     else:
         name, options = _topic_options(args)
-        model = _fit(name, options, data["text"].tolist(), emb, langs)
+        model = _fit(name, options, texts, emb[rows], row_langs)
         if args.save_model:
             model.save(args.save_model)
-    ids = _assign(model, emb, langs)
-    out = pd.DataFrame({"id": data["id"], "topic_id": ids.astype(int), "topic_label": model.labels(ids)})
+    ids = np.full(len(data), -1, dtype=int)
+    if len(rows):
+        ids[rows] = _assign(model, emb[rows], row_langs)
+    out = pd.DataFrame({"id": data["id"], "topic_id": ids, "topic_label": model.labels(ids)})
     path = Path(args.out)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".csv":
@@ -252,7 +261,8 @@ def cmd_topics_assign(args: argparse.Namespace) -> int:
         out.to_parquet(path, index=False)
     _out(
         f"{len(out)} rows -> {path}: {len(model.topic_table())} topics, "
-        f"{(ids == -1).mean():.1%} outliers (model {model.version})"
+        f"{(ids[rows] == -1).mean() if len(rows) else 0:.1%} outliers among the answers, "
+        f"{len(data) - len(rows)} non-answers without a topic (model {model.version})"
     )
     return 0
 

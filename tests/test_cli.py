@@ -200,3 +200,31 @@ def test_an_unexpected_error_is_one_line_unless_the_traceback_is_asked_for(monke
     monkeypatch.setenv("FEEDBACK_TRACEBACK", "1")
     with pytest.raises(KeyError):
         cli.main(["report"])
+
+
+def test_topics_assign_gives_non_answers_no_topic_as_the_nightly_run_does(tmp_path, capsys):
+    from pipeline.embed import build_embedder
+
+    words = ["late delivery", "rude staff", "app crashes", "great price", "broken item"]
+    texts = [f"{w} number {i}" for i in range(8) for w in words] + ["", None, "n/a", "🔥🔥", "12345"]
+    data = tmp_path / "t.parquet"
+    pd.DataFrame({"id": [f"r{i}" for i in range(len(texts))], "text": texts}).to_parquet(data)
+    np.save(tmp_path / "e.npy", build_embedder("hashing").embed(["" if t is None else t for t in texts]))
+    out = tmp_path / "topics.csv"
+    args = [
+        "topics",
+        "assign",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--embeddings",
+        str(tmp_path / "e.npy"),
+    ]
+    assert main(args) == 0
+    got = pd.read_csv(out).set_index("id")
+    assert len(got) == len(texts)
+    non_answers = [f"r{i}" for i in range(40, 45)]
+    assert (got.loc[non_answers, "topic_id"] == -1).all() and got.loc[non_answers, "topic_label"].isna().all()
+    assert (got.drop(index=non_answers)["topic_id"] >= 0).mean() > 0.5
+    assert "5 non-answers without a topic" in capsys.readouterr().out
