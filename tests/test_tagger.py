@@ -92,6 +92,9 @@ def test_tags_parse_from_lists_pipes_json_and_nulls():
     assert parse_tags(np.array(["x"])) == ["x"]
     assert parse_tags(None) is None and parse_tags(float("nan")) is None
     assert parse_tags("") == []
+    # a repeated tag is one tag (label counts and supports would otherwise disagree)
+    assert parse_tags("a| a|a|b") == ["a", "b"] and parse_tags(["b", "a", "b"]) == ["b", "a"]
+    assert parse_tags("['a', 'a ']") == ["a"]
     with pytest.raises(FeedbackError, match="cannot be parsed"):
         parse_tags("['a', b]")
 

@@ -16,7 +16,7 @@ import ast
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,7 +39,7 @@ LABEL_COLUMNS = ["id", "text", "tags", "lang", "group"]
 
 
 def parse_tags(value: object, empty_is_labelled: bool = True) -> list[str] | None:
-    """One ``tags`` cell as a list of tag names, or None when the row is unlabelled.
+    """One ``tags`` cell as a list of distinct tag names (first-seen order), or None when unlabelled.
 
     Args:
         value: A list/array, a "|"-separated string, a JSON-like list string, or null.
@@ -58,11 +58,16 @@ def parse_tags(value: object, empty_is_labelled: bool = True) -> list[str] | Non
                 parsed = ast.literal_eval(text)
             except (ValueError, SyntaxError) as exc:
                 raise SchemaError(f"tags value {value!r} looks like a list but cannot be parsed") from exc
-            return [str(t).strip() for t in parsed if str(t).strip()]
-        return [t.strip() for t in text.split("|") if t.strip()]
+            return _distinct(str(t).strip() for t in parsed)
+        return _distinct(t.strip() for t in text.split("|"))
     if isinstance(value, (list, tuple, np.ndarray, pd.Series)):
-        return [str(t).strip() for t in value if t is not None and str(t).strip()]
+        return _distinct(str(t).strip() for t in value if t is not None)
     raise SchemaError(f"tags value {value!r} of type {type(value).__name__}: expected a list or 'a|b' text")
+
+
+def _distinct(tags: Iterable[str]) -> list[str]:
+    """Non-empty tags, each once ("a| a|a" is one tag a)."""
+    return list(dict.fromkeys(t for t in tags if t))
 
 
 def texts_digest(texts: Sequence[str]) -> str:
