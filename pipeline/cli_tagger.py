@@ -192,7 +192,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """Tag a file: writes id, tags (list) and tag_scores."""
     from pipeline.embed.response import answer_embedder
     from pipeline.prepare import model_texts
-    from pipeline.source import read_export
+    from pipeline.source import file_ids, read_export
     from pipeline.tagging.data import embed_texts_of_file
     from pipeline.tagging.store import read_manifest, resolve_model_dir
     from pipeline.tagging.workflow import (
@@ -222,7 +222,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if embeds_itself(model)  # a fine-tuned version embeds the texts with its own encoder
         else embed_texts_of_file(Path(args.data), texts, embedder, _cache_dir(args, config), languages=langs)
     )
-    ids = df["id"].astype(str).tolist() if "id" in df.columns else [str(i) for i in range(len(df))]
+    ids = file_ids(df).tolist()
     tags, scores = model.predict(emb, texts=texts)
     # As the nightly run applies it (the zero-shot tagger also takes its sentences' tags).
     tags = with_sentence_tags(model, tags, texts, langs, embedder)
@@ -271,11 +271,11 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     base = build_embedder(config.embedder.name, **config.embedder.options)
     if args.data:
         from pipeline.prepare import model_texts
-        from pipeline.source import read_export
+        from pipeline.source import file_ids, read_export
 
         df = read_export(args.data)
         texts = model_texts(df["text"].tolist(), _prepare(config))
-        ids = df["id"].astype(str).tolist() if "id" in df.columns else [str(i) for i in range(len(df))]
+        ids = file_ids(df).tolist()
         langs = df["lang"].tolist() if "lang" in df.columns else None
         emb = embed_texts_of_file(
             Path(args.data), texts, answer_embedder(base, config), _cache_dir(args, config), languages=langs

@@ -51,7 +51,7 @@ def read_topic_data(path: str, text_column: str = "text", prepare: Any = None) -
         Columns id, text, lang (None when absent) and tags (None when absent).
     """
     from pipeline.prepare import model_texts
-    from pipeline.source import read_export
+    from pipeline.source import file_ids, read_export
 
     df = read_export(path)
     if text_column not in df.columns:
@@ -61,7 +61,7 @@ def read_topic_data(path: str, text_column: str = "text", prepare: Any = None) -
     lang_col = next((c for c in ("lang", "language") if c in df.columns), None)
     return pd.DataFrame(
         {
-            "id": df["id"].astype(str) if "id" in df.columns else pd.Series(range(len(df))).astype(str),
+            "id": file_ids(df),
             # What the nightly run's models see (normalised, PII-redacted).
             "text": model_texts(df[text_column].tolist(), prepare),
             # A missing language is "und" (undetermined), as in the nightly run.

@@ -116,6 +116,15 @@ def _decode(file: Path) -> str:
     return utf8
 
 
+def file_ids(df: pd.DataFrame) -> pd.Series:
+    """The ``id`` column of a file as text (a missing id stays missing, never the text "nan"), or the row
+    number when the file has no ``id`` column."""
+    if "id" not in df.columns:
+        return pd.Series([str(i) for i in range(len(df))], index=df.index, dtype=object)
+    values = [None if v is None or (pd.api.types.is_scalar(v) and pd.isna(v)) else str(v) for v in df["id"]]
+    return pd.Series(values, index=df.index, dtype=object)
+
+
 def conform(df: pd.DataFrame, config: SourceConfig | None = None) -> pd.DataFrame:
     """Rename mapped columns, fill a default survey type, check required columns, coerce types.
 

@@ -228,3 +228,19 @@ def test_topics_assign_gives_non_answers_no_topic_as_the_nightly_run_does(tmp_pa
     assert (got.loc[non_answers, "topic_id"] == -1).all() and got.loc[non_answers, "topic_label"].isna().all()
     assert (got.drop(index=non_answers)["topic_id"] >= 0).mean() > 0.5
     assert "5 non-answers without a topic" in capsys.readouterr().out
+
+
+def test_a_missing_id_stays_missing_in_tagger_predictions_never_the_text_nan(tmp_path):
+    train = tmp_path / "train.csv"
+    texts = [f"{w} {i}" for i in range(20) for w in ("late delivery parcel", "rude staff member")]
+    tags = ["delivery", "staff"] * 20
+    pd.DataFrame({"text": texts, "tags": tags}).to_csv(train, index=False)
+    model = tmp_path / "tagger"
+    assert main(["tagger", "train", "--embedder", "hashing", "--data", str(train), "--out", str(model)]) == 0
+    data = tmp_path / "in.parquet"
+    pd.DataFrame({"id": ["a", None, "c"], "text": ["late parcel", "rude staff", "late"]}).to_parquet(data)
+    out = tmp_path / "out.parquet"
+    assert main(["tagger", "predict", "--model", str(model), "--data", str(data), "--out", str(out)]) == 0
+    ids = pd.read_parquet(out)["id"].tolist()
+    assert ids[0] == "a" and ids[2] == "c"
+    assert not isinstance(ids[1], str) and pd.isna(ids[1])  # missing, not "None" or "nan"

@@ -21,6 +21,7 @@ from pipeline.embed import Embedder, build_embedder
 from pipeline.errors import SchemaError, missing_columns
 from pipeline.sentiment.base import POLARITIES, combine_sentences, label_from_score
 from pipeline.sentiment.supervised import EmbeddingSentiment, parse_pairs
+from pipeline.source import file_ids
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def read_labelled(path: str | Path, prepare: Any = None, text_column: str = "tex
     df = df.reset_index(drop=True)
     # What the nightly run's models see (normalised, PII-redacted): trained and measured on it.
     df["text"] = model_texts(df["text"].tolist(), prepare)
-    df["id"] = df["id"].astype(str) if "id" in df.columns else pd.Series(range(len(df))).astype(str)
+    df["id"] = file_ids(df)
     return df
 
 
@@ -224,9 +225,7 @@ def predict_frame(
     empty = np.array([not t.strip() for t in texts], dtype=bool)
     labels = np.where(empty, None, np.asarray(labels, dtype=object))
     scores = np.where(empty, np.nan, np.asarray(scores, dtype=float))
-    out = pd.DataFrame(
-        {"id": df["id"].astype(str).to_numpy(), "sentiment_label": labels, "sentiment_score": scores}
-    )
+    out = pd.DataFrame({"id": file_ids(df).to_numpy(), "sentiment_label": labels, "sentiment_score": scores})
     if "tags" in df.columns:
         tags = [[] if empty[i] else parse_list(v) for i, v in enumerate(df["tags"])]
         if hasattr(model, "score_tags"):

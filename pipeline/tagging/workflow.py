@@ -420,7 +420,7 @@ def predictions_frame(
     """``id``, ``tags`` (list) and ``tag_scores`` ({tag: score}) per row."""
     return pd.DataFrame(
         {
-            "id": [str(i) for i in ids],
+            "id": [None if i is None else str(i) for i in ids],
             "tags": [list(t) for t in tags],
             "tag_scores": [
                 {n: round(float(v), 4) for n, v in zip(names, row, strict=True)} for row in np.asarray(scores)
