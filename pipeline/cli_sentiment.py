@@ -130,7 +130,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     """Predict sentiment for a file and write id, label, score (and tag_sentiments)."""
     from pipeline.sentiment.workflow import predict_frame, read_labelled
+    from pipeline.source import check_output_path
 
+    check_output_path(args.out)
     model, embedder = _load_model(args.model, args)
     df = read_labelled(args.data, _prepare(args), args.text_column)
     pred = predict_frame(model, df, embedder)

@@ -192,7 +192,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """Tag a file: writes id, tags (list) and tag_scores."""
     from pipeline.embed.response import answer_embedder
     from pipeline.prepare import model_texts
-    from pipeline.source import file_ids, read_export
+    from pipeline.source import check_output_path, file_ids, read_export
+
+    check_output_path(args.out)
     from pipeline.tagging.data import embed_texts_of_file
     from pipeline.tagging.store import read_manifest, resolve_model_dir
     from pipeline.tagging.workflow import (
@@ -259,6 +261,10 @@ def cmd_promote(args: argparse.Namespace) -> int:
 def cmd_suggest(args: argparse.Namespace) -> int:
     """Export the rows whose labels would help most, ready for labelling."""
     import pandas as pd
+
+    from pipeline.source import check_output_path
+
+    check_output_path(args.out)
 
     from pipeline.embed import CachedEmbedder, build_embedder
     from pipeline.embed.response import answer_embedder

@@ -231,8 +231,10 @@ def evaluate_topics(
 def cmd_topics_assign(args: argparse.Namespace) -> int:
     """Fit topics on a file (or load a saved model) and write id, topic_id, topic_label."""
     from pipeline.prepare import is_non_answer
+    from pipeline.source import check_output_path
     from pipeline.topics import BERTopicModel
 
+    check_output_path(args.out)
     data = read_topic_data(args.data, args.text_column, _prepare(args))
     langs = data["lang"].tolist() if data["lang"] is not None else None
     emb = _embeddings(args, data["text"].tolist(), langs)

@@ -116,6 +116,22 @@ def _decode(file: Path) -> str:
     return utf8
 
 
+#: The file types the commands write (a table: CSV or Parquet).
+OUTPUT_SUFFIXES = (".csv", ".parquet", ".pq")
+
+
+def check_output_path(path: str | Path) -> Path:
+    """An output file path whose type a command can write, checked before any work is done.
+
+    Raises:
+        SchemaError: for another extension (a ``.xlsx`` would otherwise get CSV text under that name).
+    """
+    out = Path(path)
+    if out.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise SchemaError(f"Cannot write {out}: expected a .csv or .parquet file name, found '{out.suffix}'.")
+    return out
+
+
 def file_ids(df: pd.DataFrame) -> pd.Series:
     """The ``id`` column of a file as text (a missing id stays missing, never the text "nan"), or the row
     number when the file has no ``id`` column."""

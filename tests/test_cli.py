@@ -244,3 +244,14 @@ def test_a_missing_id_stays_missing_in_tagger_predictions_never_the_text_nan(tmp
     ids = pd.read_parquet(out)["id"].tolist()
     assert ids[0] == "a" and ids[2] == "c"
     assert not isinstance(ids[1], str) and pd.isna(ids[1])  # missing, not "None" or "nan"
+
+
+@pytest.mark.parametrize(
+    "command", [["sentiment", "predict", "--model", "default"], ["topics", "assign"], ["tagger", "suggest"]]
+)
+def test_an_output_name_of_another_type_is_refused_before_any_work(command, tmp_path, capsys):
+    data = tmp_path / "in.csv"
+    pd.DataFrame({"text": ["late parcel"]}).to_csv(data, index=False)
+    assert main([*command, "--data", str(data), "--out", str(tmp_path / "out.xlsx")]) == 2
+    assert "expected a .csv or .parquet file name" in capsys.readouterr().err
+    assert not (tmp_path / "out.xlsx").exists()
