@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from pipeline.errors import FeedbackError
+from pipeline.errors import FeedbackError, first_line
 
 log = logging.getLogger("feedback")
 
@@ -292,15 +292,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         where = traceback.extract_tb(exc.__traceback__)[-1]
         print(
-            f"error: unexpected {type(exc).__name__}: {_first_line(exc)} (at {Path(where.filename).name}:"
+            f"error: unexpected {type(exc).__name__}: {first_line(exc)} (at {Path(where.filename).name}:"
             f"{where.lineno}). Set FEEDBACK_TRACEBACK=1 for the traceback, and please report it.",
             file=sys.stderr,
         )
         return 1
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [""])[0]
 
 
 if __name__ == "__main__":

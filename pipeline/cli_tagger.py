@@ -193,8 +193,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from pipeline.embed.response import answer_embedder
     from pipeline.prepare import model_texts
     from pipeline.source import check_output_path, file_ids, read_export
-
-    check_output_path(args.out)
     from pipeline.tagging.data import embed_texts_of_file
     from pipeline.tagging.store import read_manifest, resolve_model_dir
     from pipeline.tagging.workflow import (
@@ -206,6 +204,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         write_frame,
     )
 
+    check_output_path(args.out)
     folder = resolve_model_dir(args.model)
     if folder is None:
         raise FeedbackError(
@@ -262,17 +261,15 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     """Export the rows whose labels would help most, ready for labelling."""
     import pandas as pd
 
-    from pipeline.source import check_output_path
-
-    check_output_path(args.out)
-
     from pipeline.embed import CachedEmbedder, build_embedder
     from pipeline.embed.response import answer_embedder
+    from pipeline.source import check_output_path
     from pipeline.tagging.data import LABEL_TABLE, embed_texts_of_file
     from pipeline.tagging.workflow import load_tagger, suggest_for_labelling, tagger_for_run, write_frame
     from pipeline.taxonomy import load_taxonomy
     from pipeline.warehouse import open_warehouse
 
+    check_output_path(args.out)
     config = _config(args)
     base = build_embedder(config.embedder.name, **config.embedder.options)
     if args.data:

@@ -38,11 +38,6 @@ def _tag_list(value: object) -> list[str] | None:
     return [t for t in text.split("|") if t] if text else []
 
 
-def _missing(value: object) -> bool:
-    """None, NaN or NA (a scalar cell; pd.isna of a list would be elementwise)."""
-    return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
-
-
 def read_topic_data(path: str, text_column: str = "text", prepare: Any = None) -> pd.DataFrame:
     """Read a CSV/Parquet file and check its columns (texts prepared with the run's ``prepare`` options,
     a :class:`pipeline.prepare.PrepareConfig`; the defaults when None).
@@ -50,7 +45,7 @@ def read_topic_data(path: str, text_column: str = "text", prepare: Any = None) -
     Returns:
         Columns id, text, lang (None when absent) and tags (None when absent).
     """
-    from pipeline.prepare import model_texts
+    from pipeline.prepare import is_missing, model_texts
     from pipeline.source import file_ids, read_export
 
     df = read_export(path)
@@ -65,7 +60,7 @@ def read_topic_data(path: str, text_column: str = "text", prepare: Any = None) -
             # What the nightly run's models see (normalised, PII-redacted).
             "text": model_texts(df[text_column].tolist(), prepare),
             # A missing language is "und" (undetermined), as in the nightly run.
-            "lang": df[lang_col].map(lambda v: "und" if _missing(v) else str(v)) if lang_col else None,
+            "lang": df[lang_col].map(lambda v: "und" if is_missing(v) else str(v)) if lang_col else None,
             "tags": df["tags"].map(_tag_list) if "tags" in df.columns else None,
         }
     )

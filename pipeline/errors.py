@@ -37,6 +37,11 @@ class UnknownComponentError(FeedbackError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name when the message is empty)."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 def missing_columns(
     what: str,
     expected: list[str],

@@ -194,7 +194,8 @@ _JUNK_RE = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\ufffd\ud800-\udfff]
 _SPACE_RE = re.compile(r"\s+")
 
 
-def _is_missing(value: object) -> bool:
+def is_missing(value: object) -> bool:
+    """Whether a cell is missing: None, NaN or NA (a list or a string never is)."""
     if value is None:
         return True
     if isinstance(value, str | bytes | bytearray):
@@ -222,7 +223,7 @@ def normalise_text(text: object) -> str:
     Returns:
         The normalised text, possibly empty.
     """
-    if _is_missing(text):
+    if is_missing(text):
         return ""
     if isinstance(text, bytes | bytearray | memoryview):
         text = bytes(text).decode("utf-8", errors="replace")

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import SourceConfig
-from pipeline.errors import SchemaError, missing_columns
+from pipeline.errors import SchemaError, first_line, missing_columns
+from pipeline.prepare import is_missing
 from pipeline.schema import SOURCE_REQUIRED, SURVEY_TYPES
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ def read_export(path: str | Path) -> pd.DataFrame:
             return pd.read_parquet(file)
         except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
             raise SchemaError(
-                f"Cannot read {file} as Parquet ({_first_line(exc)}). Is it really a Parquet file? "
+                f"Cannot read {file} as Parquet ({first_line(exc)}). Is it really a Parquet file? "
                 "A CSV file needs a .csv name."
             ) from exc
     if suffix in (".csv", ".tsv", ".txt"):
@@ -78,17 +79,13 @@ def read_export(path: str | Path) -> pd.DataFrame:
         except (pd.errors.ParserError, pd.errors.EmptyDataError, pd.errors.ParserWarning) as exc:
             raise SchemaError(
                 f"Cannot parse {file} as {'tab' if sep != ',' else 'comma'}-separated values "
-                f"({_first_line(exc)}). Expected {'tabs' if sep != ',' else 'commas'} between fields, as "
+                f"({first_line(exc)}). Expected {'tabs' if sep != ',' else 'commas'} between fields, as "
                 "many in every row as in the header, and double quotes around any text that holds one "
                 '(a ";"-separated file must be converted).'
             ) from exc
     raise SchemaError(
         f"Cannot read {file}: expected a .parquet/.pq, .csv/.txt or .tsv file, found '{suffix}'."
     )
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 #: What the non-ASCII characters of a Windows-1252 file of survey answers in the project's languages are:
@@ -137,7 +134,7 @@ def file_ids(df: pd.DataFrame) -> pd.Series:
     number when the file has no ``id`` column."""
     if "id" not in df.columns:
         return pd.Series([str(i) for i in range(len(df))], index=df.index, dtype=object)
-    values = [None if v is None or (pd.api.types.is_scalar(v) and pd.isna(v)) else str(v) for v in df["id"]]
+    values = [None if is_missing(v) else str(v) for v in df["id"]]
     return pd.Series(values, index=df.index, dtype=object)
 
 

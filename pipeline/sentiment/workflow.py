@@ -19,6 +19,7 @@ import pandas as pd
 
 from pipeline.embed import Embedder, build_embedder
 from pipeline.errors import SchemaError, missing_columns
+from pipeline.prepare import is_missing
 from pipeline.sentiment.base import POLARITIES, combine_sentences, label_from_score
 from pipeline.sentiment.supervised import EmbeddingSentiment, parse_pairs
 from pipeline.source import file_ids
@@ -302,9 +303,7 @@ def _label_metrics(gold: Sequence[object], pred: Sequence[object]) -> dict[str, 
 
 
 def _gold_label(value: object) -> str | None:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    return str(value).strip().lower()
+    return None if is_missing(value) else str(value).strip().lower()
 
 
 def _aspect_metrics(aspects: Sequence[object], predicted: Sequence[Sequence[str]]) -> dict[str, Any]:
