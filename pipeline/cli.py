@@ -56,7 +56,8 @@ def _run_flow(config_path: str | None, warehouse: str | None, full: bool, use_pr
     if use_prefect:
         from flows.nightly_enrichment import nightly_enrichment
 
-        return nightly_enrichment(config_path=config_path, warehouse=warehouse, full=full)
+        # A manual run is refused at once when another run holds the warehouse (exit 2, naming it).
+        return nightly_enrichment(config_path=config_path, warehouse=warehouse, full=full, wait_for_lock_s=0)
     from pipeline.config import load_config
     from pipeline.runner import run_enrichment
 
@@ -67,6 +68,7 @@ def _run_flow(config_path: str | None, warehouse: str | None, full: bool, use_pr
         "rows_in": s.rows_in,
         "rows_enriched": s.rows_enriched,
         "rows_quarantined": s.rows_quarantined,
+        "rows_removed": s.rows_removed,
         "quarantine_reasons": s.quarantine_reasons,
         "versions": s.versions,
         "timings": s.timings,
@@ -224,7 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("enrich", help="one incremental enrichment run")
     common(e)
     e.add_argument("--source", nargs="+", default=None, help="CSV/Parquet export(s) to upsert first")
-    e.add_argument("--full", action="store_true", help="ignore the watermark (still skips processed rows)")
+    e.add_argument(
+        "--full",
+        action="store_true",
+        help="kept for compatibility: every run checks every source row by its content",
+    )
     e.add_argument("--no-prefect", action="store_true", help="run the steps without Prefect")
     e.add_argument("--json", default=None, help="write the run summary as JSON")
     e.set_defaults(func=cmd_enrich)
@@ -254,10 +260,12 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--embedder", default=None, help="registered name or alias (default: the config's)")
     m.set_defaults(func=cmd_embed)
     # Sub-command groups live in their own modules (each imports its heavy parts lazily).
+    from pipeline.cli_check import add_check_commands
     from pipeline.cli_sentiment import add_sentiment_commands
     from pipeline.cli_tagger import add_tagger_commands
     from pipeline.cli_topics import add_topics_commands
 
+    add_check_commands(sub)
     add_topics_commands(sub)
     add_sentiment_commands(sub)
     add_tagger_commands(sub)

@@ -6,6 +6,7 @@ works from any current directory.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,6 +36,8 @@ class TablesConfig(_Strict):
     quarantine: str = "quarantine"
     topic_history: str = "topic_history"
     alerts: str = "alerts"
+    lock: str = "pipeline_lock"
+    meta: str = "warehouse_meta"
 
 
 class SourceConfig(_Strict):
@@ -44,11 +47,35 @@ class SourceConfig(_Strict):
         columns: Maps your column names to the expected ones, e.g. {"why": "comment"}.
         segments: Segment columns to carry through; None keeps every extra column.
         default_survey_type: Used when the source has no survey_type column.
+        earliest_submitted_at: Answers dated before this are quarantined (``implausible_submitted_at``).
+        max_future_days: Answers dated more than this many days after the run's clock are quarantined
+            (``implausible_submitted_at``): one row dated 2099 must not distort trends and windows.
     """
 
     columns: dict[str, str] = Field(default_factory=dict)
     segments: list[str] | None = None
     default_survey_type: Literal["nps", "csat", "ces"] | None = None
+    earliest_submitted_at: datetime = datetime(2000, 1, 1)
+    max_future_days: float = Field(2.0, ge=0)
+
+    @field_validator("earliest_submitted_at")
+    @classmethod
+    def _naive_utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
+
+
+class RunLockSection(_Strict):
+    """One run at a time (nightly, refit and retrain all take the same lock).
+
+    Attributes:
+        wait_minutes: How long a scheduled run waits for a running one to finish before it fails
+            (a manual ``feedback enrich`` is refused at once).
+        lease_seconds: On databases without advisory locks (DuckDB, SQLite ...), how long a lease row
+            stays valid without a heartbeat; a run killed on this machine is taken over at once.
+    """
+
+    wait_minutes: float = Field(60.0, ge=0)
+    lease_seconds: float = Field(120.0, ge=5)
 
 
 class PrepareSection(_Strict):
@@ -118,6 +145,7 @@ class EnrichmentConfig(_Strict):
     tagger: TaggerSection = Field(default_factory=TaggerSection)
     topics: TopicsSection = Field(default_factory=TopicsSection)
     alerts: AlertsSection = Field(default_factory=AlertsSection)
+    run_lock: RunLockSection = Field(default_factory=RunLockSection)
     batch_size: int = Field(5000, ge=1, description="rows enriched and written per batch")
     response_vector: Literal["sentence_mean", "whole"] = "sentence_mean"
     report_dir: Path = Path("../var/report")

@@ -2,28 +2,35 @@
 
 ``flows/nightly_enrichment.py`` wires these into Prefect tasks; :func:`run_enrichment` runs the same
 steps without Prefect (tests, notebooks). Rows in = rows enriched + rows quarantined, always.
+
+Nothing is lost: the rows to work on are decided by their content (:mod:`pipeline.pending`), a batch's
+enriched rows, tags, sentences and quarantine records commit in one transaction (:func:`write_batch`),
+and every run holds the run lock and is recorded from start to end (:mod:`pipeline.runs`). Named fault
+points (:mod:`pipeline.faults`) let the tests kill a real run after any step.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-import uuid
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from pipeline.clock import utcnow
 from pipeline.config import EnrichmentConfig
 from pipeline.embed import CachedEmbedder, build_embedder
 from pipeline.embed.base import Progress
 from pipeline.embed.response import response_vectors
 from pipeline.enrich import EnrichedBatch, Models, enrich_batch, prepare_batch
+from pipeline.faults import fault_point
+from pipeline.pending import ROW_HASH, read_pending, removed_ids
 from pipeline.prepare import prepare_config_of
+from pipeline.runs import SUCCESS, RunSummary, new_run_id, run_session, write_run
 from pipeline.schema import TABLE_KEYS
 from pipeline.sentiment import sentiment_for_run
 from pipeline.source import (
@@ -44,15 +51,17 @@ from pipeline.warehouse.base import Warehouse
 
 log = logging.getLogger(__name__)
 
-
-def utcnow() -> datetime:
-    """Naive UTC now, to the microsecond (the warehouse stores naive UTC)."""
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-def new_run_id() -> str:
-    """A sortable, unique run id."""
-    return f"run-{utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+__all__ = [
+    "RunSummary",
+    "extract",
+    "load_export",
+    "new_run_id",
+    "run_enrichment",
+    "utcnow",
+    "validate_rows",
+    "write_batch",
+    "write_run",
+]
 
 
 @dataclass(frozen=True)
@@ -86,30 +95,18 @@ def load_export(path: str | Path, wh: Warehouse, config: EnrichmentConfig) -> Lo
     return LoadReport(str(path), len(raw), written, n_exact, n_conflict)
 
 
-def read_watermark(wh: Warehouse, config: EnrichmentConfig) -> tuple[datetime, str] | None:
-    """The (submitted_at, response_id) watermark of the last successful run, if any."""
-    runs = config.tables.runs
-    if not wh.table_exists(runs):
-        return None
-    df = wh.read(runs, ["watermark_submitted_at", "watermark_response_id", "status"])
-    df = df[(df["status"] == "success") & df["watermark_submitted_at"].notna()]
-    if df.empty:
-        return None
-    top = df.sort_values(["watermark_submitted_at", "watermark_response_id"]).iloc[-1]
-    return pd.Timestamp(top["watermark_submitted_at"]).to_pydatetime(), str(top["watermark_response_id"])
+def extract(wh: Warehouse, config: EnrichmentConfig) -> pd.DataFrame:
+    """The pending source rows (:mod:`pipeline.pending`): those without a complete enrichment or a
+    quarantine record for their current content, whatever their dates. Each carries ``_source_hash``."""
+    pending = read_pending(wh, config)
+    log.info("extract: %d pending rows", len(pending))
+    fault_point("extract")
+    return pending
 
 
-def extract(wh: Warehouse, config: EnrichmentConfig, full: bool = False) -> tuple[pd.DataFrame, tuple | None]:
-    """New source rows: beyond the watermark (all when ``full``) and neither enriched nor quarantined."""
-    watermark = None if full else read_watermark(wh, config)
-    t = config.tables
-    pending = wh.read_pending(t.source, watermark, processed=[t.enriched, t.quarantine])
-    log.info("extract: %d new rows (watermark %s)", len(pending), watermark)
-    return pending, watermark
-
-
-def new_watermark(pending: pd.DataFrame, previous: tuple | None) -> tuple | None:
-    """The largest (submitted_at, response_id) among the extracted rows, or the previous watermark."""
+def new_watermark(pending: pd.DataFrame, previous: tuple | None = None) -> tuple | None:
+    """The largest (submitted_at, response_id) among the rows of a run (recorded for information only:
+    what is pending is decided by content, never by this)."""
     ts = (
         pd.to_datetime(pending["submitted_at"], errors="coerce")
         if len(pending)
@@ -123,13 +120,35 @@ def new_watermark(pending: pd.DataFrame, previous: tuple | None) -> tuple | None
     return max(candidate, previous) if previous else candidate
 
 
-def validate_rows(pending: pd.DataFrame, config: EnrichmentConfig) -> tuple[Validated, list[str]]:
-    """Conform and validate extracted rows; returns the split and the segment columns."""
+def plausible_window(config: EnrichmentConfig, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The submission times a row may have: ``source.earliest_submitted_at`` to now plus
+    ``source.max_future_days``."""
+    now = now or utcnow()
+    return config.source.earliest_submitted_at, now + timedelta(days=config.source.max_future_days)
+
+
+def validate_rows(
+    pending: pd.DataFrame, config: EnrichmentConfig, now: datetime | None = None
+) -> tuple[Validated, list[str]]:
+    """Conform and validate extracted rows; returns the split and the segment columns.
+
+    Rows keep the key they have in the source (conforming never renames a stored row), and quarantine
+    records carry the row's ``source_hash``.
+    """
     if pending.empty:
-        empty = pd.DataFrame(columns=["response_id", "reason", "detail", "raw"])
+        empty = pd.DataFrame(columns=["response_id", "reason", "detail", "raw", "source_hash"])
         return Validated(pending, empty), []
     df = conform(pending, config.source)
-    return validate(df), segment_columns(df, config.source)
+    if "response_id" in pending.columns:  # the stored key, as stored (conform strips and fills ids)
+        stored = pending["response_id"]
+        df["response_id"] = stored.astype(str).where(stored.notna(), df["response_id"])
+    validated = validate(df.drop(columns=[ROW_HASH], errors="ignore"), plausible_window(config, now))
+    quarantined = validated.quarantined
+    if ROW_HASH in df.columns:
+        quarantined = quarantined.assign(source_hash=df.loc[quarantined.index, ROW_HASH].to_numpy())
+        valid = validated.valid.assign(**{ROW_HASH: df.loc[validated.valid.index, ROW_HASH].to_numpy()})
+        validated = Validated(valid, quarantined)
+    return validated, segment_columns(df, config.source)
 
 
 def build_models(
@@ -216,11 +235,13 @@ def load_or_fit_topics(
         return stored_model
     window = topic_window(wh, config, new_texts, new_times, new_languages)
     emb = window_vectors(config, models, window) if len(window) >= config.topics.min_docs else None
-    model = fit_window_topics(config, wh, models, window, now, emb=emb)
-    if model is None:
-        return stored_model or NoTopics()
-    reassign_window_rows(wh, config, model, window, emb)
-    return model
+    # The model, its history and the stored rows' new topics commit together: a kill in between would
+    # leave stored rows on topics of a model that the next run loads as if they matched.
+    with wh.transaction():
+        model = fit_window_topics(config, wh, models, window, now, emb=emb)
+        if model is not None:
+            reassign_window_rows(wh, config, model, window, emb)
+    return model if model is not None else (stored_model or NoTopics())
 
 
 def topic_window(
@@ -515,39 +536,95 @@ def reassign_window_rows(
     return {"rows_reassigned": len(out), "rows_topic_changed": changed}
 
 
-def write_batch(wh: Warehouse, config: EnrichmentConfig, batch: EnrichedBatch) -> None:
-    """Upsert one enriched batch: child rows of the batch's responses are replaced, not appended."""
+def write_batch(
+    wh: Warehouse,
+    config: EnrichmentConfig,
+    batch: EnrichedBatch | None,
+    quarantined: pd.DataFrame | None,
+    run_id: str,
+) -> None:
+    """Write one batch in ONE transaction: each response ends enriched (its row, tags and sentences)
+    or quarantined, never half of it, and never both.
+
+    A response's earlier tags and sentences are replaced, not appended; an enriched response that is
+    now quarantined leaves the enriched tables, and a quarantined one that is now enriched leaves the
+    quarantine. A process killed before the commit leaves the warehouse as it was, so the rows stay
+    pending and the next run does them again.
+    """
     t = config.tables
-    ids = batch.enriched["response_id"].tolist()
-    for table in (t.tags, t.sentences):
-        if wh.table_exists(table):
+    enriched_ids = batch.enriched["response_id"].astype(str).tolist() if batch is not None else []
+    q = quarantined if quarantined is not None and len(quarantined) else None
+    quarantined_ids = q["response_id"].astype(str).tolist() if q is not None else []
+    ids = enriched_ids + quarantined_ids
+    if not ids:
+        return
+    with wh.transaction():
+        for table in (t.tags, t.sentences):
             wh.delete(table, {"response_id": ids})
-    wh.upsert(t.enriched, batch.enriched, key=TABLE_KEYS["feedback_enriched"])
-    if len(batch.tags):
-        wh.upsert(t.tags, batch.tags, key=TABLE_KEYS["feedback_tags"])
-    if len(batch.sentences):
-        wh.upsert(t.sentences, batch.sentences, key=TABLE_KEYS["feedback_sentences"])
+        if quarantined_ids:
+            wh.delete(t.enriched, {"response_id": quarantined_ids})
+            rows = q.assign(run_id=run_id, quarantined_at=pd.Timestamp(utcnow()).as_unit("us"))
+            wh.upsert(t.quarantine, rows, key=TABLE_KEYS["quarantine"])
+        if batch is not None and enriched_ids:
+            wh.delete(t.quarantine, {"response_id": enriched_ids})
+            wh.upsert(t.enriched, batch.enriched, key=TABLE_KEYS["feedback_enriched"])
+            if len(batch.tags):
+                wh.upsert(t.tags, batch.tags, key=TABLE_KEYS["feedback_tags"])
+            if len(batch.sentences):
+                wh.upsert(t.sentences, batch.sentences, key=TABLE_KEYS["feedback_sentences"])
+    fault_point("write_batch")
 
 
-def write_quarantine(wh: Warehouse, config: EnrichmentConfig, quarantined: pd.DataFrame, run_id: str) -> int:
-    """Upsert quarantine records with the run id and time."""
-    if quarantined.empty:
+def remove_deleted(wh: Warehouse, config: EnrichmentConfig) -> int:
+    """Remove the enrichment and quarantine records of rows deleted from the source (one transaction),
+    so that source = enriched + quarantined keeps holding. Returns how many responses were removed."""
+    ids = removed_ids(wh, config)
+    if not ids:
         return 0
-    rows = quarantined.assign(run_id=run_id, quarantined_at=pd.Timestamp(utcnow()).as_unit("us"))
-    return wh.upsert(config.tables.quarantine, rows, key=TABLE_KEYS["quarantine"])
+    t = config.tables
+    with wh.transaction():
+        for table in (t.tags, t.sentences, t.enriched, t.quarantine):
+            wh.delete(table, {"response_id": ids})
+    log.info("%d responses deleted from the source: their enrichment and quarantine records removed", len(ids))
+    return len(ids)
+
+
+def topic_spans(wh: Warehouse, config: EnrichmentConfig) -> pd.DataFrame:
+    """First and last ``submitted_at`` of each topic among the stored answers (an aggregate in SQL)."""
+    t = config.tables.enriched
+    if not wh.table_exists(t) or not {"topic_id", "submitted_at"} <= set(wh.columns(t)):
+        return pd.DataFrame(columns=["topic_id", "submitted_at"])
+    q = wh._quote
+    rows = wh._query(
+        f"SELECT {q('topic_id')} AS topic_id, MIN({q('submitted_at')}) AS first_at, "
+        f"MAX({q('submitted_at')}) AS last_at FROM {wh._qualified(t)} "
+        f"WHERE {q('topic_id')} >= 0 GROUP BY {q('topic_id')}",
+        None,
+        {"topic_id": "bigint", "first_at": "timestamp", "last_at": "timestamp"},
+    )
+    return pd.DataFrame(
+        {
+            "topic_id": pd.concat([rows["topic_id"], rows["topic_id"]], ignore_index=True),
+            "submitted_at": pd.concat([rows["first_at"], rows["last_at"]], ignore_index=True),
+        }
+    )
 
 
 def write_topics(
-    wh: Warehouse, config: EnrichmentConfig, topics: BERTopicModel | NoTopics, seen: pd.DataFrame
+    wh: Warehouse, config: EnrichmentConfig, topics: BERTopicModel | NoTopics, seen: pd.DataFrame | None = None
 ) -> None:
     """Upsert the topic registry: label, keywords, quotes, suggested tag, size, first/last seen, version.
 
     Topics of the stored registry that the current ``topics.stable.v1`` model no longer has are kept,
-    with status ``retired`` (their ids are never reused).
+    with status ``retired`` (their ids are never reused). ``seen`` (topic_id, submitted_at) gives the
+    first/last seen times; None reads them from the stored answers (:func:`topic_spans`), which makes
+    the write a function of what is stored: a rerun after a kill writes the same registry.
     """
     table = topics.topic_table()
     if table.empty:
         return
+    if seen is None:
+        seen = topic_spans(wh, config)
     t = config.tables
     prior = wh.read(t.topics) if wh.table_exists(t.topics) else pd.DataFrame(columns=["topic_id"])
     by_id = prior.set_index("topic_id") if len(prior) else None
@@ -631,85 +708,26 @@ def update_alerts(wh: Warehouse, config: EnrichmentConfig, now: datetime | None 
     return wh.upsert(t.alerts, alerts, key=TABLE_KEYS["alerts"])
 
 
-@dataclass
-class RunSummary:
-    """The outcome of one run (also written to the runs table)."""
-
-    run_id: str
-    rows_in: int = 0
-    rows_enriched: int = 0
-    rows_quarantined: int = 0
-    quarantine_reasons: dict[str, int] = field(default_factory=dict)
-    watermark: tuple | None = None
-    versions: dict[str, str] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
-    embedded_new: int = 0
-    status: str = "success"
-
-    def check(self) -> None:
-        """Rows in = rows enriched + rows quarantined, or the run is wrong."""
-        if self.rows_in != self.rows_enriched + self.rows_quarantined:
-            raise RuntimeError(
-                f"row accounting broken: {self.rows_in} in != {self.rows_enriched} enriched + "
-                f"{self.rows_quarantined} quarantined"
-            )
-
-
-def write_run(
-    wh: Warehouse, config: EnrichmentConfig, summary: RunSummary, flow: str, started_at: datetime
-) -> None:
-    """Write the run record."""
-    finished = utcnow()
-    wm = summary.watermark
-    record = {
-        "run_id": summary.run_id,
-        "flow": flow,
-        "started_at": pd.Timestamp(started_at).as_unit("us"),
-        "finished_at": pd.Timestamp(finished).as_unit("us"),
-        "seconds": (finished - started_at).total_seconds(),
-        "timings": json.dumps({k: round(v, 3) for k, v in summary.timings.items()}),
-        "rows_in": summary.rows_in,
-        "rows_enriched": summary.rows_enriched,
-        "rows_quarantined": summary.rows_quarantined,
-        "quarantine_reasons": json.dumps(summary.quarantine_reasons),
-        "watermark_submitted_at": pd.Timestamp(wm[0]).as_unit("us") if wm else pd.NaT,
-        "watermark_response_id": wm[1] if wm else None,
-        "embedded_new": summary.embedded_new,
-        **{
-            k: summary.versions.get(k)
-            for k in (
-                "embedder_id",
-                "sentiment_model_version",
-                "sentiment_source",
-                "tagger_version",
-                "taxonomy_version",
-                "topic_model_version",
-            )
-        },
-        "status": summary.status,
-    }
-    frame = pd.DataFrame([record])
-    frame["watermark_submitted_at"] = pd.to_datetime(frame["watermark_submitted_at"]).astype("datetime64[us]")
-    wh.upsert(config.tables.runs, frame, key=TABLE_KEYS["pipeline_runs"])
-
-
 def enrich_pending(
     wh: Warehouse,
     config: EnrichmentConfig,
     validated: Validated,
     segments: list[str],
-    run_id: str,
+    summary: RunSummary,
     progress: Progress | None = None,
 ) -> RunSummary:
-    """Prepare, embed, fit topics if due, enrich and write the validated rows batch by batch."""
-    summary = RunSummary(run_id=run_id)
+    """Prepare, embed, fit topics if due, enrich and write the rows batch by batch; fills ``summary``.
+
+    Batches follow the pending rows' key order; each batch's valid rows are enriched and its invalid
+    ones quarantined in the same transaction (:func:`write_batch`). A model failure quarantines the
+    batch's rows (``enrichment_error``) and the run goes on.
+    """
     timings = summary.timings
-    write_quarantine(wh, config, validated.quarantined, run_id)
-    summary.rows_quarantined = len(validated.quarantined)
     valid = validated.valid
     t0 = time.perf_counter()
     prepared = prepare_batch(valid, prepare_config_of(config)) if len(valid) else pd.DataFrame()
     timings["prepare"] = time.perf_counter() - t0
+    fault_point("prepare")
 
     t0 = time.perf_counter()
     models = build_models(config, wh)
@@ -728,6 +746,7 @@ def enrich_pending(
         if config.response_vector == "whole":
             summary.embedded_new += models.embedder.misses_
         timings["embed"] = time.perf_counter() - t0
+        fault_point("embed")
 
         t0 = time.perf_counter()
         models.topics = load_or_fit_topics(
@@ -739,55 +758,103 @@ def enrich_pending(
             new_languages=prepared.loc[answered, "language"].tolist(),
         )
         timings["topics_fit"] = time.perf_counter() - t0
+        fault_point("topics_fit")
     summary.versions = models.versions()
 
     enriched_at = utcnow()
-    seen: list[pd.DataFrame] = []
+    bad = validated.quarantined
+    order = sorted([*valid.index, *bad.index])
+    valid_at = {index: position for position, index in enumerate(valid.index)}  # prepared is positional
+    reasons: list[str] = list(bad["reason"].astype(str)) if len(bad) else []
     step = config.batch_size
-    for start in range(0, len(valid), step):
-        rows, prep = valid.iloc[start : start + step], prepared.iloc[start : start + step]
+    for start in range(0, len(order), step):
+        chunk = order[start : start + step]
+        keys = [valid_at[i] for i in chunk if i in valid_at]
+        rows, prep = valid.iloc[keys], prepared.iloc[keys] if keys else prepared
+        quarantined = bad.loc[[i for i in chunk if i not in valid_at]]
+        batch = None
+        if keys:
+            t0 = time.perf_counter()
+            try:
+                batch = enrich_batch(rows, prep, models, segments, summary.run_id, enriched_at)
+                batch.enriched["source_hash"] = rows[ROW_HASH].to_numpy() if ROW_HASH in rows else None
+            except Exception as exc:  # a model failure must not sink the night: quarantine the batch
+                log.exception("enrichment failed for %d rows; quarantined", len(rows))
+                failed = quarantine_frame(
+                    rows.drop(columns=[ROW_HASH], errors="ignore"),
+                    "enrichment_error",
+                    f"{type(exc).__name__}: {exc}"[:500],
+                )
+                if ROW_HASH in rows:
+                    failed["source_hash"] = rows[ROW_HASH].to_numpy()
+                quarantined = pd.concat([quarantined, failed])
+                reasons += ["enrichment_error"] * len(failed)
+                batch = None
+            timings["enrich"] = timings.get("enrich", 0.0) + time.perf_counter() - t0
         t0 = time.perf_counter()
-        try:
-            batch = enrich_batch(rows, prep, models, segments, run_id, enriched_at)
-        except Exception as exc:  # a model failure must not sink the night: quarantine the batch
-            log.exception("enrichment failed for %d rows; quarantined", len(rows))
-            q = quarantine_frame(rows, "enrichment_error", f"{type(exc).__name__}: {exc}"[:500])
-            write_quarantine(wh, config, q, run_id)
-            summary.rows_quarantined += len(q)
-            continue
-        timings["enrich"] = timings.get("enrich", 0.0) + time.perf_counter() - t0
-        t0 = time.perf_counter()
-        write_batch(wh, config, batch)
+        write_batch(wh, config, batch, quarantined, summary.run_id)
         timings["write"] = timings.get("write", 0.0) + time.perf_counter() - t0
-        summary.rows_enriched += len(batch.enriched)
-        seen.append(batch.enriched[["topic_id", "submitted_at"]])
-    if seen:
-        write_topics(wh, config, models.topics, pd.concat(seen))
-    reasons = pd.concat(
-        [validated.quarantined["reason"]] if len(validated.quarantined) else [pd.Series(dtype=object)]
-    ).value_counts()
-    summary.quarantine_reasons = {str(k): int(v) for k, v in reasons.items()}
+        summary.rows_enriched += len(batch.enriched) if batch is not None else 0
+        summary.rows_quarantined += len(quarantined)
+    t0 = time.perf_counter()
+    write_topics(wh, config, models.topics)
+    timings["write_topics"] = time.perf_counter() - t0
+    fault_point("write_topics")
+    summary.quarantine_reasons = {str(k): int(v) for k, v in pd.Series(reasons).value_counts().items()}
     return summary
 
 
+def finish_run(
+    wh: Warehouse, config: EnrichmentConfig, summary: RunSummary, flow: str, started: datetime
+) -> None:
+    """Check the run's row accounting and record it as ``success``."""
+    summary.check()
+    summary.status = SUCCESS
+    write_run(wh, config, summary, flow, started)
+    fault_point("record_run")
+
+
+def alerts_after_run(wh: Warehouse, config: EnrichmentConfig) -> int:
+    """The alerts over what is stored; a failure is logged and does not undo the recorded run."""
+    try:
+        n = update_alerts(wh, config)
+    except Exception:
+        log.exception("alerts: computation failed; the run itself succeeded")
+        return 0
+    fault_point("alerts")
+    return n
+
+
 def run_enrichment(
-    config: EnrichmentConfig, full: bool = False, progress: Progress | None = None, flow: str = "enrich"
+    config: EnrichmentConfig,
+    full: bool = False,
+    progress: Progress | None = None,
+    flow: str = "enrich",
+    wait_s: float = 0.0,
 ) -> RunSummary:
-    """One incremental enrichment run without Prefect: extract, validate, enrich, write, record."""
-    started = utcnow()
-    run_id = new_run_id()
-    with open_warehouse(config.warehouse) as wh:
-        pending, previous = extract(wh, config, full=full)
+    """One enrichment run without Prefect: lock, extract, validate, enrich, write, record, alerts.
+
+    Args:
+        config: The config.
+        full: Kept for the command line's ``--full``: every run already checks every row by content.
+        progress: Progress callback for the embedding step.
+        flow: The name recorded in the runs table.
+        wait_s: How long to wait for a running run (0: refuse at once).
+
+    Raises:
+        RunLockHeld: When another run holds the warehouse.
+    """
+    del full  # every row is checked by content; nothing hides behind a watermark
+    with open_warehouse(config.warehouse) as wh, run_session(wh, config, flow, wait_s=wait_s) as run:
+        summary = run.summary
+        summary.rows_removed = remove_deleted(wh, config)
+        pending = extract(wh, config)
         validated, segments = validate_rows(pending, config)
-        summary = enrich_pending(wh, config, validated, segments, run_id, progress)
+        enrich_pending(wh, config, validated, segments, summary, progress)
         summary.rows_in = len(pending)
-        summary.watermark = new_watermark(pending, previous)
-        summary.check()
-        write_run(wh, config, summary, flow, started)
-        try:  # alerts are analysis over what is stored: a failure must not undo the run
-            update_alerts(wh, config)
-        except Exception:
-            log.exception("alerts: computation failed; the run itself succeeded")
+        summary.watermark = new_watermark(pending)
+        finish_run(wh, config, summary, flow, run.started_at)
+        alerts_after_run(wh, config)
     return summary
 
 
@@ -810,10 +877,13 @@ def build_report(config: EnrichmentConfig, out_dir: str | Path | None = None) ->
         The analysis summary and the path of the HTML report.
     """
     from pipeline.analysis import summarise
+    from pipeline.check import open_for_reading, require_consistent
     from pipeline.report import write_report
 
     t = config.tables
-    with open_warehouse(config.warehouse) as wh:
+    with open_for_reading(config.warehouse) as wh:
+        # A report over a warehouse with lost or half-written rows would show wrong numbers as if right.
+        require_consistent(wh, config)
         enriched = wh.read(t.enriched) if wh.table_exists(t.enriched) else pd.DataFrame()
         tags = wh.read(t.tags) if wh.table_exists(t.tags) else None
         topics = wh.read(t.topics) if wh.table_exists(t.topics) else None

@@ -8,6 +8,7 @@ import json
 import logging
 import warnings
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,8 @@ QUARANTINE_REASONS = {
     "score_out_of_range": "score is outside the survey type's scale "
     + ", ".join(f"{k} {lo:g}-{hi:g}" for k, (lo, hi) in SURVEY_TYPES.items()),
     "missing_submitted_at": "submitted_at is empty or not a date",
+    "implausible_submitted_at": "submitted_at is before source.earliest_submitted_at or more than "
+    "source.max_future_days after the run's clock",
     "enrichment_error": "a model stage failed on this row's batch (see detail)",
 }
 
@@ -207,10 +210,15 @@ class Validated:
     quarantined: pd.DataFrame
 
 
-def validate(df: pd.DataFrame) -> Validated:
+def validate(df: pd.DataFrame, plausible: tuple[datetime, datetime] | None = None) -> Validated:
     """Check each conformed row; rows that cannot be enriched go to quarantine with their reason.
 
     A missing or blank comment is not an error: it is enriched as a non-answer (its score still counts).
+
+    Args:
+        df: Conformed rows.
+        plausible: ``(earliest, latest)`` submission times; rows outside are quarantined as
+            ``implausible_submitted_at`` (None: no check).
     """
     reason = pd.Series(pd.NA, index=df.index, dtype="object")
     detail = pd.Series("", index=df.index, dtype="object")
@@ -233,6 +241,15 @@ def validate(df: pd.DataFrame) -> Validated:
         "score=" + df["score"].astype(str) + " for " + df["survey_type"].astype(str),
     )
     flag(df["submitted_at"].isna(), "missing_submitted_at", "submitted_at is empty or not a date")
+    if plausible is not None:
+        earliest, latest = (pd.Timestamp(t) for t in plausible)
+        at = df["submitted_at"]
+        outside = at.notna() & ((at < earliest) | (at > latest))
+        flag(
+            outside,
+            "implausible_submitted_at",
+            "submitted_at=" + at.astype(str) + f" outside {earliest:%Y-%m-%d} .. {latest:%Y-%m-%d %H:%M}",
+        )
     bad = reason.notna()
     quarantined = quarantine_frame(df.loc[bad], reason[bad], detail[bad])
     return Validated(valid=df.loc[~bad].copy(), quarantined=quarantined)

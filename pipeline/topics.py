@@ -25,12 +25,13 @@ import importlib
 import json
 import logging
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from pipeline import clock
 from pipeline.embed import l2_normalise
 from pipeline.errors import (
     InsufficientDataError,
@@ -158,7 +159,7 @@ class BERTopicModel:
         )
         keywords = {t: [w for w, _ in (model.get_topic(t) or [])][: self.n_keywords] for t in ids}
         self.keywords_ = keywords
-        self.fitted_at_ = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+        self.fitted_at_ = clock.utcnow().replace(microsecond=0)
         self.version_ = f"bertopic-{self.fitted_at_:%Y%m%dT%H%M%S}-{n}"
         assigned = self.transform(emb)
         self.sizes_ = {t: int((assigned == t).sum()) for t in ids}
@@ -651,7 +652,7 @@ class StableTopicModel(BERTopicModel):
         self.topic_ids_ = np.arange(len(order), dtype=int)
         self.labels_ = self._assign(xc)
 
-        self.fitted_at_ = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+        self.fitted_at_ = clock.utcnow().replace(microsecond=0)
         self.version_ = f"stable-{self.fitted_at_:%Y%m%dT%H%M%S}-{n}-{uuid.uuid4().hex[:4]}"
         sample_labels = self.labels_[sample]
         stop_langs = sorted(set(self.languages) | set(langs or []))

@@ -31,6 +31,7 @@ import math
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -567,6 +568,24 @@ class Warehouse(ABC):
     def describe(self) -> str:
         """A one-line human description for messages (never contains a password)."""
 
+    @property
+    @abstractmethod
+    def dialect(self) -> str:
+        """The database's kind: ``duckdb``, ``postgresql``, ``sqlite``, ..."""
+
+    @property
+    def schema(self) -> str | None:
+        """The schema the tables live in (None: the database's default)."""
+        return getattr(self, "_schema", None)
+
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[None]:
+        """A block whose writes (upserts, deletes, table creation) commit together or not at all.
+
+        Use it as ``with wh.transaction(): ...``. Reads inside the block see its own writes. Nested
+        blocks join the outer one. A process killed inside the block leaves the warehouse as it was.
+        """
+
     # ---- primitives a backend implements ------------------------------------------------------------
 
     @abstractmethod
@@ -602,6 +621,10 @@ class Warehouse(ABC):
     def _write(self, table: str, prepared: PreparedFrame, key: list[str] | None, *, replace: bool) -> None:
         """Write a prepared frame in ONE transaction: create or replace the table, add columns, replace
         rows by key, insert."""
+
+    @abstractmethod
+    def _execute(self, statement: str) -> None:
+        """Run one statement that returns nothing (DDL), in the open transaction if there is one."""
 
     @abstractmethod
     def _delete(self, table: str, where: dict[str, list[Any]], types: dict[str, str]) -> int:

@@ -208,6 +208,7 @@ class DuckDBWarehouse(Warehouse):
         self._schema = check_identifier(schema, "schema") if schema is not None else None
         self._read_only = read_only
         self._lock = threading.RLock()
+        self._tx_depth = 0  # > 0 inside transaction(): writes join the open transaction
         if self._path is not None and not read_only:
             self._path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -248,6 +249,11 @@ class DuckDBWarehouse(Warehouse):
         """The database file (None in memory)."""
         return self._path
 
+    @property
+    def dialect(self) -> str:
+        """``duckdb``."""
+        return "duckdb"
+
     def describe(self) -> str:
         """E.g. ``DuckDB file /data/warehouse.duckdb``."""
         text = "DuckDB in memory" if self._path is None else f"DuckDB file {self._path}"
@@ -265,12 +271,41 @@ class DuckDBWarehouse(Warehouse):
     @contextmanager
     def _transaction(self) -> Iterator[Any]:
         with self._connection() as con:
+            if self._tx_depth:  # inside transaction(): the caller's transaction commits or rolls back
+                yield con
+                return
             con.execute("BEGIN TRANSACTION")
             try:
                 yield con
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
+            con.execute("COMMIT")
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Make every call inside the block one transaction: all of it commits, or none of it.
+
+        The connection's lock is held for the whole block, so another thread's calls wait for the
+        commit instead of joining the transaction. Nested blocks join the outer one.
+        """
+        with self._connection() as con:
+            if self._tx_depth:
+                self._tx_depth += 1
+                try:
+                    yield
+                finally:
+                    self._tx_depth -= 1
+                return
+            con.execute("BEGIN TRANSACTION")
+            self._tx_depth = 1
+            try:
+                yield
+            except BaseException:
+                self._tx_depth = 0
+                con.execute("ROLLBACK")
+                raise
+            self._tx_depth = 0
             con.execute("COMMIT")
 
     @contextmanager
@@ -318,8 +353,15 @@ class DuckDBWarehouse(Warehouse):
             frame = con.execute(to_dollar_params(query), dict(params) if params else None).df()
         return normalise_frame(frame, types)
 
+    def _execute(self, statement: str) -> None:
+        """Run one statement that returns nothing (DDL), in the open transaction if there is one."""
+        with self._transaction() as con:
+            con.execute(statement)
+
     def _sql(self, query: str, params: dict[str, Any]) -> pd.DataFrame:
         with self._connection() as con:
+            if self._tx_depth:  # inside transaction(): read what it has written so far
+                return normalise_frame(con.execute(to_dollar_params(query), params or None).df())
             con.execute("BEGIN TRANSACTION READ ONLY")
             try:
                 frame = con.execute(to_dollar_params(query), params or None).df()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -169,6 +170,11 @@ class SqlWarehouse(Warehouse):
         self._preparer = self._dialect.identifier_preparer
         self._schema = check_identifier(schema, "schema") if schema is not None else None
         self._closed = False
+        # The connection of the open transaction() block, and the thread that owns it: calls from that
+        # thread join the transaction; other threads (a lease heartbeat) get their own connections.
+        self._tx: Any = None
+        self._tx_thread: int | None = None
+        self._tx_depth = 0
         if self._backend == "postgresql":
             self._install_postgres_session_settings()
         if self._schema is not None:
@@ -236,17 +242,54 @@ class SqlWarehouse(Warehouse):
         if self._closed:
             raise FeedbackError(f"{self.describe()} is closed; open the warehouse again.")
 
+    @property
+    def dialect(self) -> str:
+        """The SQLAlchemy backend name (``postgresql``, ``sqlite``, ...)."""
+        return str(self._backend)
+
+    def _in_transaction(self) -> bool:
+        return self._tx is not None and self._tx_thread == threading.get_ident()
+
     @contextmanager
     def _connect(self) -> Iterator[Any]:
         self._check_open()
+        if self._in_transaction():
+            yield self._tx
+            return
         with self._engine.connect() as conn:
             yield conn
 
     @contextmanager
     def _begin(self) -> Iterator[Any]:
         self._check_open()
+        if self._in_transaction():  # the transaction() block commits or rolls back
+            yield self._tx
+            return
         with self._engine.begin() as conn:
             yield conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Make every call of this thread inside the block one transaction (see Warehouse)."""
+        self._check_open()
+        if self._in_transaction():
+            self._tx_depth += 1
+            try:
+                yield
+            finally:
+                self._tx_depth -= 1
+            return
+        if self._tx is not None:
+            raise FeedbackError(
+                f"{self.describe()}: another thread has a transaction open on this warehouse object; "
+                "open a warehouse per thread."
+            )
+        with self._engine.begin() as conn:
+            self._tx, self._tx_thread, self._tx_depth = conn, threading.get_ident(), 1
+            try:
+                yield
+            finally:
+                self._tx, self._tx_thread, self._tx_depth = None, None, 0
 
     # ---- types --------------------------------------------------------------------------------------
 
@@ -379,10 +422,19 @@ class SqlWarehouse(Warehouse):
             frame = self._frame(conn.execute(statement, params), typed=bool(types))
         return normalise_frame(frame, types)
 
+    def _execute(self, statement: str) -> None:
+        """Run one statement that returns nothing (DDL), in the open transaction if there is one."""
+        import sqlalchemy as sa
+
+        with self._begin() as conn:
+            conn.execute(sa.text(statement))
+
     def _sql(self, query: str, params: dict[str, Any]) -> pd.DataFrame:
         import sqlalchemy as sa
 
         statement = sa.text(query).bindparams(*self._param_binds(params))
+        if self._in_transaction():  # read what the open transaction has written; no rollback here
+            return normalise_frame(self._frame(self._tx.execute(statement, params), typed=False))
         with self._connect() as conn:
             if self._backend in ("postgresql", "mysql", "mariadb"):
                 conn.execute(sa.text("SET TRANSACTION READ ONLY"))

@@ -1,0 +1,97 @@
+"""Versioned upgrades of a warehouse written by an earlier release.
+
+The warehouse records its schema version in the ``warehouse_meta`` table (key ``schema_version``). A
+warehouse with pipeline tables but no version is version 1 (the releases before versions were
+recorded). :func:`upgrade` runs the missing migrations in order, each in one transaction with the new
+version, so a kill during an upgrade leaves the old version whole; every run calls it under the run
+lock. A warehouse written by a newer release is refused (exit 2), never guessed at.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import pandas as pd
+
+from pipeline.clock import utcnow
+from pipeline.config import EnrichmentConfig
+from pipeline.errors import FeedbackError
+from pipeline.warehouse.base import TEXT, Warehouse
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 2
+VERSION_KEY = "schema_version"
+
+
+def _add_column(wh: Warehouse, table: str, column: str, logical: str) -> bool:
+    """ALTER TABLE ... ADD COLUMN when the table exists and lacks it; returns whether it was added."""
+    if not wh.table_exists(table) or column in wh.columns(table):
+        return False
+    ddl = {"duckdb": {TEXT: "VARCHAR"}}.get(wh.dialect, {TEXT: "TEXT"})[logical]
+    wh._execute(f"ALTER TABLE {wh._qualified(table)} ADD COLUMN {wh._quote(column)} {ddl}")
+    return True
+
+
+def _v2_content_hashes(wh: Warehouse, config: EnrichmentConfig) -> None:
+    """Version 2: rows are pending by content (``source_hash`` on enriched and quarantined rows).
+
+    Rows stored by version 1 have no hash, so the next run re-checks each of them once: their vectors
+    come from the embedding cache, and rows that version 1 left incomplete (an edited comment never
+    re-enriched, a batch cut by a kill) are completed.
+    """
+    t = config.tables
+    for table in (t.enriched, t.quarantine):
+        if _add_column(wh, table, "source_hash", TEXT):
+            log.info("upgrade: %s rows of %s will be re-checked by the next run", wh.count(table), table)
+
+
+MIGRATIONS: dict[int, Callable[[Warehouse, EnrichmentConfig], None]] = {2: _v2_content_hashes}
+
+
+def schema_version(wh: Warehouse, config: EnrichmentConfig) -> int | None:
+    """The warehouse's recorded schema version; 1 for an unversioned one with tables; None when empty."""
+    meta = config.tables.meta
+    if wh.table_exists(meta):
+        rows = wh.read(meta, where={"key": [VERSION_KEY]})
+        if len(rows):
+            return int(rows["value"].iloc[0])
+    t = config.tables
+    if any(wh.table_exists(x) for x in (t.enriched, t.quarantine, t.runs)):
+        return 1
+    return None
+
+
+def _record(wh: Warehouse, config: EnrichmentConfig, version: int) -> None:
+    frame = pd.DataFrame(
+        {"key": [VERSION_KEY], "value": [str(version)], "updated_at": [pd.Timestamp(utcnow()).as_unit("us")]}
+    )
+    wh.upsert(config.tables.meta, frame, key=["key"])
+
+
+def upgrade(wh: Warehouse, config: EnrichmentConfig) -> int:
+    """Bring the warehouse to :data:`SCHEMA_VERSION` (call it holding the run lock).
+
+    Returns:
+        The version it had before (``SCHEMA_VERSION`` for a new warehouse).
+
+    Raises:
+        FeedbackError: For a warehouse written by a newer release.
+    """
+    found = schema_version(wh, config)
+    if found is None:
+        _record(wh, config, SCHEMA_VERSION)
+        return SCHEMA_VERSION
+    if found > SCHEMA_VERSION:
+        raise FeedbackError(
+            f"{wh.describe()} has schema version {found}, written by a newer release of feedback-pipeline "
+            f"(this one knows versions up to {SCHEMA_VERSION}). Upgrade this installation "
+            "(pip install -U feedback-pipeline, or git pull) before running it against this warehouse."
+        )
+    for version in range(found + 1, SCHEMA_VERSION + 1):
+        with wh.transaction():
+            MIGRATIONS[version](wh, config)
+            _record(wh, config, version)
+        log.info("upgrade: %s is now at schema version %d", wh.describe(), version)
+    return found
