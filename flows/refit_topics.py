@@ -20,16 +20,19 @@ from pipeline.config import EnrichmentConfig, load_config
 FLOW_NAME = "refit-topics"
 
 
-@task(retries=1, retry_delay_seconds=10, cache_policy=NONE)
-def refit(config: EnrichmentConfig) -> dict[str, Any]:
+@task(cache_policy=NONE)
+def refit(config: EnrichmentConfig, wait_s: float) -> dict[str, Any]:
     """Fit, match to the registry, store the model, write registry and history, re-assign the window's
-    stored rows (one connection)."""
-    return runner.refit_topics(config)
+    stored rows (one connection, holding the run lock, recorded in the runs table)."""
+    return runner.refit_topics(config, wait_s=wait_s)
 
 
 @flow(name=FLOW_NAME, log_prints=False)
 def refit_topics(
-    config_path: str | None = None, warehouse: str | None = None, window_days: int | None = None
+    config_path: str | None = None,
+    warehouse: str | None = None,
+    window_days: int | None = None,
+    wait_for_lock_s: float | None = None,
 ) -> dict[str, Any]:
     """Refit the topics on the rolling window, keeping stable topic ids.
 
@@ -37,6 +40,8 @@ def refit_topics(
         config_path: The enrichment YAML (default: configs/enrichment.yaml).
         warehouse: Override of the config's warehouse (DuckDB path or SQLAlchemy URL).
         window_days: Override of ``topics.window_days``.
+        wait_for_lock_s: How long to wait for a running run; None (a scheduled run) waits
+            ``run_lock.wait_minutes`` of the config.
 
     Returns:
         The refit summary (model_version, n_topics, window, outlier_share, events, rows_reassigned,
@@ -46,7 +51,8 @@ def refit_topics(
     config = load_config(config_path, warehouse=warehouse)
     if window_days is not None:
         config.topics.window_days = window_days
-    result = refit(config)
+    wait_s = config.run_lock.wait_minutes * 60 if wait_for_lock_s is None else wait_for_lock_s
+    result = refit(config, wait_s)
     logger.info(
         "topics refit %s: %s topics on %s texts, events %s, %s stored rows re-assigned (%s changed topic)",
         result.get("model_version"),

@@ -16,6 +16,7 @@ from prefect.cache_policies import NONE
 from pipeline.config import EnrichmentConfig, load_config
 from pipeline.embed import build_embedder
 from pipeline.embed.response import answer_embedder
+from pipeline.runs import run_session
 from pipeline.tagging.data import LabelledData
 from pipeline.tagging.retag import retag_stored
 from pipeline.tagging.retrain import MIN_LABELS, load_training_labels, registry_for, split_labels
@@ -102,6 +103,7 @@ def retrain_tagger(
     fine_tune: dict[str, Any] | None = None,
     retag_stored_answers: bool = True,
     seed: int = 0,
+    wait_for_lock_s: float | None = None,
 ) -> dict[str, Any]:
     """Retrain the tagger from the labels, gate, promote and re-tag.
 
@@ -118,6 +120,8 @@ def retrain_tagger(
             fine-tuned version embeds texts itself, so re-tagging encodes the stored answers again.
         retag_stored_answers: Re-tag the stored answers after a promotion.
         seed: Seed of the evaluation split.
+        wait_for_lock_s: How long to wait for a running run (the retrain holds the run lock and is
+            recorded in the runs table); None (a scheduled run) waits ``run_lock.wait_minutes``.
 
     Returns:
         A summary: status (promoted / refused / skipped), versions, scores, re-tagging counts.
@@ -125,12 +129,14 @@ def retrain_tagger(
     logger = get_run_logger()
     config = load_config(config_path, warehouse=warehouse)
     reg = str(registry_for(config, registry))
-    with open_warehouse(config.warehouse) as wh:
+    wait_s = config.run_lock.wait_minutes * 60 if wait_for_lock_s is None else wait_for_lock_s
+    with open_warehouse(config.warehouse) as wh, run_session(wh, config, FLOW_NAME, wait_s=wait_s) as run:
         labels = load_labels(wh, config, data)
         if len(labels) < MIN_LABELS:
             logger.warning(
                 "only %d labelled rows (fewer than %d): nothing retrained", len(labels), MIN_LABELS
             )
+            run.succeed(wh, config)
             return {"status": "skipped", "labels": len(labels), "registry": reg}
         train_part, eval_part = split_labels(labels, eval_fraction, seed)
         candidate, trained = train(config, train_part, reg, params, fine_tune)
@@ -147,6 +153,8 @@ def retrain_tagger(
         }
         if gated["decision"]["promoted"] and retag_stored_answers:
             result["retag"] = retag(wh, config, reg)
+        run.summary.versions = {"tagger_version": str(trained["version"])}
+        run.succeed(wh, config)
     logger.info(
         "tagger %s %s: micro F1 %.3f vs current %s (%s)",
         trained["version"],

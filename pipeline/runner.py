@@ -79,12 +79,22 @@ def load_export(path: str | Path, wh: Warehouse, config: EnrichmentConfig) -> Lo
     """Upsert a CSV/Parquet survey export into the source table, keyed by response_id.
 
     Repeated response_ids collapse to their last row (an upsert by key would do the same); both kinds
-    of repeat are counted in the report, none is an error.
+    of repeat are counted in the report, none is an error. The load holds the run lock (so two loads,
+    or a load and a run, never create or write the same tables at once) and is refused at once while a
+    run holds it (:class:`pipeline.warehouse.lock.RunLockHeld`).
     """
+    from pipeline.warehouse.lock import default_holder, run_lock
+
     raw = read_export(path)
     df = conform(raw, config.source)
     df, n_exact, n_conflict = dedupe(df)
-    written = wh.upsert(config.tables.source, df, key=["response_id"])
+    with run_lock(
+        wh,
+        holder=default_holder(f"load of {Path(path).name}"),
+        table=config.tables.lock,
+        lease_s=config.run_lock.lease_seconds,
+    ):
+        written = wh.upsert(config.tables.source, df, key=["response_id"])
     if n_exact or n_conflict:
         log.info(
             "export %s: %d exact and %d conflicting repeated response_ids collapsed",
@@ -446,12 +456,13 @@ def fit_window_topics(
     return model
 
 
-def refit_topics(config: EnrichmentConfig, now: datetime | None = None) -> dict:
+def refit_topics(config: EnrichmentConfig, now: datetime | None = None, wait_s: float = 0.0) -> dict:
     """The weekly refit, without Prefect: fit on the stored window, keep ids, update the registry.
 
     The stored rows of the window are then re-assigned to the refitted topics from the same cached
     vectors (:func:`reassign_window_rows`; nothing is encoded), so that reports over the window agree
-    with the registry.
+    with the registry. The refit holds the run lock (``wait_s``: how long to wait for a running run)
+    and is recorded in the runs table.
 
     Returns:
         A summary: model_version, n_topics, window size, outlier share, events by kind,
@@ -459,17 +470,21 @@ def refit_topics(config: EnrichmentConfig, now: datetime | None = None) -> dict:
         whose topic id changed), seconds.
     """
     t0 = time.perf_counter()
-    with open_warehouse(config.warehouse) as wh:
+    with open_warehouse(config.warehouse) as wh, run_session(wh, config, "refit-topics", wait_s=wait_s) as run:
         models = build_models(config, wh)
         window = topic_window(wh, config)
         emb = window_vectors(config, models, window) if len(window) >= config.topics.min_docs else None
-        model = fit_window_topics(config, wh, models, window, now, emb=emb)
-        if model is None or isinstance(model, NoTopics):
-            return {"model_version": None, "n_topics": 0, "window": len(window), "refit": False}
-        labels = model.labels_ if isinstance(model, StableTopicModel) else np.full(len(window), -1)
-        seen = pd.DataFrame({"topic_id": labels, "submitted_at": window["submitted_at"].to_numpy()})
-        write_topics(wh, config, model, seen)
-        reassigned = reassign_window_rows(wh, config, model, window, emb)
+        with wh.transaction():  # model, history, registry and re-assigned rows: all or nothing
+            model = fit_window_topics(config, wh, models, window, now, emb=emb)
+            if model is None or isinstance(model, NoTopics):
+                run.succeed(wh, config)
+                return {"model_version": None, "n_topics": 0, "window": len(window), "refit": False}
+            labels = model.labels_ if isinstance(model, StableTopicModel) else np.full(len(window), -1)
+            seen = pd.DataFrame({"topic_id": labels, "submitted_at": window["submitted_at"].to_numpy()})
+            write_topics(wh, config, model, seen)
+            reassigned = reassign_window_rows(wh, config, model, window, emb)
+        run.summary.versions = {**models.versions(), "topic_model_version": model.version}
+        run.succeed(wh, config)
         events: dict[str, int] = {}
         if wh.table_exists(config.tables.topic_history):
             hist = wh.read(config.tables.topic_history, where={"model_version": [model.version]})

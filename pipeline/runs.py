@@ -203,6 +203,11 @@ class RunSession:
     summary: RunSummary
     abandoned: list[str] = field(default_factory=list)
 
+    def succeed(self, wh: Warehouse, config: EnrichmentConfig) -> None:
+        """Record the run as ``success`` (for runs that move no source rows: refit, retrain)."""
+        self.summary.status = SUCCESS
+        write_run(wh, config, self.summary, self.flow, self.started_at)
+
 
 @contextmanager
 def run_session(

@@ -155,15 +155,17 @@ def retag_stored(
         report.changed += sum(a != b for a, b in zip(old, new_tags, strict=True))
         updated = rows.assign(tags=new_tags, tagger_version=tagger.version)
         done_ids = updated["response_id"].astype(str).tolist()
-        if wh.table_exists(t.tags):
-            wh.delete(t.tags, {"response_id": done_ids, "source": ["model"]})
-        wh.upsert(t.enriched, updated, key=["response_id"])
-        if tag_rows:
-            wh.upsert(t.tags, pd.DataFrame(tag_rows, columns=TAG_COLUMNS), key=["response_id", "tag"])
-        if len(sents):
-            keep = sents["response_id"].astype(str).isin(set(done_ids)).to_numpy()
-            new_sent = sents.assign(tags=sent_tags)[keep]
-            wh.upsert(t.sentences, new_sent, key=["response_id", "sentence_id"])
+        # A response's tag list, tag rows and sentence tags change together or not at all.
+        with wh.transaction():
+            if wh.table_exists(t.tags):
+                wh.delete(t.tags, {"response_id": done_ids, "source": ["model"]})
+            wh.upsert(t.enriched, updated, key=["response_id"])
+            if tag_rows:
+                wh.upsert(t.tags, pd.DataFrame(tag_rows, columns=TAG_COLUMNS), key=["response_id", "tag"])
+            if len(sents):
+                keep = sents["response_id"].astype(str).isin(set(done_ids)).to_numpy()
+                new_sent = sents.assign(tags=sent_tags)[keep]
+                wh.upsert(t.sentences, new_sent, key=["response_id", "sentence_id"])
         report.retagged += len(updated)
     report.seconds = round(time.perf_counter() - t_start, 2)
     log.info(
