@@ -470,7 +470,10 @@ def refit_topics(config: EnrichmentConfig, now: datetime | None = None, wait_s: 
         whose topic id changed), seconds.
     """
     t0 = time.perf_counter()
-    with open_warehouse(config.warehouse) as wh, run_session(wh, config, "refit-topics", wait_s=wait_s) as run:
+    with (
+        open_warehouse(config.warehouse) as wh,
+        run_session(wh, config, "refit-topics", wait_s=wait_s) as run,
+    ):
         models = build_models(config, wh)
         window = topic_window(wh, config)
         emb = window_vectors(config, models, window) if len(window) >= config.topics.min_docs else None
@@ -600,7 +603,9 @@ def remove_deleted(wh: Warehouse, config: EnrichmentConfig) -> int:
     with wh.transaction():
         for table in (t.tags, t.sentences, t.enriched, t.quarantine):
             wh.delete(table, {"response_id": ids})
-    log.info("%d responses deleted from the source: their enrichment and quarantine records removed", len(ids))
+    log.info(
+        "%d responses deleted from the source: their enrichment and quarantine records removed", len(ids)
+    )
     return len(ids)
 
 
@@ -626,7 +631,10 @@ def topic_spans(wh: Warehouse, config: EnrichmentConfig) -> pd.DataFrame:
 
 
 def write_topics(
-    wh: Warehouse, config: EnrichmentConfig, topics: BERTopicModel | NoTopics, seen: pd.DataFrame | None = None
+    wh: Warehouse,
+    config: EnrichmentConfig,
+    topics: BERTopicModel | NoTopics,
+    seen: pd.DataFrame | None = None,
 ) -> None:
     """Upsert the topic registry: label, keywords, quotes, suggested tag, size, first/last seen, version.
 

@@ -146,7 +146,9 @@ def mark_abandoned(wh: Warehouse, config: EnrichmentConfig) -> list[str]:
     rows["finished_at"] = rows["finished_at"].astype("datetime64[us]")
     wh.upsert(table, rows, key=TABLE_KEYS["pipeline_runs"])
     for record in rows.to_dict(orient="records"):
-        log.warning("run %s (started %s) was left running: marked abandoned", record["run_id"], record["started_at"])
+        log.warning(
+            "run %s (started %s) was left running: marked abandoned", record["run_id"], record["started_at"]
+        )
         stop_orphan_prefect_server(record)
     return rows["run_id"].astype(str).tolist()
 
@@ -183,7 +185,9 @@ def stop_orphan_prefect_server(record: dict[str, Any]) -> bool:
     command = _cmdline(pid)
     if not _alive(pid) or not ("prefect" in command or "uvicorn" in command):
         return False
-    log.warning("stopping the temporary Prefect server (pid %d) left behind by run %s", pid, record.get("run_id"))
+    log.warning(
+        "stopping the temporary Prefect server (pid %d) left behind by run %s", pid, record.get("run_id")
+    )
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and _alive(pid) and _cmdline(pid):

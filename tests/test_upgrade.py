@@ -43,7 +43,10 @@ def make_config(tmp: Path, warehouse: str) -> Path:
         "warehouse": warehouse,
         "state_dir": str(tmp / "state"),
         "report_dir": str(tmp / "report"),
-        "tagger": {"taxonomy": str(DEFAULT_CONFIG.parent / "taxonomy.yaml"), "model_dir": str(tmp / "models")},
+        "tagger": {
+            "taxonomy": str(DEFAULT_CONFIG.parent / "taxonomy.yaml"),
+            "model_dir": str(tmp / "models"),
+        },
         "embedder": {"name": "hashing"},
         "topics": {"min_docs": 20},
     }
