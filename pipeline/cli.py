@@ -133,6 +133,7 @@ def cmd_enrich(args: argparse.Namespace) -> int:
                 print(
                     f"loaded {rep.rows_loaded} rows from {src} into {config.tables.source} "
                     f"({rep.exact_duplicates} exact and {rep.conflicting_duplicates} conflicting repeats collapsed)"
+                    + (f"; columns renamed for the warehouse: {rep.renamed}" if rep.renamed else "")
                 )
     result = _run_flow(args.config, config.warehouse, args.full, not args.no_prefect)
     _print_run(result)
@@ -165,6 +166,36 @@ def cmd_report(args: argparse.Namespace) -> int:
         Path(args.json).write_text(
             (html.parent / "summary.json").read_text(encoding="utf-8"), encoding="utf-8"
         )
+    return 0
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    """Erase people's answers from every table the pipeline writes, and record the erasure."""
+    from pipeline.config import load_config
+    from pipeline.erasure import forget
+    from pipeline.warehouse import open_warehouse
+    from pipeline.warehouse.lock import default_holder, run_lock
+
+    if not args.response_id and not args.customer_id:
+        raise FeedbackError("feedback forget needs --response-id ID... and/or --customer-id ID...")
+    config = load_config(args.config, warehouse=args.warehouse)
+    with (
+        open_warehouse(config.warehouse) as wh,
+        run_lock(wh, holder=default_holder("forget"), table=config.tables.lock),
+    ):
+        report = forget(wh, config, args.response_id or [], args.customer_id or [], who=args.who)
+    print(
+        f"erased {report.responses} response(s) ({report.erasure_id}): "
+        + (", ".join(f"{t} {n}" for t, n in report.rows.items()) or "nothing stored")
+    )
+    for path in report.stale_reports:
+        print(
+            f"warning: {path} was written before the erasure and quotes an erased answer: delete it or "
+            "run `feedback report` again",
+            file=sys.stderr,
+        )
+    if args.json:
+        Path(args.json).write_text(json.dumps(report.as_dict(), indent=2), encoding="utf-8")
     return 0
 
 
@@ -251,6 +282,20 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default=None, help="report folder (default: report_dir of the config)")
     r.add_argument("--json", default=None, help="also write the summary JSON here")
     r.set_defaults(func=cmd_report)
+
+    f = sub.add_parser("forget", help="erase people's answers from every table (right to be forgotten)")
+    common(f)
+    f.add_argument("--response-id", nargs="+", default=None, metavar="ID", help="response ids to erase")
+    f.add_argument(
+        "--customer-id",
+        nargs="+",
+        default=None,
+        metavar="ID",
+        help="erase every answer of these customers (column source.customer_id, default customer_id)",
+    )
+    f.add_argument("--who", default=None, help="who asked, recorded (default: the OS user)")
+    f.add_argument("--json", default=None, help="write what was erased as JSON")
+    f.set_defaults(func=cmd_forget)
 
     m = sub.add_parser("embed", help="embed a file's texts with the default encoder")
     common(m, warehouse=False)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipeline.errors import ConfigError
 
@@ -38,6 +38,7 @@ class TablesConfig(_Strict):
     alerts: str = "alerts"
     lock: str = "pipeline_lock"
     meta: str = "warehouse_meta"
+    erasures: str = "erasures"
 
 
 class SourceConfig(_Strict):
@@ -50,6 +51,13 @@ class SourceConfig(_Strict):
         earliest_submitted_at: Answers dated before this are quarantined (``implausible_submitted_at``).
         max_future_days: Answers dated more than this many days after the run's clock are quarantined
             (``implausible_submitted_at``): one row dated 2099 must not distort trends and windows.
+        whole_number_scores: Survey types whose scores must be whole numbers; others are quarantined
+            (``score_not_whole``).
+        customer_id: The source column that identifies a customer (kept in the enriched tables, for
+            closing the loop).
+        personal_data: Source columns that carry personal data, each ``drop`` (never copied past the
+            source table) or ``hash`` (a keyed hash: same person, same value, not readable; set the key in
+            the environment variable FEEDBACK_PSEUDONYM_KEY).
     """
 
     columns: dict[str, str] = Field(default_factory=dict)
@@ -57,6 +65,18 @@ class SourceConfig(_Strict):
     default_survey_type: Literal["nps", "csat", "ces"] | None = None
     earliest_submitted_at: datetime = datetime(2000, 1, 1)
     max_future_days: float = Field(2.0, ge=0)
+    whole_number_scores: list[Literal["nps", "csat", "ces"]] = Field(default_factory=lambda: ["nps"])
+    customer_id: str | None = None
+    personal_data: dict[str, Literal["drop", "hash"]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _customer_id_is_kept(self) -> SourceConfig:
+        if self.customer_id is not None and self.customer_id in self.personal_data:
+            raise ValueError(
+                f"source.customer_id {self.customer_id!r} is also in source.personal_data: the customer "
+                "identifier is kept (for closing the loop); remove it from personal_data, or unset customer_id"
+            )
+        return self
 
     @field_validator("earliest_submitted_at")
     @classmethod
@@ -146,6 +166,9 @@ class EnrichmentConfig(_Strict):
     topics: TopicsSection = Field(default_factory=TopicsSection)
     alerts: AlertsSection = Field(default_factory=AlertsSection)
     run_lock: RunLockSection = Field(default_factory=RunLockSection)
+    retention_days: int | None = Field(
+        None, ge=1, description="answers submitted longer ago are erased by every run (None: kept)"
+    )
     batch_size: int = Field(5000, ge=1, description="rows enriched and written per batch")
     response_vector: Literal["sentence_mean", "whole"] = "sentence_mean"
     report_dir: Path = Path("../var/report")

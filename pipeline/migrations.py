@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
 VERSION_KEY = "schema_version"
+COLUMN_NAMES_KEY = "source_column_names"  # {export column name: warehouse column name}, set by loads
 
 
 def _add_column(wh: Warehouse, table: str, column: str, logical: str) -> bool:
@@ -63,11 +64,24 @@ def schema_version(wh: Warehouse, config: EnrichmentConfig) -> int | None:
     return None
 
 
-def _record(wh: Warehouse, config: EnrichmentConfig, version: int) -> None:
+def read_meta(wh: Warehouse, config: EnrichmentConfig, key: str) -> str | None:
+    """A value of the ``warehouse_meta`` table, or None."""
+    if not wh.table_exists(config.tables.meta):
+        return None
+    rows = wh.read(config.tables.meta, where={"key": [key]})
+    return None if rows.empty else str(rows["value"].iloc[0])
+
+
+def write_meta(wh: Warehouse, config: EnrichmentConfig, key: str, value: str) -> None:
+    """Set a value of the ``warehouse_meta`` table."""
     frame = pd.DataFrame(
-        {"key": [VERSION_KEY], "value": [str(version)], "updated_at": [pd.Timestamp(utcnow()).as_unit("us")]}
+        {"key": [key], "value": [value], "updated_at": [pd.Timestamp(utcnow()).as_unit("us")]}
     )
     wh.upsert(config.tables.meta, frame, key=["key"])
+
+
+def _record(wh: Warehouse, config: EnrichmentConfig, version: int) -> None:
+    write_meta(wh, config, VERSION_KEY, str(version))
 
 
 def upgrade(wh: Warehouse, config: EnrichmentConfig) -> int:

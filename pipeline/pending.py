@@ -43,7 +43,7 @@ def _hash_sql(wh: Warehouse, columns: list[str], alias: str) -> str:
     text = "VARCHAR" if wh.dialect == "duckdb" else "TEXT"
     parts = [
         f"CASE WHEN {alias}.{wh._quote(c)} IS NULL THEN NULL "
-        f"ELSE '{c}' || chr(30) || CAST({alias}.{wh._quote(c)} AS {text}) END"
+        f"ELSE '{c.replace(chr(39), chr(39) * 2)}' || chr(30) || CAST({alias}.{wh._quote(c)} AS {text}) END"
         for c in sorted(columns)
     ]
     return f"md5(concat_ws(chr(31), {', '.join(parts)}))"

@@ -11,9 +11,10 @@ points (:mod:`pipeline.faults`) let the tests kill a real run after any step.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from pipeline.embed.base import Progress
 from pipeline.embed.response import response_vectors
 from pipeline.enrich import EnrichedBatch, Models, enrich_batch, prepare_batch
 from pipeline.faults import fault_point
+from pipeline.migrations import COLUMN_NAMES_KEY, read_meta, write_meta
 from pipeline.pending import ROW_HASH, read_pending, removed_ids
 from pipeline.prepare import prepare_config_of
 from pipeline.runs import SUCCESS, RunSummary, new_run_id, run_session, write_run
@@ -35,6 +37,7 @@ from pipeline.schema import TABLE_KEYS
 from pipeline.sentiment import sentiment_for_run
 from pipeline.source import (
     Validated,
+    apply_personal_data,
     conform,
     dedupe,
     quarantine_frame,
@@ -73,6 +76,7 @@ class LoadReport:
     rows_loaded: int
     exact_duplicates: int
     conflicting_duplicates: int
+    renamed: dict[str, str] = field(default_factory=dict)
 
 
 def load_export(path: str | Path, wh: Warehouse, config: EnrichmentConfig) -> LoadReport:
@@ -83,11 +87,16 @@ def load_export(path: str | Path, wh: Warehouse, config: EnrichmentConfig) -> Lo
     or a load and a run, never create or write the same tables at once) and is refused at once while a
     run holds it (:class:`pipeline.warehouse.lock.RunLockHeld`).
     """
+    from pipeline.erasure import erased_ids
     from pipeline.warehouse.lock import default_holder, run_lock
 
     raw = read_export(path)
     df = conform(raw, config.source)
     df, n_exact, n_conflict = dedupe(df)
+    erased = erased_ids(wh, config, df["response_id"])
+    if erased:  # an old export must not bring back an answer erased on request
+        log.warning("export %s: %d row(s) of erased responses not loaded", path, len(erased))
+        df = df[~df["response_id"].isin(erased)]
     with run_lock(
         wh,
         holder=default_holder(f"load of {Path(path).name}"),
@@ -95,6 +104,10 @@ def load_export(path: str | Path, wh: Warehouse, config: EnrichmentConfig) -> Lo
         lease_s=config.run_lock.lease_seconds,
     ):
         written = wh.upsert(config.tables.source, df, key=["response_id"])
+        renamed = dict(df.attrs.get("renamed") or {})
+        if renamed:  # every run records the export column names it stores under other names
+            known = json.loads(read_meta(wh, config, COLUMN_NAMES_KEY) or "{}")
+            write_meta(wh, config, COLUMN_NAMES_KEY, json.dumps({**known, **renamed}, ensure_ascii=False))
     if n_exact or n_conflict:
         log.info(
             "export %s: %d exact and %d conflicting repeated response_ids collapsed",
@@ -102,7 +115,7 @@ def load_export(path: str | Path, wh: Warehouse, config: EnrichmentConfig) -> Lo
             n_exact,
             n_conflict,
         )
-    return LoadReport(str(path), len(raw), written, n_exact, n_conflict)
+    return LoadReport(str(path), len(raw), written, n_exact, n_conflict, renamed)
 
 
 def extract(wh: Warehouse, config: EnrichmentConfig) -> pd.DataFrame:
@@ -149,10 +162,17 @@ def validate_rows(
         empty = pd.DataFrame(columns=["response_id", "reason", "detail", "raw", "source_hash"])
         return Validated(pending, empty), []
     df = conform(pending, config.source)
+    if df.attrs.get("renamed"):
+        log.info("source columns stored under warehouse names: %s", df.attrs["renamed"])
     if "response_id" in pending.columns:  # the stored key, as stored (conform strips and fills ids)
         stored = pending["response_id"]
         df["response_id"] = stored.astype(str).where(stored.notna(), df["response_id"])
-    validated = validate(df.drop(columns=[ROW_HASH], errors="ignore"), plausible_window(config, now))
+    df = apply_personal_data(df, config.source)  # before anything is copied past the source table
+    validated = validate(
+        df.drop(columns=[ROW_HASH], errors="ignore"),
+        plausible_window(config, now),
+        config.source.whole_number_scores,
+    )
     quarantined = validated.quarantined
     if ROW_HASH in df.columns:
         quarantined = quarantined.assign(source_hash=df.loc[quarantined.index, ROW_HASH].to_numpy())
@@ -594,19 +614,23 @@ def write_batch(
 
 
 def remove_deleted(wh: Warehouse, config: EnrichmentConfig) -> int:
-    """Remove the enrichment and quarantine records of rows deleted from the source (one transaction),
-    so that source = enriched + quarantined keeps holding. Returns how many responses were removed."""
-    ids = removed_ids(wh, config)
-    if not ids:
-        return 0
-    t = config.tables
-    with wh.transaction():
-        for table in (t.tags, t.sentences, t.enriched, t.quarantine):
-            wh.delete(table, {"response_id": ids})
-    log.info(
-        "%d responses deleted from the source: their enrichment and quarantine records removed", len(ids)
-    )
-    return len(ids)
+    """Erase what the pipeline keeps of rows deleted from the source, and of answers older than
+    ``retention_days`` (:mod:`pipeline.erasure`: every table, quotes and cache, one transaction), so that
+    source = enriched + quarantined keeps holding. Returns how many responses were removed."""
+    from pipeline.erasure import expired_ids, forget_ids
+
+    removed = 0
+    deleted = removed_ids(wh, config)
+    if deleted:
+        forget_ids(wh, config, deleted, reason="deleted_from_source", who="pipeline", delete_source=False)
+        log.info("%d responses deleted from the source: erased from the pipeline's tables", len(deleted))
+        removed += len(deleted)
+    expired = expired_ids(wh, config)
+    if expired:
+        forget_ids(wh, config, expired, reason="retention", who="pipeline")
+        log.info("%d responses older than retention_days=%s erased", len(expired), config.retention_days)
+        removed += len(expired)
+    return removed
 
 
 def topic_spans(wh: Warehouse, config: EnrichmentConfig) -> pd.DataFrame:

@@ -60,6 +60,7 @@ class RunSummary:
     rows_enriched: int = 0
     rows_quarantined: int = 0
     rows_removed: int = 0
+    column_names: str | None = None  # JSON {export column: warehouse column} of the source's renames
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     watermark: tuple | None = None
     versions: dict[str, str] = field(default_factory=dict)
@@ -101,6 +102,7 @@ def write_run(
         "rows_enriched": summary.rows_enriched,
         "rows_quarantined": summary.rows_quarantined,
         "rows_removed": summary.rows_removed,
+        "column_names": summary.column_names,
         "quarantine_reasons": json.dumps(summary.quarantine_reasons),
         "watermark_submitted_at": pd.Timestamp(wm[0]).as_unit("us") if wm else pd.NaT,
         "watermark_response_id": wm[1] if wm else None,
@@ -115,7 +117,7 @@ def write_run(
     frame = pd.DataFrame([record])
     for column in ("finished_at", "watermark_submitted_at"):
         frame[column] = pd.to_datetime(frame[column]).astype("datetime64[us]")
-    for column in ("error", "watermark_response_id", *LINEAGE_KEYS):
+    for column in ("error", "watermark_response_id", "column_names", *LINEAGE_KEYS):
         frame[column] = frame[column].astype(object)
     frame["prefect_server_pid"] = frame["prefect_server_pid"].astype("Int64")
     wh.upsert(config.tables.runs, frame, key=TABLE_KEYS["pipeline_runs"])
@@ -237,7 +239,7 @@ def run_session(
     Raises:
         RunLockHeld: When another run holds the lock (after ``wait_s``).
     """
-    from pipeline.migrations import upgrade
+    from pipeline.migrations import COLUMN_NAMES_KEY, read_meta, upgrade
     from pipeline.warehouse.lock import default_holder, run_lock
 
     run_id = run_id or new_run_id()
@@ -251,6 +253,7 @@ def run_session(
         lease_s=config.run_lock.lease_seconds,
     ):
         upgrade(wh, config)
+        summary.column_names = read_meta(wh, config, COLUMN_NAMES_KEY)
         abandoned = mark_abandoned(wh, config)
         write_run(wh, config, summary, flow, started, status=RUNNING)
         fault_point("run_start")

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import io
 import json
 import logging
+import os
+import re
+import unicodedata
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -32,8 +37,66 @@ QUARANTINE_REASONS = {
     "missing_submitted_at": "submitted_at is empty or not a date",
     "implausible_submitted_at": "submitted_at is before source.earliest_submitted_at or more than "
     "source.max_future_days after the run's clock",
+    "score_not_whole": "the score has a fraction, and source.whole_number_scores says the survey type's "
+    "scores are whole numbers (NPS 7.5 is not an NPS answer)",
     "enrichment_error": "a model stage failed on this row's batch (see detail)",
 }
+
+# C0 and C1 control characters but tab, newline and carriage return: a NUL loses a PostgreSQL load, and
+# none of them is text a person wrote.
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def clean_text(value: object) -> object:
+    """A text value without control characters (other values unchanged)."""
+    return _CONTROL_RE.sub("", value) if isinstance(value, str) and _CONTROL_RE.search(value) else value
+
+
+def snake_case(name: str) -> str:
+    """A column name as a warehouse identifier: ``Customer Segment`` -> ``customer_segment``.
+
+    Names that already are lower-case identifiers (``channel``, ``_internal``) are kept as they are.
+    """
+    if re.fullmatch(r"[a-z_][a-z0-9_]*", str(name)):
+        return str(name)
+    text = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode()
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text)
+    text = re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower() or "column"
+    return text if re.match(r"[a-z_]", text) else f"c_{text}"
+
+
+def normalise_columns(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Rename columns to snake_case identifiers; returns the frame and the ``{original: new}`` changes.
+
+    Raises:
+        SchemaError: When two columns normalise to the same name (naming both).
+    """
+    mapping = {str(c): snake_case(str(c)) for c in df.columns}
+    seen: dict[str, str] = {}
+    for original, new in mapping.items():
+        if new in seen:
+            raise SchemaError(
+                f"Columns {seen[new]!r} and {original!r} both become {new!r} as warehouse column names. "
+                "Rename or drop one of them in the export (or map one with source.columns)."
+            )
+        seen[new] = original
+    changed = {o: n for o, n in mapping.items() if o != n}
+    if changed:
+        log.info("column names normalised for the warehouse: %s", changed)
+    return df.rename(columns=changed), changed
+
+
+def _refuse_containers(df: pd.DataFrame) -> None:
+    """Refuse list/dict-valued columns: a survey export has one value per cell."""
+    for column in df.columns:
+        if df[column].dtype != object:
+            continue
+        for value in df[column]:
+            if isinstance(value, list | tuple | dict | set | np.ndarray):
+                raise SchemaError(
+                    f"Column {column!r} holds {type(value).__name__} values (e.g. {str(value)[:60]!r}), "
+                    "not one value per cell. Join them into text first (e.g. with '|'), or drop the column."
+                )
 
 
 def read_export(path: str | Path) -> pd.DataFrame:
@@ -152,7 +215,14 @@ def conform(df: pd.DataFrame, config: SourceConfig | None = None) -> pd.DataFram
         SchemaError: naming the expected and the found columns when required columns are missing.
     """
     config = config or SourceConfig()
-    out = df.rename(columns=config.columns).copy()
+    out = df.rename(columns=config.columns)
+    out, renamed = normalise_columns(out)
+    _refuse_containers(out)
+    out = out.copy()
+    out.attrs["renamed"] = renamed
+    for column in out.columns:  # control characters out of every text cell, before any backend
+        if out[column].dtype == object or isinstance(out[column].dtype, pd.StringDtype):
+            out[column] = out[column].map(clean_text, na_action="ignore")
     if "survey_type" not in out.columns and config.default_survey_type:
         out["survey_type"] = config.default_survey_type
     if any(c not in out.columns for c in SOURCE_REQUIRED):
@@ -210,7 +280,11 @@ class Validated:
     quarantined: pd.DataFrame
 
 
-def validate(df: pd.DataFrame, plausible: tuple[datetime, datetime] | None = None) -> Validated:
+def validate(
+    df: pd.DataFrame,
+    plausible: tuple[datetime, datetime] | None = None,
+    whole_number_scores: Iterable[str] = ("nps",),
+) -> Validated:
     """Check each conformed row; rows that cannot be enriched go to quarantine with their reason.
 
     A missing or blank comment is not an error: it is enriched as a non-answer (its score still counts).
@@ -219,6 +293,7 @@ def validate(df: pd.DataFrame, plausible: tuple[datetime, datetime] | None = Non
         df: Conformed rows.
         plausible: ``(earliest, latest)`` submission times; rows outside are quarantined as
             ``implausible_submitted_at`` (None: no check).
+        whole_number_scores: Survey types whose scores must be whole numbers (``score_not_whole``).
     """
     reason = pd.Series(pd.NA, index=df.index, dtype="object")
     detail = pd.Series("", index=df.index, dtype="object")
@@ -240,6 +315,12 @@ def validate(df: pd.DataFrame, plausible: tuple[datetime, datetime] | None = Non
         "score_out_of_range",
         "score=" + df["score"].astype(str) + " for " + df["survey_type"].astype(str),
     )
+    whole = df["survey_type"].isin(list(whole_number_scores)) & df["score"].notna()
+    flag(
+        whole & (df["score"] % 1 != 0),
+        "score_not_whole",
+        "score=" + df["score"].astype(str) + " for " + df["survey_type"].astype(str),
+    )
     flag(df["submitted_at"].isna(), "missing_submitted_at", "submitted_at is empty or not a date")
     if plausible is not None:
         earliest, latest = (pd.Timestamp(t) for t in plausible)
@@ -256,8 +337,17 @@ def validate(df: pd.DataFrame, plausible: tuple[datetime, datetime] | None = Non
 
 
 def quarantine_frame(rows: pd.DataFrame, reason: pd.Series | str, detail: pd.Series | str) -> pd.DataFrame:
-    """Quarantine records: response_id, reason, detail and the raw row as JSON."""
-    raw = [json.dumps(r, default=str, ensure_ascii=False)[:20000] for r in rows.to_dict(orient="records")]
+    """Quarantine records: response_id, reason, detail and the row as JSON with every text value
+    PII-redacted (the source table keeps the original; the quarantine is no second copy of it)."""
+    from pipeline.prepare import redact_pii
+
+    def redacted(value: object) -> object:
+        return redact_pii(value)[0] if isinstance(value, str) and value else value
+
+    raw = [
+        json.dumps({k: redacted(v) for k, v in r.items()}, default=str, ensure_ascii=False)[:20000]
+        for r in rows.to_dict(orient="records")
+    ]
     return pd.DataFrame(
         {
             "response_id": rows["response_id"].astype(str).to_numpy(),
@@ -267,6 +357,43 @@ def quarantine_frame(rows: pd.DataFrame, reason: pd.Series | str, detail: pd.Ser
         },
         index=rows.index,
     )
+
+
+PSEUDONYM_KEY_ENV = "FEEDBACK_PSEUDONYM_KEY"
+
+
+def pseudonym(value: object) -> object:
+    """A keyed hash of a value (HMAC-SHA256 with ``FEEDBACK_PSEUDONYM_KEY``, else SHA-256): ``h:`` and 16
+    hex digits. Missing values stay missing."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return None
+    key = os.environ.get(PSEUDONYM_KEY_ENV, "").encode()
+    digest = (
+        hmac.new(key, str(value).encode(), hashlib.sha256) if key else hashlib.sha256(str(value).encode())
+    )
+    return "h:" + digest.hexdigest()[:16]
+
+
+def apply_personal_data(df: pd.DataFrame, config: SourceConfig) -> pd.DataFrame:
+    """Drop or hash the columns ``source.personal_data`` names (a new frame; the input is untouched).
+
+    Raises:
+        SchemaError: When a named column is a required one (response_id, comment ...).
+    """
+    if not config.personal_data:
+        return df
+    required = [c for c in config.personal_data if c in SOURCE_REQUIRED]
+    if required:
+        raise SchemaError(
+            f"source.personal_data names required column(s) {required}; the pipeline needs them. The "
+            "comment is redacted anyway; list only segment columns such as email or phone."
+        )
+    drop = [c for c, how in config.personal_data.items() if how == "drop" and c in df.columns]
+    out = df.drop(columns=drop)
+    for column, how in config.personal_data.items():
+        if how == "hash" and column in out.columns:
+            out[column] = out[column].map(pseudonym).astype(object)
+    return out
 
 
 def segment_columns(df: pd.DataFrame, config: SourceConfig) -> list[str]:

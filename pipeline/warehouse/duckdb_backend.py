@@ -222,7 +222,16 @@ class DuckDBWarehouse(Warehouse):
                     "writing process per file: route writes through one task, close other sessions "
                     "(notebooks, CLI) on this file, or use a PostgreSQL warehouse for concurrent use."
                 ) from exc
-            raise
+            raise FeedbackError(
+                f"Cannot open {self._path} as a DuckDB warehouse: {str(exc).splitlines()[0]} Point "
+                "--warehouse (or `warehouse:` in the config) at a DuckDB file written by this pipeline, or "
+                "at a path that does not exist yet to start a new one."
+            ) from exc
+        except duckdb.Error as exc:  # a damaged file, a file of another DuckDB storage version ...
+            raise FeedbackError(
+                f"Cannot open {self._path} as a DuckDB warehouse ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0]}). Is it a DuckDB file, and not damaged?"
+            ) from exc
         if self._schema is not None:
             if not read_only:
                 self._con.execute(f"CREATE SCHEMA IF NOT EXISTS {self._quote(self._schema)}")
