@@ -30,6 +30,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import ConfigError, MissingDependencyError, SchemaError, missing_columns
+from pipeline.pii import PII_KINDS, PLACEHOLDERS, redact_pii
+from pipeline.pii import PLACEHOLDER_RE as _PLACEHOLDER_RE
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; the real imports are lazy
     from spacy.language import Language as SpacyLanguage
@@ -40,11 +42,13 @@ __all__ = [
     "LINGUA_LANGUAGES",
     "OUTPUT_COLUMNS",
     "PII_KINDS",
+    "PLACEHOLDERS",
     "LanguageDetector",
     "PrepareConfig",
     "is_non_answer",
     "normalise_text",
     "prepare",
+    "redact_and_truncate",
     "redact_pii",
     "split_sentences",
 ]
@@ -52,9 +56,6 @@ __all__ = [
 #: Language returned when the language cannot be told (too short, no letters, low confidence, or a
 #: language outside the configured set).
 UNDETERMINED = "und"
-
-#: PII kinds that :func:`redact_pii` knows, in the order they are applied.
-PII_KINDS: tuple[str, ...] = ("url", "email", "card", "phone", "handle")
 
 #: Columns returned by :func:`prepare`, in order.
 OUTPUT_COLUMNS: tuple[str, ...] = (
@@ -142,7 +143,8 @@ class PrepareConfig:
         min_chars_for_language: Answers with fewer letters than this get ``"und"`` without detection.
         max_chars: Longer answers are cut at a sentence (else word) boundary and flagged
             ``text_truncated``.
-        redact: PII kinds to redact; any of ``"email", "url", "phone", "card", "handle"``.
+        redact: PII kinds to redact; any of :data:`PII_KINDS` (``"url", "email", "iban", "tax_id",
+            "card", "phone", "handle"``), all of them by default.
         reject_languages: Languages scored besides ``languages`` only so that answers written in them come
             out ``"und"`` instead of being forced into the closest configured language (German into
             Dutch). Codes that are also in ``languages`` are ignored. ``()`` gives plain restricted
@@ -156,7 +158,7 @@ class PrepareConfig:
     min_language_confidence: float = 0.5
     min_chars_for_language: int = 3
     max_chars: int = 5000
-    redact: tuple[str, ...] = ("email", "url", "phone", "card", "handle")
+    redact: tuple[str, ...] = PII_KINDS
     reject_languages: tuple[str, ...] = DEFAULT_REJECT_LANGUAGES
 
     def __post_init__(self) -> None:
@@ -255,236 +257,11 @@ def _truncate(text: str, max_chars: int) -> tuple[str, bool]:
 # PII redaction
 # --------------------------------------------------------------------------------------------------------
 
-PLACEHOLDERS: dict[str, str] = {
-    "email": "[EMAIL]",
-    "url": "[URL]",
-    "phone": "[PHONE]",
-    "card": "[CARD]",
-    "handle": "[HANDLE]",
-}
-_PLACEHOLDER_RE = re.compile(r"\[(?:EMAIL|URL|PHONE|CARD|HANDLE)\]")
+# The patterns, checksums and the phonenumbers-based phone rules live in pipeline.pii; every public name
+# (PII_KINDS, PLACEHOLDERS, redact_pii) is re-exported here, where the stage and its callers import them.
 
-# URLs first: they may hold an e-mail or digits. Not inside an e-mail ("john@www.x.com").
-_URL_RE = re.compile(r"(?<![\w@.])(?:https?://|www\.)[^\s<>\"'\[\]{}]+", re.IGNORECASE)
-_URL_TRAILING = ".,;:!?)]}'\"…»"
-# Lookbehind: a match starts only at the start of a run of address characters, which keeps the scan
-# linear on 50,000-character strings without spaces.
-_EMAIL_RE = re.compile(r"(?<![\w.+%-])[\w.+%-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}(?![\w-])")
-# 13-19 digits: contiguous, or in the card groupings 4-4-4-4(-3), 4-6-5 (Amex), 4-6-4 (Diners), with one
-# consistent separator. The Luhn check is applied on top.
-_CARD_RE = re.compile(
-    r"(?<![\w+.,-])(?:"
-    r"\d{4}(?P<s1>[ -]?)\d{4}(?P=s1)\d{4}(?P=s1)\d{4}(?P=s1)\d{1,3}"
-    r"|\d{4}(?P<s2>[ -]?)\d{4}(?P=s2)\d{4}(?P=s2)\d{1,7}"
-    r"|\d{4}(?P<s3>[ -]?)\d{6}(?P=s3)\d{4,5}"
-    r")(?![\w]|[.,-]\d)"
-)
-# A span of digits with phone-like separators; each span is then checked (and narrowed) by _find_phone.
-_PHONE_SPAN_RE = re.compile(r"(?<![\w+@#/.,-])[+(]?\d(?:[ .()\-]{1,3}\d|\d)*\)?")
-_DIGITS_RE = re.compile(r"\d+")
-# Words that announce a phone number, in en/pt/es/fr/nl (and the usual apps); they let a bare digit run
-# such as "612345678" count as a phone, which it otherwise does not (it could be an order number).
-_PHONE_CONTEXT_RE = re.compile(
-    r"(?:\btel|phone|\bfone|mobile|\bcell|whats|\bzap\b|celular|telem[oó]vel|m[oó]vil|portable|\bgsm"
-    r"|mobiel|telefoon|\bbel\b|bellen|call me|\blig(?:ar|ue|a)\b|ll[aá]m|appel|contact|contat|\bwpp|\bsms)"
-    r"[^\d\n]{0,20}$",
-    re.IGNORECASE,
-)
-# @handles (Twitter, Instagram): must contain a letter, so "@ 5" or "@10" stay.
-_HANDLE_RE = re.compile(r"(?<![\w@.])@(?=\w*[^\W\d_])\w+(?:\.\w+)*")
-
-
-def _luhn_ok(digits: str) -> bool:
-    """Luhn checksum of a digit string (what every payment card number satisfies)."""
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = ord(char) - 48
-        if position % 2:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
-
-
-def _is_date(groups: list[str], seps: list[str]) -> bool:
-    """True for 12-05-2023, 2023.05.12, 01 05 2023 and the like (same separator, day/month <= 31)."""
-    if len(groups) != 3 or len(set(seps)) != 1:
-        return False
-    lengths = [len(g) for g in groups]
-    if lengths[0] == 4 and lengths[1] <= 2 and lengths[2] <= 2:
-        return int(groups[1]) <= 31 and int(groups[2]) <= 31
-    if lengths[0] <= 2 and lengths[1] <= 2 and lengths[2] in (2, 4):
-        return int(groups[0]) <= 31 and int(groups[1]) <= 31
-    return False
-
-
-def _is_phone(candidate: str, has_context: bool) -> bool:
-    """Decide whether a digit span is a phone number (see the rules in :func:`redact_pii`)."""
-    groups = _DIGITS_RE.findall(candidate)
-    n_digits = sum(len(g) for g in groups)
-    if not 8 <= n_digits <= 15:
-        return False
-    if sum(len(g) < 2 for g in groups[1:]) > 1:  # "1 2 3 4 5 6 7 8": a list of small numbers
-        return False
-    if candidate.startswith("+"):
-        return True
-    if candidate.startswith("00") and n_digits >= 11:
-        return True  # 00 + country code + number: the international prefix dialled from Europe
-    if len(groups) == 1:  # a bare run of digits: only with a national trunk prefix or a phone word before
-        return has_context or re.fullmatch(r"0[1-9]\d{8,9}", candidate) is not None
-    seps = [s.strip() or " " for s in re.split(r"\d+", candidate)[1:-1]]
-    if _is_date(groups, seps):
-        return False
-    if "." in seps:
-        if len(set(seps)) > 1:  # "49.90 59.90", "123.456.789-09": prices and ids, not phones
-            return False
-        if all(len(g) == 3 for g in groups[1:]):  # 12.345.678: thousands separators
-            return False
-    if any(len(g) > 8 for g in groups):  # "02-657610648": an order number, no national format has 9+
-        return False
-    if "(" in candidate or groups[0].startswith("0") or has_context:
-        return True
-    return n_digits >= 9  # "2019 2020", "10 10 10 10" (8 digits, no prefix) stay
-
-
-_CURRENCY_BEFORE_RE = re.compile(r"(?:[$€£¥]|\b(?:R\$|USD|EUR|BRL|GBP))\s?$", re.IGNORECASE)
-_CURRENCY_AFTER_RE = re.compile(
-    r"\s?(?:[$€£¥]|(?:euros?|reais|real|d[oó]lar(?:es)?|dollars?|eur|usd|brl)\b)", re.IGNORECASE
-)
-_YEAR_RE = re.compile(r"(?:19|20)\d\d")
-
-
-def _find_phone(text: str, span: re.Match[str]) -> list[tuple[int, int]]:
-    """Phone numbers inside one digit span, longest first; a span may hold a number plus stray digits."""
-    if span.group(0)[0] in "23456" and _CARD_RE.fullmatch(span.group(0)):
-        return []  # card-shaped but not Luhn-valid (else it would be [CARD] by now): an id, leave it whole
-    groups = list(_DIGITS_RE.finditer(text, span.start(), span.end()))
-    if len(groups) > 1 and all(_YEAR_RE.fullmatch(g.group(0)) for g in groups):
-        return []  # "2019 2020 2021"
-    lengths = [g.end() - g.start() for g in groups]
-    found: list[tuple[int, int]] = []
-    i = 0
-    while i < len(groups):
-        # a phone has at most 15 digits, hence at most 15 groups: this bounds the work on long digit lists
-        for j in range(min(len(groups), i + 15), i, -1):
-            n_digits = sum(lengths[i:j])
-            if not 8 <= n_digits <= 15 or sum(n < 2 for n in lengths[i + 1 : j]) > 1:
-                continue  # cheap pre-checks of _is_phone
-            start, end = groups[i].start(), groups[j - 1].end()
-            if start > span.start() and text[start - 1] in "+(":
-                start -= 1
-            if text[start] == "(" and end < span.end() and text[end] == ")":
-                end += 1
-            if _CURRENCY_BEFORE_RE.search(text, max(0, start - 5), start) or _CURRENCY_AFTER_RE.match(
-                text, end
-            ):
-                continue  # "123 456 789 €": an amount
-            context = _PHONE_CONTEXT_RE.search(text, max(0, start - 40), start) is not None
-            if _is_phone(text[start:end], context):
-                found.append((start, end))
-                i = j
-                break
-        else:
-            i += 1
-    return found
-
-
-def _redact_phones(text: str) -> tuple[str, int]:
-    pieces: list[str] = []
-    last = 0
-    count = 0
-    for span in _PHONE_SPAN_RE.finditer(text):
-        for start, end in _find_phone(text, span):
-            pieces.append(text[last:start])
-            pieces.append(PLACEHOLDERS["phone"])
-            last = end
-            count += 1
-    if not count:
-        return text, 0
-    pieces.append(text[last:])
-    return "".join(pieces), count
-
-
-def _redact_urls(text: str) -> tuple[str, int]:
-    def replace(match: re.Match[str]) -> str:
-        url = match.group(0)
-        stripped = url.rstrip(_URL_TRAILING)
-        # keep a closing parenthesis that belongs to the URL (Wikipedia-style links)
-        if url[len(stripped) : len(stripped) + 1] == ")" and stripped.count("(") > stripped.count(")"):
-            stripped += ")"
-        return PLACEHOLDERS["url"] + url[len(stripped) :]
-
-    return _URL_RE.subn(replace, text)
-
-
-def _redact_cards(text: str) -> tuple[str, int]:
-    count = 0
-
-    def replace(match: re.Match[str]) -> str:
-        nonlocal count
-        digits = re.sub(r"\D", "", match.group(0))
-        # issuers' numbers start with 2-6 (Mastercard 2/5, Amex/Diners/JCB 3, Visa 4, Discover/UnionPay 6)
-        if 13 <= len(digits) <= 19 and digits[0] in "23456" and _luhn_ok(digits):
-            count += 1
-            return PLACEHOLDERS["card"]
-        return match.group(0)
-
-    return _CARD_RE.sub(replace, text), count
-
-
-def redact_pii(text: str, kinds: Iterable[str] = PII_KINDS) -> tuple[str, dict[str, int]]:
-    """Replace personal data in ``text`` with placeholders.
-
-    Applied in this order, so that one kind never eats another: URLs (``http(s)://``, ``www.``) ->
-    ``[URL]``; e-mails -> ``[EMAIL]``; payment cards -> ``[CARD]``; phones -> ``[PHONE]``; @handles ->
-    ``[HANDLE]``.
-
-    * Cards: 13-19 digits, contiguous or grouped like a card (4-4-4-4, 4-6-5...) with spaces or dashes,
-      and Luhn-valid. A digit string that fails the Luhn check is *not* a card (order numbers, tracking
-      codes) and is left as it is: 16 digits or more are never a phone either.
-    * Phones: 8-15 digits. Anything starting with ``+`` (or ``00`` + 11 digits or more); grouped national
-      formats such as ``(11) 98765-4321``, ``06-12345678``, ``06 12 34 56 78``, ``612 345 678``,
-      ``555-123-4567`` (9 digits or more, or 8 with a leading 0, parentheses or a phone word before them);
-      a bare digit run only when it has a national trunk prefix (``0612345678``) or follows a phone word
-      ("tel", "whatsapp", "telefone", "móvil", "portable", "telefoon"...). Not redacted: prices (``49.90``,
-      ``1.299,90``), years and year ranges, dates, thousands (``12.345.678``), short numbers, bare order
-      numbers.
-    * Handles: ``@`` followed by a word that contains a letter (``@united``, ``@john.doe``).
-
-    Args:
-        text: Normalised text.
-        kinds: PII kinds to redact; any of ``"email", "url", "phone", "card", "handle"``.
-
-    Returns:
-        The redacted text and the number of replacements per requested kind (zeros included).
-
-    Raises:
-        ConfigError: If a kind is unknown.
-    """
-    wanted = _as_code_tuple("redact_pii(kinds)", kinds)
-    _check_kinds("redact_pii(kinds)", wanted)
-    counts = dict.fromkeys(wanted, 0)
-    if not text:
-        return text, counts
-    # cheap pre-checks skip the regexes that cannot match
-    has_at = "@" in text
-    has_digit = _DIGITS_RE.search(text) is not None
-    if "url" in counts and ("://" in text or "www." in text.lower()):
-        text, counts["url"] = _redact_urls(text)
-    if "email" in counts and has_at:
-        text, counts["email"] = _EMAIL_RE.subn(PLACEHOLDERS["email"], text)
-    if "card" in counts and has_digit:
-        text, counts["card"] = _redact_cards(text)
-    if "phone" in counts and has_digit:
-        text, counts["phone"] = _redact_phones(text)
-    if "handle" in counts and has_at:
-        text, counts["handle"] = _HANDLE_RE.subn(PLACEHOLDERS["handle"], text)
-    return text, counts
-
-
-#: How far past ``max_chars`` redaction reads before the cut is made: an e-mail, phone or card number that
-#: straddles the cut is then replaced whole (all of them are far shorter than this).
+#: How far past ``max_chars`` redaction reads before the cut is made: an e-mail, IBAN, tax id, phone or card
+#: number that straddles the cut is then replaced whole (all of them are far shorter than this).
 _REDACT_OVERLAP = 256
 
 

@@ -55,7 +55,7 @@ def stop_words(languages: list[str]) -> list[str]:
             continue
         words |= {w.lower() for w in module.STOP_WORDS}
     # Placeholders written by PII redaction and survey filler carry no theme.
-    words |= {"email", "url", "phone", "card", "handle"}
+    words |= {"email", "url", "phone", "card", "handle", "iban", "tax_id"}
     return sorted(words)
 
 

@@ -228,7 +228,8 @@ def test_bare_digit_runs_are_phones_after_a_phone_word(text: str) -> None:
         "3 stars out of 5, 100% happy, waited 45 minutes",
         "order 123456789 and pedido 12345678 and protocolo 02-657610648",
         "at 10:30 on platform 9",
-        "CPF 123.456.789-09",
+        "CPF 123.456.789-00",  # check digits fail: not a CPF (123.456.789-09 is one: tests/test_pii.py)
+        "CEP 01310-100, 75008 Paris, 1012 AB Amsterdam",
         "Prijzen: 49.90 59.90 69.90 79.90",
     ],
 )
@@ -255,7 +256,7 @@ def test_redaction_order_and_counts() -> None:
     text = "jo@x.com @jo 4111 1111 1111 1111 +33 6 12 34 56 78 https://x.fr"
     redacted, counts = redact_pii(text)
     assert redacted == "[EMAIL] [HANDLE] [CARD] [PHONE] [URL]"
-    assert counts == {"url": 1, "email": 1, "card": 1, "phone": 1, "handle": 1}
+    assert counts == {"url": 1, "email": 1, "iban": 0, "tax_id": 0, "card": 1, "phone": 1, "handle": 1}
     assert redact_pii(redacted)[0] == redacted  # idempotent
 
 
@@ -482,7 +483,10 @@ def test_config_defaults_and_normalisation() -> None:
         ({"languages": "en"}, r"not the string 'en'"),
         ({"languages": ("en", "en")}, "duplicated"),
         ({"reject_languages": ("zz",)}, r"\['zz'\].*Valid options"),
-        ({"redact": ("ssn",)}, r"\['ssn'\].*Valid options: \['url', 'email', 'card', 'phone', 'handle'\]"),
+        (
+            {"redact": ("ssn",)},
+            r"\['ssn'\].*Valid options: \['url', 'email', 'iban', 'tax_id', 'card', 'phone', 'handle'\]",
+        ),
         ({"min_language_confidence": 1.5}, r"\[0, 1\]"),
         ({"min_chars_for_language": -1}, ">= 0"),
         ({"max_chars": 0}, ">= 1"),
