@@ -436,12 +436,11 @@ def _run_unbalanced(c: _Checker) -> Violation | None:
     status = f"r.{c.q('status')}"
     unequal = f"{r_in} <> {r_enr} + {r_qua}"
     any_null = f"{r_in} IS NULL OR {r_enr} IS NULL OR {r_qua} IS NULL"
-    # A failed run is held to the balance only when it recorded all three counts.
+    # Only a successful run must balance: a failed one records how far it got.
     found = c.find(
         f"SELECT r.{c.q('run_id')} AS x_id, 1 AS x_rows, {status} AS x_status, {r_in} AS x_in, "
         f"{r_enr} AS x_enriched, {r_qua} AS x_quarantined FROM {c.t(runs)} r "
-        f"WHERE ({status} = 'success' AND ({any_null} OR {unequal})) "
-        f"OR ({status} = 'failed' AND NOT ({any_null}) AND {unequal})"
+        f"WHERE {status} = 'success' AND ({any_null} OR {unequal})"
     )
     if not found.rows:
         return None
@@ -495,6 +494,17 @@ def _run_dead(found: _Found) -> Violation:
     )
 
 
+def _lock_held(wh: Warehouse, config: EnrichmentConfig) -> bool:
+    """Whether a live run holds the warehouse's run lock (True when it cannot be told)."""
+    from pipeline.warehouse.lock import lock_is_held
+
+    try:
+        return lock_is_held(wh, table=config.tables.lock)
+    except Exception:  # a check must not fail on the probe: assume a run may be writing
+        logger.debug("could not tell whether a run holds the lock", exc_info=True)
+        return True
+
+
 def check_warehouse(
     wh: Warehouse,
     config: EnrichmentConfig,
@@ -546,6 +556,10 @@ def check_warehouse(
         except _Skip as why:
             skipped.append(f"run_dead: {why}")
         else:
+            if live.rows and not _lock_held(wh, config):
+                # Nobody holds the run lock, so no run is writing: a `running` record is a killed run.
+                dead = _Found(dead.rows + live.rows, dead.ids + live.ids, dead.examples + live.examples)
+                live = _Found(0, 0, [])
             if dead.rows:
                 found["run_dead"] = _run_dead(dead)
     if live.rows:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import socket
 import sys
 import types
 from collections.abc import Callable, Iterator
@@ -34,6 +36,7 @@ from pipeline.errors import ConfigError, FeedbackError
 from pipeline.warehouse import open_warehouse
 from pipeline.warehouse.base import Warehouse
 from pipeline.warehouse.duckdb_backend import DuckDBWarehouse
+from pipeline.warehouse.lock import run_lock
 from tests.conftest import pg_schema
 
 CONFIG = EnrichmentConfig()
@@ -249,7 +252,8 @@ def break_run_unbalanced(wh: Warehouse) -> None:
                  "rows_enriched": 1, "rows_quarantined": 1},
                 {"run_id": "run-3", "status": "failed", "started_at": later, "rows_in": 4,
                  "rows_enriched": 1, "rows_quarantined": 0},
-                # A failed run without counts, and an abandoned one, are not held to the balance.
+                # Failed runs (with or without counts) and abandoned ones are not held to the balance:
+                # they record how far they got.
                 {"run_id": "run-4", "status": "failed", "started_at": later, "rows_in": None,
                  "rows_enriched": None, "rows_quarantined": None},
                 {"run_id": "run-5", "status": "abandoned", "started_at": later, "rows_in": 9,
@@ -280,7 +284,7 @@ BREAKS = {
     "orphan_quarantined": (break_orphan_quarantined, "orphan_quarantined", 2, "e.g. r8, r9"),
     "enriched_and_quarantined": (break_enriched_and_quarantined, "enriched_and_quarantined", 1, "e.g. r1"),
     "pending": (break_pending, "pending", 2, "e.g. r6, r7"),
-    "run_unbalanced": (break_run_unbalanced, "run_unbalanced", 2, "run-2 (success: 3 in, 1 enriched"),
+    "run_unbalanced": (break_run_unbalanced, "run_unbalanced", 1, "run-2 (success: 3 in, 1 enriched"),
     "run_dead": (break_run_dead, "run_dead", 1, "run run-0 was left running"),
 }
 
@@ -320,6 +324,38 @@ def test_examples_are_capped(wh: Warehouse) -> None:
     assert "x00, x01, x02, x03, x04, ..." in violation.message and "x05" not in violation.message
 
 
+def hold_lease(wh: Warehouse) -> None:
+    """A lease row of a live process on this host (this test's), as a run in another process writes it."""
+    now = pd.Timestamp.now("UTC").tz_localize(None).as_unit("us")
+    wh.upsert(
+        T.lock,
+        pd.DataFrame(
+            {
+                "name": ["feedback-pipeline"],
+                "holder": ["run-9 pid elsewhere"],
+                "host": [socket.gethostname()],
+                "pid": [os.getpid()],
+                "acquired_at": [now],
+                "heartbeat_at": [now],
+                "expires_at": [now + pd.Timedelta(minutes=5)],
+            }
+        ),
+        key=["name"],
+    )
+
+
+def test_a_running_record_without_a_lock_holder_is_a_dead_run(wh: Warehouse) -> None:
+    started = RUN_START + pd.Timedelta(days=2)
+    wh.upsert(
+        T.runs,
+        runs_frame([{"run_id": "run-9", "status": "running", "started_at": started, "rows_in": None,
+                     "rows_enriched": None, "rows_quarantined": None}]),
+        key=["run_id"],
+    )  # fmt: skip
+    result = check_warehouse(wh, CONFIG)
+    assert found(result) == {"run_dead": 1} and result.skipped == []
+
+
 def test_live_run_skips_the_data_invariants(wh: Warehouse) -> None:
     break_sentences_fewer(wh)
     break_pending(wh)  # mid-write: not reported while the run is live
@@ -331,8 +367,9 @@ def test_live_run_skips_the_data_invariants(wh: Warehouse) -> None:
                      "rows_enriched": None, "rows_quarantined": None}]),
         key=["run_id"],
     )  # fmt: skip
-    result = check_warehouse(wh, CONFIG)
-    assert found(result) == {"run_unbalanced": 2}
+    with run_lock(wh, holder="run-9 pid 1 on elsewhere", table=T.lock):  # the run is alive: it holds the lock
+        result = check_warehouse(wh, CONFIG)
+    assert found(result) == {"run_unbalanced": 1}
     assert [s.split(":", 1)[0] for s in result.skipped] == list(DATA_INVARIANTS)
     assert all("run run-9 is still running (started 2024-05-03 02:00:00 UTC)" in s for s in result.skipped)
     assert "pending" not in result.counts
@@ -497,6 +534,7 @@ def test_cli_prints_skipped(
                          "rows_in": None, "rows_enriched": None, "rows_quarantined": None}]),
             key=["run_id"],
         )  # fmt: skip
+        hold_lease(wh)  # the run's process is alive (this one) and holds the lease
     assert cmd_check(argparse.Namespace(config=None, warehouse=str(path), json=None)) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == len(DATA_INVARIANTS) + 1

@@ -698,3 +698,40 @@ class _LeaseLock:
                 self._table,
                 exc_info=True,
             )
+
+
+def lock_is_held(wh: Warehouse, *, name: str = "feedback-pipeline", table: str = "pipeline_lock") -> bool:
+    """Whether some live process holds the run lock now (reads only; takes nothing).
+
+    PostgreSQL: the advisory lock is granted to some session. Other warehouses: a lease row exists, has
+    not expired, and its process is not known to be gone (a process on this host that no longer exists).
+    """
+    if _is_postgres(wh):
+        probe = _AdvisoryLock(wh, name=name, holder="feedback check")
+        try:
+            conn = probe._connection()
+            return probe._holder_of_lock(conn).holder is not None or _advisory_granted(conn, probe._key)
+        finally:
+            probe.release()
+    if not wh.table_exists(table):
+        return False
+    lease = _LeaseLock(wh, name=name, holder="\0feedback check", table=table, lease_s=60, heartbeat_s=20)
+    row = lease._read_row()
+    return row is not None and lease._assess(row, _utcnow()) is None
+
+
+def _advisory_granted(conn: Any, key: int | None) -> bool:
+    import sqlalchemy as sa
+
+    if key is None:
+        return False
+    classid, objid = _split_key(key)
+    return bool(
+        conn.execute(
+            sa.text(
+                "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
+                "AND classid = CAST(CAST(:c AS bigint) AS oid) AND objid = CAST(CAST(:o AS bigint) AS oid)"
+            ),
+            {"c": classid, "o": objid},
+        ).scalar()
+    )
