@@ -64,28 +64,55 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait(timeout=10)
 
 
-def serve_nightly(
+PREFECT_YAML = Path(__file__).resolve().parent.parent / "prefect.yaml"
+
+
+def declared_crons() -> dict[str, str]:
+    """The cron of each deployment declared in prefect.yaml (one place for the schedules)."""
+    import yaml
+
+    spec = yaml.safe_load(PREFECT_YAML.read_text(encoding="utf-8"))
+    return {d["name"]: d["schedules"][0]["cron"] for d in spec["deployments"] if d.get("schedules")}
+
+
+def serve_all(
     config_path: str | None,
     warehouse: str | None,
-    cron: str = "0 2 * * *",
+    cron: str | None = None,
     port: int = 4200,
 ) -> None:
-    """Serve the nightly enrichment deployment (blocks until interrupted)."""
+    """Serve the nightly, refit-topics and retrain-tagger deployments on this box (blocks until
+    interrupted), with the schedules of prefect.yaml (``cron`` overrides the nightly one). No work pool
+    is needed: this process runs the flows. Scheduled runs wait for a running one (run lock)."""
+    from prefect import serve
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from flows.nightly_enrichment import nightly_enrichment
+    from flows.refit_topics import refit_topics
+    from flows.retrain_tagger import retrain_tagger
 
+    crons = declared_crons()
+    params = {"config_path": config_path, "warehouse": warehouse}
     api = os.environ.get("PREFECT_API_URL")
     proc = None
     if not api:
         proc, api = start_local_server(port=port)
     try:
         with temporary_settings(updates={PREFECT_API_URL: api}):
-            nightly_enrichment.serve(
-                name="nightly",
-                cron=cron,
-                parameters={"config_path": config_path, "warehouse": warehouse},
+            serve(
+                nightly_enrichment.to_deployment(
+                    name="nightly", cron=cron or crons["nightly"], parameters=params
+                ),
+                refit_topics.to_deployment(
+                    name="refit-topics", cron=crons["refit-topics"], parameters=params
+                ),
+                retrain_tagger.to_deployment(
+                    name="retrain-tagger", cron=crons["retrain-tagger"], parameters=params
+                ),
             )
     finally:
         if proc is not None:
             stop(proc)
+
+
+serve_nightly = serve_all  # the name earlier releases exported

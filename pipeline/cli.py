@@ -143,12 +143,16 @@ def cmd_enrich(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Serve the nightly deployment on this box (blocks)."""
-    from flows.serve import serve_nightly
+    """Serve the nightly, weekly refit and weekly retrain deployments on this box (blocks)."""
+    from flows.serve import serve_all
 
     where = os.environ.get("PREFECT_API_URL") or f"a local Prefect server on http://127.0.0.1:{args.port}"
-    print(f"serving deployment 'nightly' (cron '{args.cron}') with {where}; Ctrl-C to stop", flush=True)
-    serve_nightly(args.config, args.warehouse, cron=args.cron, port=args.port)
+    print(
+        f"serving deployments 'nightly' (cron '{args.cron}'), 'refit-topics' and 'retrain-tagger' (weekly, "
+        f"as in prefect.yaml) with {where}; Ctrl-C to stop",
+        flush=True,
+    )
+    serve_all(args.config, args.warehouse, cron=args.cron, port=args.port)
     return 0
 
 
@@ -266,9 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", default=None, help="write the run summary as JSON")
     e.set_defaults(func=cmd_enrich)
 
-    s = sub.add_parser("serve", help="serve the nightly deployment on this box")
+    s = sub.add_parser("serve", help="serve the nightly and weekly deployments on this box")
     common(s)
-    s.add_argument("--cron", default="0 2 * * *", help="schedule (default: 02:00 every day)")
+    s.add_argument("--cron", default="0 2 * * *", help="the nightly schedule (default: 02:00 every day)")
     s.add_argument(
         "--port",
         type=int,

@@ -718,6 +718,4 @@ def test_failed_and_killed_runs_leave_a_trace(scenarios):
     assert error.strip() not in ("", "None", "nan"), "the failure's error is kept:\n" + runs_text(first)
 
 
-@pytest.mark.skip(reason="upgrade scenarios: written by another helper")
-def test_upgrade_from_previous_schema():
-    pass
+# Upgrades from the previous release's warehouse: tests/test_upgrade.py.

@@ -24,16 +24,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def find_deployment(api: str) -> dict | None:
+def find_deployments(api: str) -> dict[str, dict]:
     req = urllib.request.Request(
         f"{api}/deployments/filter", data=b"{}", headers={"Content-Type": "application/json"}, method="POST"
     )
     with urllib.request.urlopen(req, timeout=5) as resp:
         deployments = json.loads(resp.read())
-    return next((d for d in deployments if d["name"] == "nightly"), None)
+    return {d["name"]: d for d in deployments}
 
 
-def test_serve_registers_the_nightly_cron_deployment(tmp_path):
+def test_serve_registers_the_nightly_and_weekly_deployments(tmp_path):
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     log = tmp_path / "serve.log"
@@ -50,16 +50,19 @@ def test_serve_registers_the_nightly_cron_deployment(tmp_path):
             start_new_session=True,
         )
     try:
-        deployment, deadline = None, time.monotonic() + 240
-        while deployment is None and time.monotonic() < deadline:
+        wanted = {"nightly": "0 2 * * *", "refit-topics": "0 1 * * 1", "retrain-tagger": "0 3 * * 0"}
+        found: dict[str, dict] = {}
+        deadline = time.monotonic() + 240
+        while set(found) < set(wanted) and time.monotonic() < deadline:
             assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
             with contextlib.suppress(OSError):  # the server is still starting
-                deployment = find_deployment(api)
+                found = find_deployments(api)
             time.sleep(2)
-        assert deployment is not None, "the nightly deployment never appeared"
-        crons = [s["schedule"].get("cron") for s in deployment.get("schedules", [])]
-        assert crons == ["0 2 * * *"]
-        assert deployment["parameters"]["warehouse"] == str(tmp_path / "wh.duckdb")
+        assert set(found) >= set(wanted), f"deployments found: {sorted(found)}"
+        for name, cron in wanted.items():  # the weekly ones too: one box runs everything
+            crons = [s["schedule"].get("cron") for s in found[name].get("schedules", [])]
+            assert crons == [cron], name
+            assert found[name]["parameters"]["warehouse"] == str(tmp_path / "wh.duckdb")
     finally:
         proc.send_signal(signal.SIGINT)  # serve stops and stops the server it started
         try:
