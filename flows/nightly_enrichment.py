@@ -1,59 +1,40 @@
 """The nightly enrichment flow: thin Prefect wiring over ``pipeline.runner``.
 
-Retries only on the tasks that do I/O against the warehouse; writes are idempotent upserts, so a retry
-never duplicates rows. The run holds the run lock and is recorded from start to end
-(:func:`pipeline.runs.run_session`), exactly as ``--no-prefect`` runs are. DuckDB allows one writing process, so every write goes through this flow's one
-warehouse connection.
+The flow runs :func:`pipeline.runner.run_steps`, the one run path, with each stage (extract, validate,
+prepare, embed, topics, score + write, record, alerts) as a Prefect task; ``--no-prefect`` runs the same
+function with plain calls. Retries only on the stages that read, or write idempotently. The run holds
+the run lock and is recorded from start to end (:func:`pipeline.runs.run_session`). DuckDB allows one
+writing process, so every write goes through this flow's one warehouse connection.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 
 from pipeline import runner
-from pipeline.config import EnrichmentConfig, load_config
-from pipeline.runs import RunSummary, run_session
-from pipeline.source import Validated
+from pipeline.config import load_config
+from pipeline.runs import run_session
 from pipeline.warehouse import open_warehouse
-from pipeline.warehouse.base import Warehouse
 
 FLOW_NAME = "nightly-enrichment"
 
 
-@task(retries=2, retry_delay_seconds=5, cache_policy=NONE)
-def extract(wh: Warehouse, config: EnrichmentConfig) -> Any:
-    """Remove what was deleted from the source, then read the pending source rows."""
-    removed = runner.remove_deleted(wh, config)
-    return runner.extract(wh, config), removed
-
-
-@task(cache_policy=NONE)
-def validate(pending: Any, config: EnrichmentConfig) -> tuple[Validated, list[str]]:
-    """Split rows into valid ones and quarantined ones."""
-    return runner.validate_rows(pending, config)
-
-
-@task(cache_policy=NONE)
-def enrich(
-    wh: Warehouse, config: EnrichmentConfig, validated: Validated, segments: list[str], summary: RunSummary
-) -> RunSummary:
-    """Prepare, embed once, sentiment, tags, topics; each batch written in one transaction."""
-    return runner.enrich_pending(wh, config, validated, segments, summary)
-
-
-@task(retries=2, retry_delay_seconds=5, cache_policy=NONE)
-def record_run(wh: Warehouse, config: EnrichmentConfig, summary: RunSummary, started: Any) -> None:
-    """Write the pipeline_runs record (status success)."""
-    runner.finish_run(wh, config, summary, FLOW_NAME, started)
-
-
-@task(cache_policy=NONE)
-def alerts(wh: Warehouse, config: EnrichmentConfig) -> int:
-    """Emerging-theme alerts over what is stored (a failure is logged; the run stays recorded)."""
-    return runner.alerts_after_run(wh, config)
+def as_task(fn: Callable[..., Any], retries: int = 0) -> Callable[..., Any]:
+    """A run stage as a Prefect task named after it (retries only where the runner asks for them: the
+    stages that only read, or write idempotently). No DataFrame ever enters a cache key."""
+    return task(
+        fn,
+        name={"finish_run": "record", "alerts_after_run": "alerts"}.get(
+            fn.__name__, fn.__name__.removesuffix("_stage")
+        ),
+        retries=retries,
+        retry_delay_seconds=5 if retries else 0,
+        cache_policy=NONE,
+    )
 
 
 def prefect_server_pid() -> int | None:
@@ -97,15 +78,8 @@ def nightly_enrichment(
         open_warehouse(config.warehouse) as wh,
         run_session(wh, config, FLOW_NAME, wait_s=wait_s, prefect_server_pid=prefect_server_pid()) as run,
     ):
-        summary = run.summary
-        pending, summary.rows_removed = extract(wh, config)
-        validated, segments = validate(pending, config)
-        summary = enrich(wh, config, validated, segments, summary)
-        summary.rows_in = len(pending)
-        summary.watermark = runner.new_watermark(pending)
-        run.summary = summary
-        record_run(wh, config, summary, run.started_at)
-        n_alerts = alerts(wh, config)
+        # The same stages in the same order as `--no-prefect` (pipeline.runner.run_steps), each a task.
+        summary = runner.run_steps(wh, run, config, as_task=as_task)
     logger.info(
         "run %s: %d in, %d enriched, %d quarantined %s",
         summary.run_id,
@@ -123,7 +97,7 @@ def nightly_enrichment(
         "quarantine_reasons": summary.quarantine_reasons,
         "versions": summary.versions,
         "timings": summary.timings,
-        "alerts": n_alerts,
+        "alerts": summary.alerts,
         "warehouse": config.warehouse,
     }
 

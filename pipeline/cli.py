@@ -72,6 +72,7 @@ def _run_flow(config_path: str | None, warehouse: str | None, full: bool, use_pr
         "quarantine_reasons": s.quarantine_reasons,
         "versions": s.versions,
         "timings": s.timings,
+        "alerts": s.alerts,
         "warehouse": config.warehouse,
     }
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -32,7 +33,7 @@ from pipeline.faults import fault_point
 from pipeline.migrations import COLUMN_NAMES_KEY, read_meta, write_meta
 from pipeline.pending import ROW_HASH, read_pending, removed_ids
 from pipeline.prepare import prepare_config_of
-from pipeline.runs import SUCCESS, RunSummary, new_run_id, run_session, write_run
+from pipeline.runs import SUCCESS, RunSession, RunSummary, new_run_id, run_session, write_run
 from pipeline.schema import TABLE_KEYS
 from pipeline.sentiment import sentiment_for_run
 from pipeline.source import (
@@ -755,33 +756,29 @@ def update_alerts(wh: Warehouse, config: EnrichmentConfig, now: datetime | None 
     return wh.upsert(t.alerts, alerts, key=TABLE_KEYS["alerts"])
 
 
-def enrich_pending(
+def prepare_stage(validated: Validated, config: EnrichmentConfig, summary: RunSummary) -> pd.DataFrame:
+    """Stage ``prepare``: normalise, detect languages, redact, split sentences (no I/O)."""
+    t0 = time.perf_counter()
+    valid = validated.valid
+    prepared = prepare_batch(valid, prepare_config_of(config)) if len(valid) else pd.DataFrame()
+    summary.timings["prepare"] = time.perf_counter() - t0
+    fault_point("prepare")
+    return prepared
+
+
+def embed_stage(
     wh: Warehouse,
     config: EnrichmentConfig,
-    validated: Validated,
-    segments: list[str],
+    prepared: pd.DataFrame,
     summary: RunSummary,
     progress: Progress | None = None,
-) -> RunSummary:
-    """Prepare, embed, fit topics if due, enrich and write the rows batch by batch; fills ``summary``.
-
-    Batches follow the pending rows' key order; each batch's valid rows are enriched and its invalid
-    ones quarantined in the same transaction (:func:`write_batch`). A model failure quarantines the
-    batch's rows (``enrichment_error``) and the run goes on.
-    """
-    timings = summary.timings
-    valid = validated.valid
-    t0 = time.perf_counter()
-    prepared = prepare_batch(valid, prepare_config_of(config)) if len(valid) else pd.DataFrame()
-    timings["prepare"] = time.perf_counter() - t0
-    fault_point("prepare")
-
+) -> Models:
+    """Stage ``embed``: build the models, then encode every new distinct sentence once and build the
+    answers' vectors from them (all cached), so that topics and scoring read everything from the cache."""
     t0 = time.perf_counter()
     models = build_models(config, wh)
-    timings["load_models"] = time.perf_counter() - t0
-    if len(valid):
-        # Encode every new distinct sentence once, up front, and build the answers' vectors from them,
-        # so that topic fitting and the batches below read everything from the cache.
+    summary.timings["load_models"] = time.perf_counter() - t0
+    if len(prepared):
         t0 = time.perf_counter()
         answered = ~prepared["is_non_answer"].to_numpy(dtype=bool)
         texts = prepared.loc[answered, "text_redacted"].tolist()
@@ -792,22 +789,54 @@ def enrich_pending(
         response_vectors(models.embedder, texts, sents, config.response_vector, **kwargs)
         if config.response_vector == "whole":
             summary.embedded_new += models.embedder.misses_
-        timings["embed"] = time.perf_counter() - t0
+        summary.timings["embed"] = time.perf_counter() - t0
         fault_point("embed")
-
-        t0 = time.perf_counter()
-        models.topics = load_or_fit_topics(
-            config,
-            wh,
-            models,
-            texts,
-            valid.loc[answered, "submitted_at"],
-            new_languages=prepared.loc[answered, "language"].tolist(),
-        )
-        timings["topics_fit"] = time.perf_counter() - t0
-        fault_point("topics_fit")
     summary.versions = models.versions()
+    return models
 
+
+def topics_stage(
+    wh: Warehouse,
+    config: EnrichmentConfig,
+    models: Models,
+    validated: Validated,
+    prepared: pd.DataFrame,
+    summary: RunSummary,
+) -> Models:
+    """Stage ``topics``: load the stored topic model, or (re)fit it when none exists or it is due."""
+    if not len(prepared):
+        return models
+    t0 = time.perf_counter()
+    answered = ~prepared["is_non_answer"].to_numpy(dtype=bool)
+    models.topics = load_or_fit_topics(
+        config,
+        wh,
+        models,
+        prepared.loc[answered, "text_redacted"].tolist(),
+        validated.valid.loc[answered, "submitted_at"],
+        new_languages=prepared.loc[answered, "language"].tolist(),
+    )
+    summary.timings["topics_fit"] = time.perf_counter() - t0
+    summary.versions = models.versions()
+    fault_point("topics_fit")
+    return models
+
+
+def score_and_write_stage(
+    wh: Warehouse,
+    config: EnrichmentConfig,
+    models: Models,
+    validated: Validated,
+    prepared: pd.DataFrame,
+    segments: list[str],
+    summary: RunSummary,
+) -> RunSummary:
+    """Stages ``score`` and ``write``: batch by batch, in the pending rows' key order, score the valid
+    rows (sentiment, tags, topics) and write each batch with its quarantined rows in ONE transaction
+    (:func:`write_batch`). A model failure quarantines the batch's rows (``enrichment_error``) and the run
+    goes on. Then the topic registry is written from what is stored."""
+    timings = summary.timings
+    valid = validated.valid
     enriched_at = utcnow()
     bad = validated.quarantined
     order = sorted([*valid.index, *bad.index])
@@ -848,6 +877,67 @@ def enrich_pending(
     timings["write_topics"] = time.perf_counter() - t0
     fault_point("write_topics")
     summary.quarantine_reasons = {str(k): int(v) for k, v in pd.Series(reasons).value_counts().items()}
+    return summary
+
+
+def enrich_pending(
+    wh: Warehouse,
+    config: EnrichmentConfig,
+    validated: Validated,
+    segments: list[str],
+    summary: RunSummary,
+    progress: Progress | None = None,
+) -> RunSummary:
+    """Prepare, embed, fit topics if due, score and write validated rows: the stages of
+    :func:`run_steps` after extraction, in one call (tests, benches)."""
+    prepared = prepare_stage(validated, config, summary)
+    models = embed_stage(wh, config, prepared, summary, progress)
+    models = topics_stage(wh, config, models, validated, prepared, summary)
+    return score_and_write_stage(wh, config, models, validated, prepared, segments, summary)
+
+
+def extract_stage(wh: Warehouse, config: EnrichmentConfig, summary: RunSummary) -> pd.DataFrame:
+    """Stage ``extract``: erase what left the source (or the retention window), then read the pending
+    rows."""
+    summary.rows_removed = remove_deleted(wh, config)
+    pending = extract(wh, config)
+    summary.rows_in = len(pending)
+    summary.watermark = new_watermark(pending)
+    return pending
+
+
+def validate_stage(pending: pd.DataFrame, config: EnrichmentConfig) -> tuple[Validated, list[str]]:
+    """Stage ``validate``: conform the rows and split them into valid and quarantined ones (no I/O)."""
+    return validate_rows(pending, config)
+
+
+def _direct(fn: Callable[..., Any], **_options: Any) -> Callable[..., Any]:
+    return fn
+
+
+def run_steps(
+    wh: Warehouse,
+    run: RunSession,
+    config: EnrichmentConfig,
+    progress: Progress | None = None,
+    as_task: Callable[..., Callable[..., Any]] = _direct,
+) -> RunSummary:
+    """The stages of one enrichment run, in order: THE run path, with or without Prefect.
+
+    ``as_task(fn, retries=n)`` wraps each stage: the identity without Prefect, a Prefect task in the
+    nightly flow (so each stage's timing, state and retries are Prefect's; retries only on the stages
+    that only read or write the warehouse idempotently). Stages: extract, validate, prepare, embed,
+    topics, score + write (one task for all batches), record, alerts.
+    """
+    summary = run.summary
+    pending = as_task(extract_stage, retries=2)(wh, config, summary)
+    validated, segments = as_task(validate_stage)(pending, config)
+    prepared = as_task(prepare_stage)(validated, config, summary)
+    models = as_task(embed_stage)(wh, config, prepared, summary, progress)
+    models = as_task(topics_stage)(wh, config, models, validated, prepared, summary)
+    as_task(score_and_write_stage)(wh, config, models, validated, prepared, segments, summary)
+    as_task(finish_run, retries=2)(wh, config, summary, run.flow, run.started_at)
+    summary.alerts = as_task(alerts_after_run)(wh, config)
     return summary
 
 
@@ -893,16 +983,7 @@ def run_enrichment(
     """
     del full  # every row is checked by content; nothing hides behind a watermark
     with open_warehouse(config.warehouse) as wh, run_session(wh, config, flow, wait_s=wait_s) as run:
-        summary = run.summary
-        summary.rows_removed = remove_deleted(wh, config)
-        pending = extract(wh, config)
-        validated, segments = validate_rows(pending, config)
-        enrich_pending(wh, config, validated, segments, summary, progress)
-        summary.rows_in = len(pending)
-        summary.watermark = new_watermark(pending)
-        finish_run(wh, config, summary, flow, run.started_at)
-        alerts_after_run(wh, config)
-    return summary
+        return run_steps(wh, run, config, progress)
 
 
 def log_progress(label: str, every: float = 0.1) -> Progress:

@@ -66,6 +66,7 @@ class RunSummary:
     versions: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     embedded_new: int = 0
+    alerts: int = 0
     status: str = SUCCESS
     error: str | None = None
     prefect_server_pid: int | None = None
