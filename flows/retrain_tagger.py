@@ -14,7 +14,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 
 from pipeline.config import EnrichmentConfig, load_config
-from pipeline.embed import build_embedder
+from pipeline.embed import Embedder, build_embedder
 from pipeline.embed.response import answer_embedder
 from pipeline.runs import run_session
 from pipeline.tagging.data import LabelledData
@@ -35,22 +35,24 @@ FLOW_NAME = "retrain-tagger"
 
 
 @task(retries=2, retry_delay_seconds=5, cache_policy=NONE)
-def load_labels(wh: Warehouse, config: EnrichmentConfig, files: list[str] | None) -> LabelledData:
+def load_labels(
+    wh: Warehouse, config: EnrichmentConfig, embedder: Embedder, files: list[str] | None
+) -> LabelledData:
     """Labelled rows with embeddings (stored answers' vectors come from the cache)."""
-    embedder = build_embedder(config.embedder.name, **config.embedder.options)
     return load_training_labels(wh, config, embedder, files)
 
 
 @task(cache_policy=NONE)
 def train(
     config: EnrichmentConfig,
+    encoder: Embedder,
     data: LabelledData,
     registry: str,
     params: dict[str, Any] | None,
     fine_tune: dict[str, Any] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Train a version on the training split and write it into the registry."""
-    embedder = answer_embedder(build_embedder(config.embedder.name, **config.embedder.options), config)
+    embedder = answer_embedder(encoder, config)
     taxonomy = load_taxonomy(config.tagger.taxonomy)
     model, info = train_tagger(data, embedder, taxonomy=taxonomy, params=params, fine_tune=fine_tune)
     version = getattr(model, "version_id_", model.version)
@@ -81,9 +83,8 @@ def gate_and_promote(
 
 
 @task(retries=2, retry_delay_seconds=5, cache_policy=NONE)
-def retag(wh: Warehouse, config: EnrichmentConfig, registry: str) -> dict[str, Any]:
+def retag(wh: Warehouse, config: EnrichmentConfig, embedder: Embedder, registry: str) -> dict[str, Any]:
     """Re-tag the stored answers with the promoted version, from cached embeddings only."""
-    embedder = build_embedder(config.embedder.name, **config.embedder.options)
     model = load_tagger(registry, embedder)
     taxonomy = load_taxonomy(config.tagger.taxonomy)
     parent_of = model.parent_of if hasattr(model, "parent_of") else taxonomy.parent_of
@@ -131,7 +132,9 @@ def retrain_tagger(
     reg = str(registry_for(config, registry))
     wait_s = config.run_lock.wait_minutes * 60 if wait_for_lock_s is None else wait_for_lock_s
     with open_warehouse(config.warehouse) as wh, run_session(wh, config, FLOW_NAME, wait_s=wait_s) as run:
-        labels = load_labels(wh, config, data)
+        # One encoder for the whole flow (loading a model is seconds; it used to happen three times).
+        encoder = build_embedder(config.embedder.name, **config.embedder.options)
+        labels = load_labels(wh, config, encoder, data)
         if len(labels) < MIN_LABELS:
             logger.warning(
                 "only %d labelled rows (fewer than %d): nothing retrained", len(labels), MIN_LABELS
@@ -139,7 +142,7 @@ def retrain_tagger(
             run.succeed(wh, config)
             return {"status": "skipped", "labels": len(labels), "registry": reg}
         train_part, eval_part = split_labels(labels, eval_fraction, seed)
-        candidate, trained = train(config, train_part, reg, params, fine_tune)
+        candidate, trained = train(config, encoder, train_part, reg, params, fine_tune)
         gated = gate_and_promote(candidate, eval_part, reg, force, max_drop)
         result: dict[str, Any] = {
             "status": "promoted" if gated["decision"]["promoted"] else "refused",
@@ -152,7 +155,7 @@ def retrain_tagger(
             **gated,
         }
         if gated["decision"]["promoted"] and retag_stored_answers:
-            result["retag"] = retag(wh, config, reg)
+            result["retag"] = retag(wh, config, encoder, reg)
         run.summary.versions = {"tagger_version": str(trained["version"])}
         run.succeed(wh, config)
     logger.info(
