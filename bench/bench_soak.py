@@ -49,6 +49,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.schema import SURVEY_TYPES
+
 ROOT = Path(__file__).resolve().parent.parent
 
 COLUMNS = [
@@ -63,7 +65,7 @@ COLUMNS = [
     "plan",
 ]
 SEGMENTS = ["customer_id", "channel", "region", "plan"]
-RANGES = {"nps": (0.0, 10.0), "csat": (1.0, 5.0), "ces": (1.0, 7.0)}
+RANGES = {kind: (float(lo), float(hi)) for kind, (lo, hi) in SURVEY_TYPES.items()}
 OUT_OF_RANGE = {"nps": (11.0, -3.0), "csat": (6.0, 0.0), "ces": (8.0, 0.0)}
 IMPLAUSIBLE_DATES = ("2099-01-01", "9999-12-31", "1900-01-01", "0001-01-01")
 CHANNELS = ("web", "app", "store", "phone")

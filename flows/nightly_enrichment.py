@@ -28,7 +28,7 @@ def as_task(fn: Callable[..., Any], retries: int = 0) -> Callable[..., Any]:
     stages that only read, or write idempotently). No DataFrame ever enters a cache key."""
     return task(
         fn,
-        name={"finish_run": "record", "alerts_after_run": "alerts"}.get(
+        name={"validate_rows": "validate", "finish_run": "record", "alerts_after_run": "alerts"}.get(
             fn.__name__, fn.__name__.removesuffix("_stage")
         ),
         retries=retries,

@@ -68,15 +68,22 @@ def _source_types(wh: Warehouse, source: str) -> dict[str, str]:
     return types
 
 
+def _done_tables(wh: Warehouse, config: EnrichmentConfig) -> dict[str, list[str]]:
+    """The enriched and quarantine tables that exist, with their columns (each must have the key)."""
+    found = {}
+    for table in (config.tables.enriched, config.tables.quarantine):
+        have = list(wh._column_types(table))
+        if have and KEY not in have:
+            raise missing_columns(f"table {table!r}", [KEY], have)
+        if have:
+            found[table] = have
+    return found
+
+
 def _done_conditions(wh: Warehouse, config: EnrichmentConfig, row_hash: str, key: str) -> list[str]:
     """``NOT EXISTS`` conditions: no enriched/quarantine row with this key and this content hash."""
     conditions = []
-    for i, table in enumerate((config.tables.enriched, config.tables.quarantine)):
-        have = wh._column_types(table)
-        if not have:
-            continue
-        if KEY not in have:
-            raise missing_columns(f"table {table!r}", [KEY], list(have))
+    for i, (table, have) in enumerate(_done_tables(wh, config).items()):
         alias = f"d{i}"
         match = f"{alias}.{wh._quote(KEY)} = {key}"
         if HASH_COLUMN in have:
@@ -99,16 +106,11 @@ def iter_pending(wh: Warehouse, config: EnrichmentConfig, page_size: int = 50_00
         yield from _iter_pending_python(wh, config, types, page_size)
         return
     key_cmp = wh._key_expr(f"x.{wh._quote(KEY)}", types[KEY])
-    inner = (
-        f"SELECT s.*, {_hash_sql(wh, list(types), 's')} AS {wh._quote(ROW_HASH)} "
-        f"FROM {wh._qualified(source)} s"
-    )
-    conditions = _done_conditions(wh, config, f"x.{wh._quote(ROW_HASH)}", f"x.{wh._quote(KEY)}")
+    inner, conditions = _pending_sql(wh, config, types)
     after: str | None = None
     while True:
         where = list(conditions)
         params: dict[str, Any] = {}
-        where.append(f"x.{wh._quote(KEY)} IS NOT NULL")
         if after is not None:
             where.append(f"{key_cmp} > :after")
             params["after"] = after
@@ -123,6 +125,17 @@ def iter_pending(wh: Warehouse, config: EnrichmentConfig, page_size: int = 50_00
         if len(page) < page_size:
             return
         after = str(page[KEY].iloc[-1])
+
+
+def _pending_sql(wh: Warehouse, config: EnrichmentConfig, types: dict[str, str]) -> tuple[str, list[str]]:
+    """The source rows with their hash (a subquery to alias ``x``) and the conditions that make one
+    pending (DuckDB and PostgreSQL)."""
+    inner = (
+        f"SELECT s.*, {_hash_sql(wh, list(types), 's')} AS {wh._quote(ROW_HASH)} "
+        f"FROM {wh._qualified(config.tables.source)} s"
+    )
+    conditions = _done_conditions(wh, config, f"x.{wh._quote(ROW_HASH)}", f"x.{wh._quote(KEY)}")
+    return inner, [f"x.{wh._quote(KEY)} IS NOT NULL", *conditions]
 
 
 def _iter_pending_python(
@@ -149,8 +162,8 @@ def _iter_pending_python(
         rows = rows.assign(**{ROW_HASH: hashes})
         ids = rows[KEY].astype(str).tolist()
         done: set[tuple[str, str]] = set()
-        for table in (config.tables.enriched, config.tables.quarantine):
-            if HASH_COLUMN in wh.columns(table):
+        for table, have in _done_tables(wh, config).items():
+            if HASH_COLUMN in have:
                 stored = wh.read(table, [KEY, HASH_COLUMN], where={KEY: ids})
                 done |= set(zip(stored[KEY].astype(str), stored[HASH_COLUMN].astype(str), strict=True))
         keep = [(i, h) not in done for i, h in zip(ids, hashes, strict=True)]
@@ -175,7 +188,12 @@ def count_pending(wh: Warehouse, config: EnrichmentConfig) -> int:
     """How many source rows are pending (see the module docstring)."""
     if not wh.table_exists(config.tables.source):
         return 0
-    return sum(len(page) for page in iter_pending(wh, config))
+    types = _source_types(wh, config.tables.source)
+    if wh.dialect not in _SQL_HASH_DIALECTS:
+        return sum(len(page) for page in iter_pending(wh, config))
+    inner, conditions = _pending_sql(wh, config, types)  # a COUNT in the database: no row leaves it
+    query = f"SELECT COUNT(*) AS n FROM ({inner}) x WHERE {' AND '.join(conditions)}"
+    return int(wh._query(query, None, {"n": "bigint"})["n"].iloc[0])
 
 
 def removed_ids(wh: Warehouse, config: EnrichmentConfig) -> list[str]:

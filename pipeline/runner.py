@@ -906,11 +906,6 @@ def extract_stage(wh: Warehouse, config: EnrichmentConfig, summary: RunSummary) 
     return pending
 
 
-def validate_stage(pending: pd.DataFrame, config: EnrichmentConfig) -> tuple[Validated, list[str]]:
-    """Stage ``validate``: conform the rows and split them into valid and quarantined ones (no I/O)."""
-    return validate_rows(pending, config)
-
-
 def _direct(fn: Callable[..., Any], **_options: Any) -> Callable[..., Any]:
     return fn
 
@@ -931,7 +926,7 @@ def run_steps(
     """
     summary = run.summary
     pending = as_task(extract_stage, retries=2)(wh, config, summary)
-    validated, segments = as_task(validate_stage)(pending, config)
+    validated, segments = as_task(validate_rows)(pending, config)
     prepared = as_task(prepare_stage)(validated, config, summary)
     models = as_task(embed_stage)(wh, config, prepared, summary, progress)
     models = as_task(topics_stage)(wh, config, models, validated, prepared, summary)

@@ -32,6 +32,7 @@ from pipeline.errors import FeedbackError
 from pipeline.faults import fault_point
 from pipeline.schema import TABLE_KEYS
 from pipeline.warehouse.base import Warehouse
+from pipeline.warehouse.lock import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -163,16 +164,6 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def stop_orphan_prefect_server(record: dict[str, Any]) -> bool:
     """Stop the temporary Prefect server of a dead run, if it is still running on this machine.
 
@@ -183,19 +174,19 @@ def stop_orphan_prefect_server(record: dict[str, Any]) -> bool:
     if pid is None or pd.isna(pid) or record.get("host") != socket.gethostname():
         return False
     pid, owner = int(pid), record.get("pid")
-    if owner is not None and not pd.isna(owner) and _alive(int(owner)):
+    if owner is not None and not pd.isna(owner) and pid_alive(int(owner)):
         return False
     command = _cmdline(pid)
-    if not _alive(pid) or not ("prefect" in command or "uvicorn" in command):
+    if not pid_alive(pid) or not ("prefect" in command or "uvicorn" in command):
         return False
     log.warning(
         "stopping the temporary Prefect server (pid %d) left behind by run %s", pid, record.get("run_id")
     )
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and _alive(pid) and _cmdline(pid):
+    while time.monotonic() < deadline and pid_alive(pid) and _cmdline(pid):
         time.sleep(0.1)
-    if _alive(pid) and _cmdline(pid) == command:
+    if pid_alive(pid) and _cmdline(pid) == command:
         os.kill(pid, signal.SIGKILL)
     return True
 

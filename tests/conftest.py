@@ -10,10 +10,12 @@ PostgreSQL: tests that need a server take the ``pg_url`` fixture, which skips th
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +58,25 @@ def pg_schema(url: str, prefix: str = "t") -> Iterator[str]:
         yield schema
     finally:
         drop_pg_schema(url, schema)
+
+
+def write_config(tmp: Path, warehouse: str, **extra: object) -> Path:
+    """A config file in ``tmp`` for a fast real run: the project's taxonomy, an empty tagger registry, the
+    hashing embedder and topics from 20 answers; ``extra`` replaces top-level keys."""
+    from pipeline.config import DEFAULT_CONFIG
+
+    cfg = tmp / "enrichment.yaml"
+    body = {
+        "warehouse": warehouse,
+        "state_dir": str(tmp / "state"),
+        "report_dir": str(tmp / "report"),
+        "tagger": {
+            "taxonomy": str(DEFAULT_CONFIG.parent / "taxonomy.yaml"),
+            "model_dir": str(tmp / "models"),
+        },
+        "embedder": {"name": "hashing"},
+        "topics": {"min_docs": 20},
+        **extra,
+    }
+    cfg.write_text(json.dumps(body))  # JSON is YAML
+    return cfg

@@ -12,32 +12,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.config import DEFAULT_CONFIG, load_config
+from pipeline.config import load_config
 from pipeline.embed.base import text_hash
 from pipeline.erasure import id_hash
 from pipeline.runner import load_export, run_enrichment
 from pipeline.sample import generate_survey, write_export
 from pipeline.warehouse import open_warehouse
+from tests.conftest import write_config
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def make_config(tmp: Path, warehouse: str, **extra: object) -> Path:
-    cfg = tmp / "enrichment.yaml"
-    body = {
-        "warehouse": warehouse,
-        "state_dir": str(tmp / "state"),
-        "report_dir": str(tmp / "report"),
-        "tagger": {
-            "taxonomy": str(DEFAULT_CONFIG.parent / "taxonomy.yaml"),
-            "model_dir": str(tmp / "models"),
-        },
-        "embedder": {"name": "hashing"},
-        "topics": {"min_docs": 20},
-        **extra,
-    }
-    cfg.write_text(json.dumps(body))
-    return cfg
 
 
 def cells(wh) -> dict[str, list[str]]:
@@ -64,7 +47,7 @@ def run(args: list[str]) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 def test_forget_leaves_no_trace_and_sticks(tmp_path):
     wh_path = str(tmp_path / "wh.duckdb")
-    cfg = make_config(tmp_path, wh_path)
+    cfg = write_config(tmp_path, wh_path)
     config = load_config(cfg)
     export = write_export(generate_survey(n=150, seed=21), tmp_path / "s.parquet")
     with open_warehouse(wh_path) as wh:
@@ -125,7 +108,7 @@ def test_forget_leaves_no_trace_and_sticks(tmp_path):
 
 def test_rows_deleted_from_the_source_and_old_rows_are_erased_by_the_next_run(tmp_path, monkeypatch):
     wh_path = str(tmp_path / "wh.duckdb")
-    config = load_config(make_config(tmp_path, wh_path, topics={"name": "topics.none.v1"}))
+    config = load_config(write_config(tmp_path, wh_path, topics={"name": "topics.none.v1"}))
     rows = pd.DataFrame(
         {
             "response_id": ["a", "b", "old"],

@@ -12,32 +12,19 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.config import DEFAULT_CONFIG, load_config
+from pipeline.config import load_config
 from pipeline.errors import FeedbackError, SchemaError
 from pipeline.runner import load_export, run_enrichment
 from pipeline.source import conform, validate
 from pipeline.warehouse import open_warehouse
-from tests.conftest import pg_schema
+from tests.conftest import pg_schema, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def make_config(tmp: Path, warehouse: str, **extra: object) -> Path:
-    cfg = tmp / "enrichment.yaml"
-    body = {
-        "warehouse": warehouse,
-        "state_dir": str(tmp / "state"),
-        "report_dir": str(tmp / "report"),
-        "tagger": {
-            "taxonomy": str(DEFAULT_CONFIG.parent / "taxonomy.yaml"),
-            "model_dir": str(tmp / "models"),
-        },
-        "embedder": {"name": "hashing"},
-        "topics": {"name": "topics.none.v1"},
-        **extra,
-    }
-    cfg.write_text(json.dumps(body))
-    return cfg
+    """A fast config without topics (these tests are about rows, not themes)."""
+    return write_config(tmp, warehouse, **{"topics": {"name": "topics.none.v1"}, **extra})
 
 
 def export(tmp: Path, **columns: list) -> Path:

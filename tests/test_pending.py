@@ -142,3 +142,41 @@ def test_implausible_dates_are_quarantined_with_their_own_reason():
     assert out.valid["response_id"].tolist() == ["ok"]
     assert set(out.quarantined["reason"]) == {"implausible_submitted_at"}
     assert len(out.quarantined) == 4
+
+
+def test_pages_follow_byte_order_whatever_the_column_collation(wh):
+    """Keyset paging must use one fixed, byte-wise key order, also on a PostgreSQL column with a
+    linguistic collation (under ICU "a1" < "B1" < "b1"): otherwise a page boundary skips rows."""
+    config = EnrichmentConfig()
+    if wh.dialect == "postgresql":
+        import sqlalchemy as sa
+
+        with wh.engine.begin() as conn:
+            if not conn.execute(sa.text("SELECT 1 FROM pg_collation WHERE collname = 'und-x-icu'")).first():
+                pytest.skip("this PostgreSQL has no ICU collations")
+            conn.execute(
+                sa.text(
+                    f'CREATE TABLE "{wh.schema}".survey_responses (response_id TEXT COLLATE "und-x-icu" '
+                    "PRIMARY KEY, survey_type TEXT, score DOUBLE PRECISION, comment TEXT, submitted_at "
+                    "TIMESTAMP, channel TEXT)"
+                )
+            )
+    ids = ["b1", "B1", "a1", "A2", "a2", "B0"]
+    wh.upsert("survey_responses", source(ids), key=["response_id"])
+    from pipeline.pending import iter_pending
+
+    pages = list(iter_pending(wh, config, page_size=1))
+    assert [p["response_id"].iloc[0] for p in pages] == sorted(ids)  # Python's order is byte order
+    assert count_pending(wh, config) == len(ids)
+
+
+def test_missing_source_or_key_is_a_clear_error(wh):
+    from pipeline.errors import SchemaError
+
+    config = EnrichmentConfig()
+    with pytest.raises(SchemaError, match="does not exist"):
+        read_pending(wh, config)
+    wh.upsert("survey_responses", source(["a"]), key=["response_id"])
+    wh.upsert("feedback_enriched", pd.DataFrame({"id": ["a"]}), key=["id"])
+    with pytest.raises(SchemaError, match="response_id"):
+        read_pending(wh, config)

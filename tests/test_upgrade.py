@@ -5,19 +5,19 @@ The fixture (tests/fixtures/warehouse_v1, see its README) is a DuckDB export wri
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from pipeline.check import check_warehouse
-from pipeline.config import DEFAULT_CONFIG, load_config
+from pipeline.config import load_config
 from pipeline.errors import FeedbackError
 from pipeline.migrations import SCHEMA_VERSION, schema_version, upgrade
 from pipeline.runner import run_enrichment
+from pipeline.schema import TABLE_KEYS
 from pipeline.warehouse import open_warehouse
-from tests.conftest import pg_schema
+from tests.conftest import pg_schema, write_config
 
 FIXTURE = Path(__file__).parent / "fixtures" / "warehouse_v1"
 
@@ -35,23 +35,6 @@ def import_fixture(path: Path) -> None:
                 con.execute(line.replace(line.split("'")[1], str(FIXTURE / name)))
     finally:
         con.close()
-
-
-def make_config(tmp: Path, warehouse: str) -> Path:
-    cfg = tmp / "enrichment.yaml"
-    body = {
-        "warehouse": warehouse,
-        "state_dir": str(tmp / "state"),
-        "report_dir": str(tmp / "report"),
-        "tagger": {
-            "taxonomy": str(DEFAULT_CONFIG.parent / "taxonomy.yaml"),
-            "model_dir": str(tmp / "models"),
-        },
-        "embedder": {"name": "hashing"},
-        "topics": {"min_docs": 20},
-    }
-    cfg.write_text(json.dumps(body))
-    return cfg
 
 
 def snapshot(warehouse: str) -> dict[str, pd.DataFrame]:
@@ -86,7 +69,7 @@ def assert_upgraded(warehouse: str, cfg: Path, before: dict[str, pd.DataFrame]) 
 def test_duckdb_warehouse_of_the_previous_release_is_upgraded_in_place(tmp_path):
     path = tmp_path / "v1.duckdb"
     import_fixture(path)
-    cfg = make_config(tmp_path, str(path))
+    cfg = write_config(tmp_path, str(path))
     config = load_config(cfg)
     with open_warehouse(str(path)) as wh:
         assert schema_version(wh, config) == 1
@@ -110,17 +93,14 @@ def test_postgres_warehouse_of_the_previous_release_is_upgraded_in_place(tmp_pat
         with open_warehouse(str(path)) as src, open_warehouse(url) as dst:
             for table in src.tables():
                 frame = src.read(table)
-                key = {"embedding_cache": ["model_id", "text_hash"]}.get(table)
-                from pipeline.schema import TABLE_KEYS
-
-                key = key or TABLE_KEYS.get(table) or [frame.columns[0]]
+                key = TABLE_KEYS.get(table) or [frame.columns[0]]
                 dst.upsert(table, frame, key=key)
-        assert_upgraded(url, make_config(tmp_path, url), before)
+        assert_upgraded(url, write_config(tmp_path, url), before)
 
 
 def test_a_warehouse_of_a_newer_release_is_refused(tmp_path):
     path = tmp_path / "new.duckdb"
-    cfg = load_config(make_config(tmp_path, str(path)))
+    cfg = load_config(write_config(tmp_path, str(path)))
     with open_warehouse(str(path)) as wh:
         wh.upsert("warehouse_meta", pd.DataFrame({"key": ["schema_version"], "value": ["99"]}), key=["key"])
         with pytest.raises(FeedbackError, match="newer release"):

@@ -4,7 +4,7 @@ A backend (DuckDB, any SQLAlchemy database) implements a few primitives (``_quer
 ``_read``, ``_delete``, ``_column_types`` ...). Everything that must behave the same everywhere lives
 here: identifier checks, how a pandas column maps to a column type, how values are cleaned before they
 are written (tz-aware timestamps to naive UTC, NaN to NULL, numpy arrays to lists ...), how results are
-normalised after they are read, the incremental ``read_pending`` query and the embedding cache.
+normalised after they are read, transactions and the embedding cache.
 
 Column types are tracked as a small set of *logical* types (the module constants ``TEXT``, ``BIGINT``
 ...); each backend maps them to its own DDL types and back.
@@ -951,81 +951,6 @@ class Warehouse(ABC):
             return 0
         return self._delete(table, clean, types)
 
-    # ---- incremental extraction -----------------------------------------------------------------------
-
-    def read_pending(
-        self,
-        source: str,
-        watermark: tuple[dt.datetime, str] | None,
-        processed: Sequence[str],
-        key: str = "response_id",
-        ts: str = "submitted_at",
-    ) -> pd.DataFrame:
-        """Rows of ``source`` that still need processing.
-
-        A row is pending when ``(ts, key)`` is beyond ``watermark`` in lexicographic order (ties on
-        ``ts`` broken by ``key``, compared byte-wise) or its ``ts`` is NULL, AND its key is in none of
-        the ``processed`` tables. Processed tables that do not exist yet are ignored.
-
-        Args:
-            source: Source table.
-            watermark: ``(ts, key)`` of the last row already handled, or None for everything. A
-                tz-aware ``ts`` is converted to naive UTC.
-            processed: Tables whose keys count as done (e.g. the enriched table and the quarantine).
-            key: Key column (in the source and in every processed table).
-            ts: Timestamp column of the source.
-
-        Returns:
-            The pending rows, ordered by ``ts`` (NULLs last), then ``key``.
-
-        Raises:
-            SchemaError: If the source table or its columns are missing, or a processed table lacks
-                the key column.
-        """
-        check_identifier(source, "table")
-        check_identifier(key, "column")
-        check_identifier(ts, "column")
-        types = self._column_types(source)
-        if not types:
-            raise SchemaError(
-                f"Source table {source!r} does not exist in {self.describe()}. Tables found: "
-                f"{self.tables()}. Load the survey responses first, or fix source.table in the config."
-            )
-        if any(c not in types for c in (key, ts)):
-            raise missing_columns(f"source table {source!r}", [key, ts], list(types))
-        if isinstance(processed, str):
-            processed = [processed]
-        s_key, s_ts = f"s.{self._quote(key)}", f"s.{self._quote(ts)}"
-        key_cmp = self._key_expr(s_key, types[key])
-        conditions: list[str] = []
-        params: dict[str, Any] = {}
-        if watermark is not None:
-            wm_ts, wm_key = _normalise_watermark(watermark)
-            params = {"wm_ts": wm_ts, "wm_key": wm_key}
-            conditions.append(
-                f"({s_ts} IS NULL OR {s_ts} > :wm_ts OR ({s_ts} = :wm_ts AND {key_cmp} > :wm_key))"
-            )
-        for i, table in enumerate(processed):
-            check_identifier(table, "table")
-            ptypes = self._column_types(table)
-            if not ptypes:
-                logger.debug("Processed table %s does not exist yet: ignored.", table)
-                continue
-            if key not in ptypes:
-                raise missing_columns(f"processed table {table!r}", [key], list(ptypes))
-            alias = f"p{i}"
-            conditions.append(
-                f"NOT EXISTS (SELECT 1 FROM {self._qualified(table)} {alias} "
-                f"WHERE {alias}.{self._quote(key)} = {s_key})"
-            )
-        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-        # CASE instead of NULLS LAST: portable to databases without that clause.
-        query = (
-            f"SELECT s.* FROM {self._qualified(source)} s{where} "
-            f"ORDER BY CASE WHEN {s_ts} IS NULL THEN 1 ELSE 0 END, {s_ts}, {key_cmp}"
-        )
-        return self._query(query, params, types)
-
     # ---- embedding cache ----------------------------------------------------------------------------
 
     def read_vectors(self, model_id: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
@@ -1116,20 +1041,3 @@ def _check_key(key: object) -> list[str]:
     if isinstance(key, str) or not isinstance(key, Sequence) or not key:
         raise SchemaError(f"key must be a non-empty list of column names, e.g. ['response_id'], got {key!r}.")
     return [check_identifier(column, "key column") for column in key]
-
-
-def _normalise_watermark(watermark: object) -> tuple[dt.datetime, Any]:
-    if not isinstance(watermark, tuple | list) or len(watermark) != 2:
-        raise SchemaError(f"watermark must be a (timestamp, key) pair or None, got {watermark!r}.")
-    ts, key = watermark
-    if is_null(ts) or is_null(key):
-        raise SchemaError(f"watermark {watermark!r} has a missing part; pass None to read everything.")
-    try:
-        stamp = pd.Timestamp(ts)
-    except (TypeError, ValueError) as exc:
-        raise SchemaError(f"watermark timestamp {ts!r} is not a timestamp.") from exc
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert("UTC").tz_localize(None)
-    if isinstance(key, np.generic):
-        key = key.item()
-    return stamp.to_pydatetime(), key

@@ -446,7 +446,7 @@ class _LeaseRow:
     expires_at: pd.Timestamp | None
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     """Whether a process of this host is running (True when it cannot be told)."""
     if pid <= 0:
         return False  # not a process id (0 and negatives would signal process groups)
@@ -573,7 +573,7 @@ class _LeaseLock:
             return "our own holder string"
         if row.expires_at is None or row.expires_at < now:
             return f"its lease expired at {_utc_text(row.expires_at)}"
-        if row.host == self._host and row.pid is not None and not _pid_alive(row.pid):
+        if row.host == self._host and row.pid is not None and not pid_alive(row.pid):
             return f"its process {row.pid} on this host is gone"
         return None
 
@@ -709,8 +709,7 @@ def lock_is_held(wh: Warehouse, *, name: str = "feedback-pipeline", table: str =
     if _is_postgres(wh):
         probe = _AdvisoryLock(wh, name=name, holder="feedback check")
         try:
-            conn = probe._connection()
-            return probe._holder_of_lock(conn).holder is not None or _advisory_granted(conn, probe._key)
+            return _advisory_granted(probe._connection(), probe._key)
         finally:
             probe.release()
     if not wh.table_exists(table):
