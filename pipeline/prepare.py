@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -45,6 +46,7 @@ __all__ = [
     "PLACEHOLDERS",
     "LanguageDetector",
     "PrepareConfig",
+    "detect_languages",
     "is_non_answer",
     "normalise_text",
     "prepare",
@@ -149,6 +151,12 @@ class PrepareConfig:
             out ``"und"`` instead of being forced into the closest configured language (German into
             Dutch). Codes that are also in ``languages`` are ignored. ``()`` gives plain restricted
             detection.
+        short_text_words: An answer of at most this many words whose detection is unsure (``"und"``, or
+            a confidence below ``sure_confidence``) takes its row's declared language (a ``lang``
+            column), else the most common language of its batch, when lingua finds that language
+            plausible for it: "nada a declarar" is 57% Spanish to lingua, but in a Portuguese export it
+            is Portuguese. 0 switches this off.
+        sure_confidence: At or above this confidence a short answer keeps its detected language.
 
     Raises:
         ConfigError: If a value is invalid; the message lists the valid options.
@@ -160,6 +168,8 @@ class PrepareConfig:
     max_chars: int = 5000
     redact: tuple[str, ...] = PII_KINDS
     reject_languages: tuple[str, ...] = DEFAULT_REJECT_LANGUAGES
+    short_text_words: int = 5
+    sure_confidence: float = 0.8
 
     def __post_init__(self) -> None:
         languages = _as_code_tuple("PrepareConfig.languages", self.languages)
@@ -168,21 +178,21 @@ class PrepareConfig:
         _check_languages("PrepareConfig.reject_languages", reject, allow_empty=True)
         redact = _as_code_tuple("PrepareConfig.redact", self.redact)
         _check_kinds("PrepareConfig.redact", redact)
-        conf = self.min_language_confidence
-        if isinstance(conf, bool) or not isinstance(conf, int | float) or not 0.0 <= conf <= 1.0:
-            raise ConfigError(
-                f"PrepareConfig.min_language_confidence must be a number in [0, 1]; got {conf!r}."
-            )
-        for name in ("min_chars_for_language", "max_chars"):
+        for name in ("min_language_confidence", "sure_confidence"):
+            conf = getattr(self, name)
+            if isinstance(conf, bool) or not isinstance(conf, int | float) or not 0.0 <= conf <= 1.0:
+                raise ConfigError(f"PrepareConfig.{name} must be a number in [0, 1]; got {conf!r}.")
+        for name in ("min_chars_for_language", "max_chars", "short_text_words"):
             value = getattr(self, name)
-            low = 0 if name == "min_chars_for_language" else 1
+            low = 1 if name == "max_chars" else 0
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ConfigError(f"PrepareConfig.{name} must be an integer >= {low}; got {value!r}.")
         # frozen dataclass: normalised values are written through object.__setattr__
         object.__setattr__(self, "languages", languages)
         object.__setattr__(self, "reject_languages", reject)
         object.__setattr__(self, "redact", redact)
-        object.__setattr__(self, "min_language_confidence", float(conf))
+        object.__setattr__(self, "min_language_confidence", float(self.min_language_confidence))
+        object.__setattr__(self, "sure_confidence", float(self.sure_confidence))
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -293,35 +303,17 @@ def redact_and_truncate(
 # Non-answers
 # --------------------------------------------------------------------------------------------------------
 
-# Whole answers that say nothing, compared after folding: lower case, accents removed, and everything that
-# is not a letter or digit removed (so "N/A", "n.a.", "No comments!!" and "nocomment" all match).
-_NON_ANSWER_PHRASES: tuple[str, ...] = (
-    # en
-    "n/a", "na", "none", "nothing", "no comment", "no comments", "nope", "idk", "nothing to add",
-    "nothing else", "nothing to say", "nothing more", "nothing more to add", "nothing else to add",
-    "nothing further", "nothing in particular", "nothing really", "none really", "no", "nil", "null",
-    "not applicable", "no idea", "dont know", "i dont know", "no reason", "no opinion", "no answer",
-    "no response", "not sure", "none at this time", "nothing at this time", "nothing thanks",
-    "none thanks", "no thanks", "nothing comes to mind", "xx", "xxx",
-    # pt
-    "nada", "nenhum", "nenhuma", "sem comentarios", "sem comentario", "nada a declarar",
-    "nada a acrescentar", "nada a dizer", "nada a comentar", "nada mais", "nao sei", "nao", "sem opiniao",
-    "sem observacoes", "nada consta", "nada obrigado", "nada obrigada", "sem resposta",
-    # es
-    "ninguno", "ninguna", "sin comentarios", "sin comentario", "nada que decir", "nada que agregar",
-    "nada que anadir", "nada que comentar", "nada mas", "no se", "sin opinion", "ninguna opinion",
-    "nada gracias", "sin respuesta", "ningun comentario", "no aplica",
-    # fr
-    "rien", "aucun", "aucune", "pas de commentaire", "pas de commentaires", "sans commentaire",
-    "aucun commentaire", "rien a dire", "rien a ajouter", "rien de plus", "rien a signaler", "ras",
-    "je ne sais pas", "jsp", "nsp", "non", "pas d avis", "sans avis", "rien merci", "aucune idee",
-    # nl
-    "geen", "niets", "niks", "geen opmerkingen", "geen opmerking", "nvt", "niet van toepassing",
-    "geen commentaar", "weet ik niet", "weet niet", "geen idee", "nee", "niets te melden",
-    "niets toe te voegen", "geen mening", "niets bijzonders",
-)  # fmt: skip
+# Whole answers that say nothing, per language, in pipeline/resources/non_answers.yaml. They are compared
+# after folding: lower case, accents removed, and everything that is not a letter or digit removed (so
+# "N/A", "n.a.", "No comments!!" and "nocomment" all match); long enough phrases also with one typo.
+NON_ANSWERS_FILE = Path(__file__).resolve().parent / "resources" / "non_answers.yaml"
 _FOLD_DROP_RE = re.compile(r"[\W_]+")
 _LETTER_RE = re.compile(r"[^\W\d_]")
+# Courtesy words around a non-answer ("Nada a declarar, obrigado", "No comment, thanks"), folded.
+_COURTESY: tuple[str, ...] = (
+    "obrigado", "obrigada", "grato", "grata", "thanks", "thankyou", "merci", "gracias", "bedankt",
+    "dankje", "danku", "dankuwel",
+)  # fmt: skip
 
 
 def _fold(text: str) -> str:
@@ -331,7 +323,89 @@ def _fold(text: str) -> str:
     return _FOLD_DROP_RE.sub("", no_marks)
 
 
-_NON_ANSWERS: frozenset[str] = frozenset(_fold(p) for p in _NON_ANSWER_PHRASES)
+def _deletions(word: str) -> set[str]:
+    """``word`` and every string one letter shorter (the keys of a one-typo lookup)."""
+    return {word} | {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+def _one_typo_apart(a: str, b: str) -> bool:
+    """Whether two strings differ by at most one edit: a letter changed, added, removed, or two swapped."""
+    if a == b:
+        return True
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+        return len(diff) == 1 or (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and a[diff[0]] == b[diff[1]]
+            and a[diff[1]] == b[diff[0]]
+        )
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    i = next((k for k in range(len(short)) if short[k] != long[k]), len(short))
+    return short[i:] == long[i + 1 :]
+
+
+@dataclass(frozen=True)
+class NonAnswerList:
+    """Folded non-answer phrases and the index that finds them with one typo.
+
+    Attributes:
+        exact: Every folded phrase.
+        fuzzy: Deletion key -> the folded phrases (of at least ``typo_min_chars``) it comes from.
+        typo_min_chars: Shortest folded phrase matched with a typo.
+    """
+
+    exact: frozenset[str]
+    fuzzy: dict[str, tuple[str, ...]]
+    typo_min_chars: int
+
+    def matches(self, folded: str) -> bool:
+        """Whether a folded answer is a listed phrase, or one typo away from a long enough one."""
+        if folded in self.exact:
+            return True
+        if len(folded) + 1 < self.typo_min_chars:
+            return False
+        return any(
+            _one_typo_apart(folded, phrase)
+            for key in _deletions(folded)
+            for phrase in self.fuzzy.get(key, ())
+        )
+
+
+@lru_cache(maxsize=4)
+def load_non_answers(path: str | Path = NON_ANSWERS_FILE) -> NonAnswerList:
+    """Read the non-answer phrases (``phrases: {lang: [...]}``, ``typo_min_chars``, ``exact_only``).
+
+    Raises:
+        ConfigError: When the file is not shaped like ``pipeline/resources/non_answers.yaml``.
+    """
+    import yaml
+
+    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    phrases = raw.get("phrases")
+    if not isinstance(phrases, dict) or not all(isinstance(v, list) for v in phrases.values()):
+        raise ConfigError(f"{path}: expected 'phrases:' mapping each language to a list of phrases.")
+    typo_min = int(raw.get("typo_min_chars", 8))
+    exact_only = {_fold(str(p)) for p in raw.get("exact_only") or []}
+    folded = {_fold(str(p)) for texts in phrases.values() for p in texts} - {""}
+    fuzzy: dict[str, list[str]] = {}
+    for phrase in sorted(folded - exact_only):
+        if len(phrase) >= typo_min:
+            for key in _deletions(phrase):
+                fuzzy.setdefault(key, []).append(phrase)
+    return NonAnswerList(frozenset(folded), {k: tuple(v) for k, v in fuzzy.items()}, typo_min)
+
+
+def _without_courtesy(folded: str) -> str:
+    """The folded answer without one courtesy word at its end or start ("nadaadeclararobrigado")."""
+    for word in _COURTESY:
+        if folded.endswith(word) and len(folded) > len(word):
+            return folded[: -len(word)]
+        if folded.startswith(word) and len(folded) > len(word):
+            return folded[len(word) :]
+    return folded
 
 
 def is_non_answer(text: str) -> bool:
@@ -340,7 +414,9 @@ def is_non_answer(text: str) -> bool:
     True for an empty answer, one without any letter ("-", "...", "?", "0", "10", emoji only), one made
     only of redaction placeholders (``[URL]``), and a whole-answer match (ignoring case, accents,
     punctuation and spaces) with a known non-answer in en/pt/es/fr/nl: "n/a", "none", "no comment",
-    "nada", "sem comentários", "sin comentarios", "rien à dire", "RAS", "geen opmerkingen", "n.v.t."...
+    "nada", "sem comentários", "sin comentarios", "rien à dire", "RAS", "geen opmerkingen", "n.v.t."
+    (the list: ``pipeline/resources/non_answers.yaml``), also with one typo in a phrase of eight letters
+    or more ("Mada a declarar") and with a courtesy word around it ("Nada a declarar, obrigado").
     Only whole answers match: "nothing works" is an answer.
 
     Args:
@@ -356,7 +432,9 @@ def is_non_answer(text: str) -> bool:
         return True
     if len(text) > 60:  # every listed phrase is short; skip the folding work on real answers
         return False
-    return _fold(text) in _NON_ANSWERS
+    listed = load_non_answers()
+    folded = _fold(text)
+    return listed.matches(folded) or listed.matches(_without_courtesy(folded))
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -450,19 +528,25 @@ class LanguageDetector:
                     self._detector = lingua.LanguageDetectorBuilder.from_iso_codes_639_1(*codes).build()
         return self._detector
 
-    def _decide(self, values: Sequence[Any]) -> tuple[str, float]:
+    def _decide(self, values: Sequence[Any]) -> tuple[str, float, dict[str, float]]:
         if not values:
-            return UNDETERMINED, 0.0
+            return UNDETERMINED, 0.0, {}
         configured = set(self.languages)
+        shares = {
+            code: float(v.value)
+            for v in values
+            if (code := v.language.iso_code_639_1.name.lower()) in configured
+        }
+        total = sum(shares.values())
+        shares = {code: value / total for code, value in shares.items()} if total > 0 else {}
         top = values[0]
         top_code = top.language.iso_code_639_1.name.lower()
         if top_code not in configured or top.value <= 0.0:
-            return UNDETERMINED, 0.0
-        total = sum(v.value for v in values if v.language.iso_code_639_1.name.lower() in configured)
-        confidence = float(top.value / total) if total > 0 else 0.0
+            return UNDETERMINED, 0.0, shares
+        confidence = shares.get(top_code, 0.0)
         if confidence < self.min_confidence:
-            return UNDETERMINED, confidence
-        return top_code, confidence
+            return UNDETERMINED, confidence, shares
+        return top_code, confidence, shares
 
     def detect(self, texts: Sequence[str]) -> list[tuple[str, float]]:
         """Detect the language of each text.
@@ -476,12 +560,17 @@ class LanguageDetector:
         Raises:
             TypeError: If given a single string instead of a list of strings.
         """
+        return [(lang, confidence) for lang, confidence, _ in self.detect_with_shares(texts)]
+
+    def detect_with_shares(self, texts: Sequence[str]) -> list[tuple[str, float, dict[str, float]]]:
+        """Like :meth:`detect`, plus each configured language's share of lingua's confidence for the text
+        (``{}`` when the text is too short to try)."""
         if isinstance(texts, str):
             raise TypeError(
                 "LanguageDetector.detect expects a list of strings, not a single string: use [text]."
             )
         texts = ["" if t is None else (t if isinstance(t, str) else normalise_text(t)) for t in texts]
-        results: list[tuple[str, float]] = [(UNDETERMINED, 0.0)] * len(texts)
+        results: list[tuple[str, float, dict[str, float]]] = [(UNDETERMINED, 0.0, {})] * len(texts)
         todo: dict[str, list[int]] = {}
         for i, text in enumerate(texts):
             candidate = _detection_text(text)
@@ -505,6 +594,87 @@ def _cached_detector(
     languages: tuple[str, ...], min_confidence: float, min_chars: int, reject: tuple[str, ...]
 ) -> LanguageDetector:
     return LanguageDetector(languages, min_confidence, min_chars, reject_languages=reject)
+
+
+#: A short answer is moved to its batch's (or row's declared) language only when lingua gives that
+#: language at least this share among the configured ones: "ok" stays "und" in a Portuguese batch.
+_PLAUSIBLE_SHARE = 0.1
+_WORD_RE = re.compile(r"[^\W\d_]+")
+
+
+def _declared(value: object, configured: Sequence[str]) -> str | None:
+    """A declared language cell as a configured ISO code, else None ("PT " -> "pt", "de" -> None)."""
+    if is_missing(value):
+        return None
+    code = str(value).strip().lower()
+    return code if code in configured else None
+
+
+def settle_short_answers(
+    texts: Sequence[str],
+    detected: Sequence[tuple[str, float, dict[str, float]]],
+    config: PrepareConfig,
+    declared: Sequence[object] | None = None,
+) -> list[tuple[str, float]]:
+    """Give short answers whose detection is unsure the language their batch is written in.
+
+    An answer of at most ``config.short_text_words`` words that came out ``"und"`` or below
+    ``config.sure_confidence`` takes its row's declared language when there is one among the configured
+    languages, else the most common language of the batch's other (surely detected) answers, provided
+    lingua finds that language plausible for it (at least a 10% share). Everything else keeps its
+    detection.
+
+    Args:
+        texts: The answers.
+        detected: :meth:`LanguageDetector.detect_with_shares` of ``texts``.
+        config: The options (``languages``, ``short_text_words``, ``sure_confidence``).
+        declared: Each row's declared language (e.g. an export's ``lang`` column), or None.
+
+    Returns:
+        ``(language, confidence)`` per answer; a settled answer's confidence is lingua's share for the
+        language it was given (1.0 when it was declared and lingua could not tell).
+    """
+    out = [(lang, confidence) for lang, confidence, _ in detected]
+    if config.short_text_words <= 0 or not out:
+        return out
+    short = [len(_WORD_RE.findall(t or "")) <= config.short_text_words for t in texts]
+    unsure = [lang == UNDETERMINED or conf < config.sure_confidence for lang, conf in out]
+    votes = Counter(lang for (lang, _), s, u in zip(out, short, unsure, strict=True) if not (s and u))
+    votes.pop(UNDETERMINED, None)
+    batch = votes.most_common(1)[0][0] if votes else None
+    for i, (_, _, shares) in enumerate(detected):
+        if not (short[i] and unsure[i] and (texts[i] or "").strip()):
+            continue
+        own = _declared(declared[i], config.languages) if declared is not None else None
+        if own is not None:
+            out[i] = (own, shares.get(own, 1.0) if shares else 1.0)
+        elif batch is not None and shares.get(batch, 0.0) >= _PLAUSIBLE_SHARE:
+            out[i] = (batch, shares[batch])
+    return out
+
+
+def detect_languages(
+    texts: Sequence[str], config: PrepareConfig | None = None, declared: Sequence[object] | None = None
+) -> list[tuple[str, float]]:
+    """Each answer's language as the prepare stage decides it: lingua restricted to the configured
+    languages (:class:`LanguageDetector`), then :func:`settle_short_answers` over the batch.
+
+    Args:
+        texts: The answers of one batch (normalised/redacted).
+        config: Detection options; ``PrepareConfig()`` when None.
+        declared: Each row's declared language (an export's ``lang`` column), or None.
+    """
+    config = config or PrepareConfig()
+    if declared is not None and len(declared) != len(texts):
+        raise ValueError(f"declared languages ({len(declared)}) and texts ({len(texts)}) differ in length")
+    detector = _cached_detector(
+        config.languages,
+        config.min_language_confidence,
+        config.min_chars_for_language,
+        config.reject_languages,
+    )
+    texts = list(texts)
+    return settle_short_answers(texts, detector.detect_with_shares(texts), config, declared)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -621,14 +791,7 @@ def split_sentences_many(
     """
     texts = ["" if t is None else str(t) for t in texts]
     if languages is None:
-        config = config or PrepareConfig()
-        detector = _cached_detector(
-            config.languages,
-            config.min_language_confidence,
-            config.min_chars_for_language,
-            config.reject_languages,
-        )
-        languages = [lang for lang, _ in detector.detect(texts)]
+        languages = [lang for lang, _ in detect_languages(texts, config)]
     elif len(languages) != len(texts):
         raise ValueError(f"languages ({len(languages)}) and texts ({len(texts)}) differ in length")
     out: list[list[str]] = [[] for _ in texts]
@@ -648,23 +811,29 @@ def split_sentences_many(
 
 
 def prepare(
-    df: pd.DataFrame, config: PrepareConfig | None = None, text_column: str = "comment"
+    df: pd.DataFrame,
+    config: PrepareConfig | None = None,
+    text_column: str = "comment",
+    language_column: str = "lang",
 ) -> pd.DataFrame:
     """Prepare the answers in ``df[text_column]`` for the models.
 
     Never mutates ``df`` and never fails on a bad value (None, NaN, numbers, bytes, huge strings).
 
     Args:
-        df: Input rows; only ``text_column`` is read.
+        df: Input rows; only ``text_column`` (and ``language_column`` when present) is read.
         config: Options; ``PrepareConfig()`` when None.
         text_column: The column holding the free-text answer.
+        language_column: A column declaring each answer's language (an export's ``lang``); used only
+            for short answers whose detection is unsure (see :func:`settle_short_answers`). Optional.
 
     Returns:
         A new DataFrame with ``df``'s index and exactly these columns:
         ``text_clean`` (normalised, truncated), ``text_redacted`` (the normalised text PII-redacted,
         then truncated, so that nothing straddling the cut survives in part; what models see),
         ``text_truncated`` (bool), ``pii_found`` (list of PII kinds found),
-        ``language`` (ISO 639-1 or ``"und"``), ``language_confidence`` (float), ``is_non_answer`` (bool),
+        ``language`` (ISO 639-1 or ``"und"``; a short, unsure answer takes its batch's language, see
+        :func:`detect_languages`), ``language_confidence`` (float), ``is_non_answer`` (bool),
         ``sentences`` (list of redacted sentences; ``[]`` for non-answers).
 
     Raises:
@@ -702,13 +871,8 @@ def prepare(
         pii_total.update({k: v for k, v in counts.items() if v})
 
     non_answer = [is_non_answer(t) for t in redacted]
-    detector = _cached_detector(
-        config.languages,
-        config.min_language_confidence,
-        config.min_chars_for_language,
-        config.reject_languages,
-    )
-    detected = detector.detect(redacted)
+    declared = df[language_column].tolist() if language_column in df.columns else None
+    detected = detect_languages(redacted, config, declared)
 
     sentences: list[list[str]] = [[] for _ in redacted]
     rows = [i for i, text in enumerate(redacted) if text and not non_answer[i]]
