@@ -314,12 +314,14 @@ def build_parser() -> argparse.ArgumentParser:
     from pipeline.cli_check import add_check_commands
     from pipeline.cli_sentiment import add_sentiment_commands
     from pipeline.cli_tagger import add_tagger_commands
+    from pipeline.cli_taxonomy import add_taxonomy_commands
     from pipeline.cli_topics import add_topics_commands
 
     add_check_commands(sub)
     add_topics_commands(sub)
     add_sentiment_commands(sub)
     add_tagger_commands(sub)
+    add_taxonomy_commands(sub)
     return p
 
 
