@@ -4,6 +4,8 @@ Modes (each measured in its own subprocess so that peak memory is per mode):
   encoder   the default encoder alone on the response texts (and on responses + sentences)
   full      a full enrichment run into a fresh DuckDB file (topic fitting timed apart)
   noop      a second run on the same warehouse: no new rows
+  prefect   the same first run as the nightly Prefect flow (temporary local API): its seconds next to
+            ``full``'s and the number of task runs it created (a task per stage, never per batch)
 
 Usage (from the repository root):
   .venv/bin/python bench/bench_pipeline.py --rows 20000 --repeats 3
@@ -87,6 +89,8 @@ def run_mode(mode: str, rows: int, workdir: Path) -> dict:
     from pipeline.runner import load_export, run_enrichment
     from pipeline.warehouse import open_warehouse
 
+    if mode == "prefect":
+        return prefect_mode(config, rows, workdir)
     if mode == "full":
         export = workdir / "survey.parquet"
         survey_frame(rows).to_parquet(export)
@@ -104,6 +108,36 @@ def run_mode(mode: str, rows: int, workdir: Path) -> dict:
         "rows_per_s_excluding_topic_fit": summary.rows_in / max(seconds - fit, 1e-9),
         "rows_per_s_including_topic_fit": summary.rows_in / max(seconds, 1e-9),
         "timings": summary.timings,
+        "peak_mb": peak_mb(),
+    }
+
+
+def prefect_mode(config, rows: int, workdir: Path) -> dict:
+    """A first run through the nightly flow; counts the task runs the flow created."""
+    import os
+
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ["PREFECT_HOME"] = str(workdir / "prefect")
+    from pipeline.runner import load_export
+    from pipeline.warehouse import open_warehouse
+
+    export = workdir / "survey.parquet"
+    survey_frame(rows).to_parquet(export)
+    with open_warehouse(config.warehouse) as wh:
+        load_export(export, wh, config)
+    from prefect.client.orchestration import get_client
+
+    from flows.nightly_enrichment import nightly_enrichment
+
+    t0 = time.perf_counter()
+    summary = nightly_enrichment(warehouse=config.warehouse, wait_for_lock_s=0)
+    seconds = time.perf_counter() - t0
+    with get_client(sync_client=True) as client:
+        task_runs = len(client.read_task_runs())
+    return {
+        "rows_in": summary["rows_in"],
+        "seconds": seconds,
+        "task_runs": task_runs,
         "peak_mb": peak_mb(),
     }
 

@@ -16,10 +16,11 @@ from prefect.cache_policies import NONE
 from pipeline.config import EnrichmentConfig, load_config
 from pipeline.embed import Embedder, build_embedder
 from pipeline.embed.response import answer_embedder
+from pipeline.model_store import ModelStore
 from pipeline.runs import run_session
 from pipeline.tagging.data import LabelledData
 from pipeline.tagging.retag import retag_stored
-from pipeline.tagging.retrain import MIN_LABELS, load_training_labels, registry_for, split_labels
+from pipeline.tagging.retrain import MIN_LABELS, load_training_labels, split_labels, tagger_store
 from pipeline.tagging.workflow import (
     compare_and_promote,
     encoder_spec,
@@ -47,22 +48,23 @@ def train(
     config: EnrichmentConfig,
     encoder: Embedder,
     data: LabelledData,
-    registry: str,
+    folder: str,
     params: dict[str, Any] | None,
     fine_tune: dict[str, Any] | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """Train a version on the training split and write it into the registry."""
+    """Train a version on the training split and write it under ``folder`` (the store takes it in when
+    it is promoted)."""
     embedder = answer_embedder(encoder, config)
     taxonomy = load_taxonomy(config.tagger.taxonomy)
     model, info = train_tagger(data, embedder, taxonomy=taxonomy, params=params, fine_tune=fine_tune)
     version = getattr(model, "version_id_", model.version)
-    folder = save_version(
+    out = save_version(
         model,
-        f"{registry}/{version}",
+        f"{folder}/{version}",
         info,
         encoder_spec(config.embedder.name, config.embedder.options, embedder),
     )
-    return str(folder), {
+    return str(out), {
         "version": version,
         "mode": info.mode,
         "cv_metrics": getattr(model, "cv_report_", None),
@@ -71,10 +73,12 @@ def train(
 
 @task(cache_policy=NONE)
 def gate_and_promote(
-    candidate: str, eval_data: LabelledData, registry: str, force: bool, max_drop: float
+    candidate: str, eval_data: LabelledData, store: ModelStore, force: bool, max_drop: float
 ) -> dict[str, Any]:
-    """Evaluate candidate and promoted version on the same rows; promote when the gate allows."""
-    decision, reports = compare_and_promote(candidate, eval_data, registry, force=force, max_drop=max_drop)
+    """Store the candidate (a refused one stays listed, promotable with --force), evaluate it and the
+    promoted version on the same rows; promote when the gate allows."""
+    store.add(candidate)
+    decision, reports = compare_and_promote(candidate, eval_data, store, force=force, max_drop=max_drop)
     return {
         "decision": decision.as_dict(),
         "candidate_micro_f1": reports["candidate"].get("micro_f1"),
@@ -83,9 +87,9 @@ def gate_and_promote(
 
 
 @task(retries=2, retry_delay_seconds=5, cache_policy=NONE)
-def retag(wh: Warehouse, config: EnrichmentConfig, embedder: Embedder, registry: str) -> dict[str, Any]:
+def retag(wh: Warehouse, config: EnrichmentConfig, embedder: Embedder, store: ModelStore) -> dict[str, Any]:
     """Re-tag the stored answers with the promoted version, from cached embeddings only."""
-    model = load_tagger(registry, embedder)
+    model = load_tagger(store.promoted_path(), embedder)
     taxonomy = load_taxonomy(config.tagger.taxonomy)
     parent_of = model.parent_of if hasattr(model, "parent_of") else taxonomy.parent_of
     return retag_stored(wh, config, model, embedder.model_id, parent_of=parent_of).__dict__
@@ -99,7 +103,7 @@ def retrain_tagger(
     registry: str | None = None,
     eval_fraction: float = 0.2,
     force: bool = False,
-    max_drop: float = 0.01,
+    max_drop: float = 1.0,
     params: dict[str, Any] | None = None,
     fine_tune: dict[str, Any] | None = None,
     retag_stored_answers: bool = True,
@@ -112,10 +116,11 @@ def retrain_tagger(
         config_path: The enrichment YAML (default: configs/enrichment.yaml).
         warehouse: Override of the config's warehouse.
         data: Extra labelled files (CSV/Parquet) on top of the table ``tag_labels``.
-        registry: Registry folder (default: ``tagger.model_dir`` when it is a registry, else models/tagger).
+        registry: A registry folder (default: ``tagger.model_dir`` when it is a registry, else the config's
+            model store).
         eval_fraction: Share of the labels held out for the gate.
         force: Promote even when the candidate scores more than ``max_drop`` below the promoted version.
-        max_drop: The gate's tolerance in micro F1 (0.01 = 1 point).
+        max_drop: The gate's tolerance in points of micro F1 (1.0 = 0.01), as ``feedback tagger promote``.
         params: Hyper-parameters of the trained tagger.
         fine_tune: SetFit-style fine-tuning settings (``{}`` for the defaults; None: frozen encoder). A
             fine-tuned version embeds texts itself, so re-tagging encodes the stored answers again.
@@ -129,11 +134,12 @@ def retrain_tagger(
     """
     logger = get_run_logger()
     config = load_config(config_path, warehouse=warehouse)
-    reg = str(registry_for(config, registry))
     wait_s = config.run_lock.wait_minutes * 60 if wait_for_lock_s is None else wait_for_lock_s
     with open_warehouse(config.warehouse) as wh, run_session(wh, config, FLOW_NAME, wait_s=wait_s) as run:
         # One encoder for the whole flow (loading a model is seconds; it used to happen three times).
         encoder = build_embedder(config.embedder.name, **config.embedder.options)
+        store = tagger_store(config, wh, registry)
+        reg = store.describe()
         labels = load_labels(wh, config, encoder, data)
         if len(labels) < MIN_LABELS:
             logger.warning(
@@ -142,8 +148,10 @@ def retrain_tagger(
             run.succeed(wh, config)
             return {"status": "skipped", "labels": len(labels), "registry": reg}
         train_part, eval_part = split_labels(labels, eval_fraction, seed)
-        candidate, trained = train(config, encoder, train_part, reg, params, fine_tune)
-        gated = gate_and_promote(candidate, eval_part, reg, force, max_drop)
+        candidate, trained = train(
+            config, encoder, train_part, str(config.state_dir / "candidates"), params, fine_tune
+        )
+        gated = gate_and_promote(candidate, eval_part, store, force, max_drop)
         result: dict[str, Any] = {
             "status": "promoted" if gated["decision"]["promoted"] else "refused",
             "labels": len(labels),
@@ -155,7 +163,7 @@ def retrain_tagger(
             **gated,
         }
         if gated["decision"]["promoted"] and retag_stored_answers:
-            result["retag"] = retag(wh, config, encoder, reg)
+            result["retag"] = retag(wh, config, encoder, store)
         run.summary.versions = {"tagger_version": str(trained["version"])}
         run.succeed(wh, config)
     logger.info(

@@ -1,4 +1,5 @@
-"""Serve the nightly deployment on one box: a local Prefect server (when none is configured) + flow.serve.
+"""Serve every deployment of prefect.yaml on one box: a local Prefect server (when none is configured) +
+``prefect.serve``.
 
 ``PREFECT_API_URL`` set: the deployment is served against that server. Not set: a Prefect server is
 started on 127.0.0.1 for the lifetime of the command (UI and API at http://127.0.0.1:PORT) and stopped,
@@ -67,12 +68,25 @@ def stop(proc: subprocess.Popen) -> None:
 PREFECT_YAML = Path(__file__).resolve().parent.parent / "prefect.yaml"
 
 
-def declared_crons() -> dict[str, str]:
-    """The cron of each deployment declared in prefect.yaml (one place for the schedules)."""
+def declared_deployments() -> list[dict]:
+    """The deployments declared in prefect.yaml (one place for names, entrypoints and schedules)."""
     import yaml
 
-    spec = yaml.safe_load(PREFECT_YAML.read_text(encoding="utf-8"))
-    return {d["name"]: d["schedules"][0]["cron"] for d in spec["deployments"] if d.get("schedules")}
+    return list(yaml.safe_load(PREFECT_YAML.read_text(encoding="utf-8"))["deployments"])
+
+
+def declared_crons() -> dict[str, str]:
+    """The cron of each deployment declared in prefect.yaml."""
+    return {d["name"]: d["schedules"][0]["cron"] for d in declared_deployments() if d.get("schedules")}
+
+
+def _flow_of(entrypoint: str) -> object:
+    """The flow object of a prefect.yaml entrypoint (``flows/x.py:function``)."""
+    import importlib
+
+    path, _, name = entrypoint.partition(":")
+    module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+    return getattr(module, name)
 
 
 def serve_all(
@@ -81,35 +95,25 @@ def serve_all(
     cron: str | None = None,
     port: int = 4200,
 ) -> None:
-    """Serve the nightly, refit-topics and retrain-tagger deployments on this box (blocks until
-    interrupted), with the schedules of prefect.yaml (``cron`` overrides the nightly one). No work pool
-    is needed: this process runs the flows. Scheduled runs wait for a running one (run lock)."""
+    """Serve every deployment of prefect.yaml on this box (blocks until interrupted), each with its own
+    schedule (``cron`` overrides the nightly one). No work pool is needed: this process runs the flows.
+    Scheduled runs wait for a running one (run lock) rather than collide."""
     from prefect import serve
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from flows.nightly_enrichment import nightly_enrichment
-    from flows.refit_topics import refit_topics
-    from flows.retrain_tagger import retrain_tagger
-
-    crons = declared_crons()
     params = {"config_path": config_path, "warehouse": warehouse}
+    deployments = []
+    for spec in declared_deployments():
+        schedule = cron if (cron and spec["name"] == "nightly") else spec["schedules"][0]["cron"]
+        flow = _flow_of(spec["entrypoint"])
+        deployments.append(flow.to_deployment(name=spec["name"], cron=schedule, parameters=params))  # type: ignore[attr-defined]
     api = os.environ.get("PREFECT_API_URL")
     proc = None
     if not api:
         proc, api = start_local_server(port=port)
     try:
         with temporary_settings(updates={PREFECT_API_URL: api}):
-            serve(
-                nightly_enrichment.to_deployment(
-                    name="nightly", cron=cron or crons["nightly"], parameters=params
-                ),
-                refit_topics.to_deployment(
-                    name="refit-topics", cron=crons["refit-topics"], parameters=params
-                ),
-                retrain_tagger.to_deployment(
-                    name="retrain-tagger", cron=crons["retrain-tagger"], parameters=params
-                ),
-            )
+            serve(*deployments)
     finally:
         if proc is not None:
             stop(proc)

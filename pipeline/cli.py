@@ -145,15 +145,13 @@ def cmd_enrich(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Serve the nightly, weekly refit and weekly retrain deployments on this box (blocks)."""
-    from flows.serve import serve_all
+    """Serve every deployment of prefect.yaml on this box (blocks)."""
+    from flows.serve import declared_crons, serve_all
 
     where = os.environ.get("PREFECT_API_URL") or f"a local Prefect server on http://127.0.0.1:{args.port}"
-    print(
-        f"serving deployments 'nightly' (cron '{args.cron}'), 'refit-topics' and 'retrain-tagger' (weekly, "
-        f"as in prefect.yaml) with {where}; Ctrl-C to stop",
-        flush=True,
-    )
+    crons = {**declared_crons(), "nightly": args.cron}
+    listed = ", ".join(f"'{name}' ({cron})" for name, cron in crons.items())
+    print(f"serving deployments {listed} with {where}; Ctrl-C to stop", flush=True)
     serve_all(args.config, args.warehouse, cron=args.cron, port=args.port)
     return 0
 
@@ -272,7 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", default=None, help="write the run summary as JSON")
     e.set_defaults(func=cmd_enrich)
 
-    s = sub.add_parser("serve", help="serve the nightly and weekly deployments on this box")
+    s = sub.add_parser(
+        "serve", help="serve every deployment of prefect.yaml (nightly and weekly) on this box"
+    )
     common(s)
     s.add_argument("--cron", default="0 2 * * *", help="the nightly schedule (default: 02:00 every day)")
     s.add_argument(

@@ -61,7 +61,9 @@ def _load_model(spec: str, args: argparse.Namespace) -> tuple[Any, Any]:
         return PrototypeSentiment().fit(embedder), _answers(embedder, args)
     if spec.startswith("transformers:"):
         return TransformersSentiment(spec.split(":", 1)[1]).fit(), None
-    folder = Path(spec)
+    from pipeline.model_store import resolve_version_dir
+
+    folder = resolve_version_dir(spec, "sentiment") or Path(spec)
     if (folder / "manifest.json").exists():
         model = load_sentiment(folder)
         embedder = embedder_for(model, _embedder_choice(args))
@@ -70,7 +72,8 @@ def _load_model(spec: str, args: argparse.Namespace) -> tuple[Any, Any]:
         return TransformersSentiment(str(folder)).fit(), None
     raise ConfigError(
         f"--model {spec!r}: expected 'default', a folder written by `feedback sentiment train` (with "
-        "manifest.json), a Hugging Face model folder (with config.json) or 'transformers:HUB_NAME'."
+        "manifest.json), a registry folder (with promoted.json), a Hugging Face model folder (with "
+        "config.json) or 'transformers:HUB_NAME'."
     )
 
 
@@ -98,7 +101,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     print(
         f"trained {manifest['version']} on {metrics['n_train']}{of} rows "
-        f"(source: {manifest['source']}{pruned}, {time.perf_counter() - t0:,.0f}s) -> {out}"
+        f"(source: {manifest['mode']}{pruned}, {time.perf_counter() - t0:,.0f}s) -> {out}"
     )
     if "cv_macro_f1_tuned" in manifest["metrics"]:
         print(f"  cross-validated macro F1 on the training file: {manifest['metrics']['cv_macro_f1_tuned']}")
@@ -149,8 +152,36 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_promote(args: argparse.Namespace) -> int:
+    """Gate a version against the promoted one (or the zero-shot default when none is) on --data, and
+    promote it: Spearman with the file's scores and/or macro F1 on its labels."""
+    from pipeline.cli_store import report_decision, store_of
+    from pipeline.sentiment.workflow import evaluate_frame, read_labelled
+
+    df = read_labelled(args.data, _prepare(args), args.text_column)
+    candidate, embedder = _load_model(args.model, args)
+    reports = {"candidate": evaluate_frame(candidate, df, embedder)}
+    with store_of(args, "sentiment") as store:
+        current_dir = store.promoted_path()
+        current, cur_embedder = _load_model(str(current_dir) if current_dir else "default", args)
+        reports["current"] = evaluate_frame(current, df, cur_embedder)
+        decision = store.promote(
+            args.model,
+            _gate_metrics(reports["candidate"]),
+            _gate_metrics(reports["current"]),
+            force=args.force,
+            max_drop=args.max_drop,
+            evaluation={"data": str(args.data), "rows": len(df), "against": current.version},
+        )
+    return report_decision(decision, reports, args.json)
+
+
+def _gate_metrics(report: dict[str, Any]) -> dict[str, Any]:
+    return {k: report[k] for k in ("macro_f1", "spearman_score") if report.get(k) is not None}
+
+
 def add_sentiment_commands(subparsers: Any) -> None:
-    """Add ``feedback sentiment train|evaluate|predict`` to the CLI's sub-parsers."""
+    """Add ``feedback sentiment train|evaluate|predict|promote|list`` to the CLI's sub-parsers."""
     s = subparsers.add_parser("sentiment", help="train, evaluate and apply sentiment models")
     sub = s.add_subparsers(dest="sentiment_command", required=True)
 
@@ -187,3 +218,14 @@ def add_sentiment_commands(subparsers: Any) -> None:
     p.add_argument("--model", required=True, help="model folder, 'default', HF folder or transformers:NAME")
     p.add_argument("--out", required=True, help="output .parquet or .csv")
     p.set_defaults(func=cmd_predict)
+
+    from pipeline.cli_store import add_list_command, add_promote_options
+
+    m = sub.add_parser(
+        "promote", help="gate a version against the promoted one (macro F1 / Spearman on --data), promote it"
+    )
+    common(m)
+    m.add_argument("--model", required=True, help="candidate model folder")
+    add_promote_options(m, "sentiment")
+    m.set_defaults(func=cmd_promote)
+    add_list_command(sub, "sentiment")

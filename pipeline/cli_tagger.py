@@ -81,7 +81,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         read_label_table,
         read_labelled_files,
     )
-    from pipeline.tagging.store import DEFAULT_REGISTRY
     from pipeline.tagging.workflow import encoder_spec, save_version, train_tagger
     from pipeline.taxonomy import load_taxonomy
 
@@ -115,7 +114,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         fine_tune=_params(args.fine_tune_param) if args.fine_tune else None,
     )
     version = getattr(model, "version_id_", None) or model.version
-    out = Path(args.out) if args.out else DEFAULT_REGISTRY / version
+    out = Path(args.out) if args.out else Path(config.model_store.path) / "tagger" / version
     save_version(model, out, info, encoder_spec(name, options, embedder))
     cv = getattr(model, "cv_report_", None)
     _out(
@@ -128,7 +127,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"-> {fine.loss_last:.3f}); the cross-validation below is optimistic (the encoder saw every row): "
             "evaluate on held-out data"
         )
-    if cv:
+    selftrain = getattr(model, "self_training_", None)
+    if selftrain:  # no labels: the label-free gate instead of a cross-validated F1 against labels
+        _out(_self_training_line(selftrain))
+    elif cv:
         _out(
             f"cross-validated micro F1 {100 * cv['micro_f1']:.1f}, macro F1 {100 * cv['macro_f1']:.1f}   {_per_lang_line(cv)}"
         )
@@ -137,12 +139,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _self_training_line(report: dict[str, Any]) -> str:
+    """What self-training on unlabelled rows did, and its label-free gate, in one line."""
+    gate = report.get("gate") or {}
+    if "agreement" not in gate:
+        return f"not self-trained: {gate.get('reason', 'no reason recorded')}; the zero-shot tagger is saved"
+    verdict = "passed" if gate.get("passed") else "refused, the zero-shot tagger is saved instead"
+    return (
+        f"self-trained on {report.get('labelled_rows')} of {report.get('window_rows')} unlabelled rows labelled by "
+        f"the zero-shot tagger; label-free gate {verdict}: agreement {gate['agreement']:.2f}, coverage "
+        f"{gate['coverage']:.2f}, stability {gate['stability']:.2f} ({gate.get('reason')})"
+    )
+
+
 def _labelled_for_model(
     model_dir: str, data: list[str], args: argparse.Namespace
 ) -> tuple[Any, Any, Any, Any]:
     from pipeline.embed.response import answer_embedder
+    from pipeline.model_store import read_manifest, resolve_version_dir
     from pipeline.tagging.data import read_labelled_files
-    from pipeline.tagging.store import read_manifest, resolve_model_dir
     from pipeline.tagging.workflow import (
         check_response_vector,
         embedder_from_manifest,
@@ -150,7 +165,7 @@ def _labelled_for_model(
         load_tagger,
     )
 
-    folder = resolve_model_dir(model_dir)
+    folder = resolve_version_dir(model_dir)
     if folder is None:
         raise FeedbackError(
             f"no tagger at {model_dir}: pass a version folder or a registry with promoted.json"
@@ -191,10 +206,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     """Tag a file: writes id, tags (list) and tag_scores."""
     from pipeline.embed.response import answer_embedder
+    from pipeline.model_store import read_manifest, resolve_version_dir
     from pipeline.prepare import model_texts
     from pipeline.source import check_output_path, file_ids, read_export
     from pipeline.tagging.data import embed_texts_of_file
-    from pipeline.tagging.store import read_manifest, resolve_model_dir
     from pipeline.tagging.workflow import (
         embedder_from_manifest,
         embeds_itself,
@@ -205,7 +220,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     )
 
     check_output_path(args.out)
-    folder = resolve_model_dir(args.model)
+    folder = resolve_version_dir(args.model)
     if folder is None:
         raise FeedbackError(
             f"no tagger at {args.model}: pass a version folder or a registry with promoted.json"
@@ -234,27 +249,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    """Gate a version against the promoted one and point the registry at it."""
+    """Gate a version against the promoted one (micro F1 on --data) and point the store at it."""
+    from pipeline.cli_store import report_decision, store_of
     from pipeline.embed.response import answer_embedder
+    from pipeline.model_store import read_manifest
     from pipeline.tagging.data import read_labelled_files
-    from pipeline.tagging.store import DEFAULT_REGISTRY, read_manifest
     from pipeline.tagging.workflow import compare_and_promote, embedder_from_manifest
 
     eval_data = None
     if args.data:
         config = _config(args)
-        embedder = answer_embedder(embedder_from_manifest(read_manifest(args.model)), config)
+        embedder = answer_embedder(embedder_from_manifest(read_manifest(args.model, "tagger")), config)
         eval_data = read_labelled_files([args.data], embedder, _cache_dir(args, config), _prepare(config))
-    registry = Path(args.registry) if args.registry else DEFAULT_REGISTRY
-    decision, reports = compare_and_promote(
-        args.model, eval_data, registry, force=args.force, max_drop=args.max_drop / 100.0
-    )
-    _write_json(args.json, {"decision": decision.as_dict(), "reports": reports})
-    if decision.promoted:
-        _out(f"promoted {decision.candidate_version}: {decision.reason} -> {decision.pointer}")
-        return 0
-    _out(f"refused {decision.candidate_version}: {decision.reason}")
-    return 1
+    with store_of(args, "tagger") as store:
+        decision, reports = compare_and_promote(
+            args.model, eval_data, store, force=args.force, max_drop=args.max_drop
+        )
+    return report_decision(decision, reports, args.json)
 
 
 def cmd_suggest(args: argparse.Namespace) -> int:
@@ -337,23 +348,10 @@ def cmd_import_labels(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_list(args: argparse.Namespace) -> int:
-    """List the versions of a registry."""
-    from pipeline.tagging.store import DEFAULT_REGISTRY, list_versions
-
-    rows = list_versions(args.registry or DEFAULT_REGISTRY)
-    if not rows:
-        _out("no tagger versions yet (feedback tagger train --data FILE)")
-    for r in rows:
-        f1 = "" if r["cv_micro_f1"] is None else f"cv micro F1 {100 * r['cv_micro_f1']:.1f}"
-        _out(
-            f"{'*' if r['promoted'] else ' '} {r['version']}  {r['mode']}  {r['n_train']} rows  {f1}  {r['path']}"
-        )
-    return 0
-
-
 def add_tagger_commands(subparsers: Any) -> None:
     """Add ``feedback tagger ...`` to the CLI."""
+    from pipeline.cli_store import add_list_command, add_promote_options
+
     g = subparsers.add_parser("tagger", help="train, evaluate, compare and promote taggers")
     sub = g.add_subparsers(dest="tagger_command", required=True)
 
@@ -369,7 +367,7 @@ def add_tagger_commands(subparsers: Any) -> None:
     common(t, warehouse=True)
     t.add_argument("--data", nargs="+", default=None, help="labelled CSV/Parquet file(s)")
     t.add_argument("--from-warehouse", action="store_true", help="also read the warehouse table tag_labels")
-    t.add_argument("--out", default=None, help="version folder (default models/tagger/<version>)")
+    t.add_argument("--out", default=None, help="version folder (default <model_store.path>/tagger/<version>)")
     t.add_argument("--embedder", default=None, help="embedder name or alias (default: the config's)")
     t.add_argument(
         "--taxonomy", default=None, help="taxonomy YAML (default: the config's); 'none': tags from data"
@@ -404,16 +402,13 @@ def add_tagger_commands(subparsers: Any) -> None:
     p.add_argument("--out", required=True, help="output .parquet or .csv")
     p.set_defaults(func=cmd_predict)
 
-    m = sub.add_parser("promote", help="gate a version against the promoted one and promote it")
+    m = sub.add_parser("promote", help="gate a version against the promoted one (micro F1) and promote it")
     common(m)
     m.add_argument("--model", required=True, help="candidate version folder")
     m.add_argument(
         "--data", default=None, help="labelled evaluation file (default: compare cross-validated F1)"
     )
-    m.add_argument("--registry", default=None, help="registry folder (default models/tagger)")
-    m.add_argument("--force", action="store_true", help="promote even when the gate refuses")
-    m.add_argument("--max-drop", type=float, default=1.0, help="largest micro-F1 drop in points (default 1)")
-    m.add_argument("--json", default=None, help="write the decision and both reports here")
+    add_promote_options(m, "tagger")
     m.set_defaults(func=cmd_promote)
 
     s = sub.add_parser("suggest", help="export the answers whose labels would help most")
@@ -434,6 +429,4 @@ def add_tagger_commands(subparsers: Any) -> None:
     i.add_argument("--labeller", default="", help="who labelled (recorded)")
     i.set_defaults(func=cmd_import_labels)
 
-    ls = sub.add_parser("list", help="list the versions of a registry")
-    ls.add_argument("--registry", default=None, help="registry folder (default models/tagger)")
-    ls.set_defaults(func=cmd_list)
+    add_list_command(sub, "tagger")

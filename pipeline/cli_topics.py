@@ -245,7 +245,7 @@ def cmd_topics_assign(args: argparse.Namespace) -> int:
         name, options = _topic_options(args)
         model = _fit(name, options, texts, emb[rows], row_langs)
         if args.save_model:
-            model.save(args.save_model)
+            _save_version(model, args, texts, emb[rows], row_langs)
     ids = np.full(len(data), -1, dtype=int)
     if len(rows):
         ids[rows] = _assign(model, emb[rows], row_langs)
@@ -262,6 +262,71 @@ def cmd_topics_assign(args: argparse.Namespace) -> int:
         f"{len(data) - len(rows)} non-answers without a topic (model {model.version})"
     )
     return 0
+
+
+def _save_version(
+    model: Any, args: argparse.Namespace, texts: list[str], emb: np.ndarray, langs: Any
+) -> None:
+    """Write a fitted model as a model-store version folder (promotable with ``topics promote``)."""
+    from pipeline.topic_versions import gate_metrics
+
+    if args.embeddings:
+        encoder: dict[str, Any] = {"model_id": None, "embeddings_file": str(args.embeddings)}
+    else:
+        from pipeline.config import load_config
+        from pipeline.embed import build_embedder
+        from pipeline.tagging.workflow import encoder_spec
+
+        config = load_config(args.config)
+        embedder = build_embedder(config.embedder.name, **config.embedder.options)
+        encoder = {
+            **encoder_spec(config.embedder.name, config.embedder.options, embedder),
+            "response_vector": config.response_vector,
+        }
+    metrics = gate_metrics(model, emb, langs, None)
+    model.save_version(args.save_model, encoder, metrics, {"rows": len(texts), "data": str(args.data)})
+
+
+def cmd_topics_promote(args: argparse.Namespace) -> int:
+    """Gate a topic model version against the promoted one (on --data, or their own metrics) and promote."""
+    from pipeline.cli_store import report_decision, store_of
+    from pipeline.config import load_config
+    from pipeline.model_store import read_manifest
+    from pipeline.topic_versions import gate_metrics, resample_labels
+    from pipeline.topics import BERTopicModel
+
+    with store_of(args, "topics") as store:
+        candidate = Path(args.model)
+        if not (candidate / "manifest.json").exists():
+            candidate = store.path(args.model)  # a version id of the store
+        current_dir = store.promoted_path()
+        if args.data:
+            data = read_topic_data(args.data, args.text_column, _prepare(args))
+            langs = data["lang"].tolist() if data["lang"] is not None else None
+            emb = _embeddings(args, data["text"].tolist(), langs)
+            tags = data["tags"].tolist() if data["tags"] is not None else None
+            reference = resample_labels(load_config(args.config), data["text"].tolist(), emb, langs)
+            reports = {"candidate": gate_metrics(BERTopicModel.load(candidate), emb, langs, tags, reference)}
+            if current_dir is not None:
+                reports["current"] = gate_metrics(
+                    BERTopicModel.load(current_dir), emb, langs, tags, reference
+                )
+            evaluation = {"data": str(args.data), "rows": len(data)}
+        else:
+            log.warning("no --data: comparing the versions' own metrics (measured on different windows)")
+            reports = {"candidate": read_manifest(candidate, "topics")["metrics"]}
+            if current_dir is not None:
+                reports["current"] = read_manifest(current_dir, "topics")["metrics"]
+            evaluation = {"kind": "metrics of each manifest"}
+        decision = store.promote(
+            candidate,
+            reports["candidate"],
+            reports.get("current"),
+            force=args.force,
+            max_drop=args.max_drop,
+            evaluation=evaluation,
+        )
+    return report_decision(decision, reports, args.json)
 
 
 def cmd_topics_evaluate(args: argparse.Namespace) -> int:
@@ -293,7 +358,7 @@ def cmd_topics_show(args: argparse.Namespace) -> int:
 
 
 def add_topics_commands(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``feedback topics assign|evaluate|show`` on the CLI's sub-parsers."""
+    """Register ``feedback topics assign|evaluate|show|promote|list`` on the CLI's sub-parsers."""
     top = subparsers.add_parser("topics", help="assign, evaluate and show topics of a file")
     sub = top.add_subparsers(dest="topics_command", required=True)
 
@@ -311,7 +376,9 @@ def add_topics_commands(subparsers: argparse._SubParsersAction) -> None:
     common(a)
     a.add_argument("--out", required=True, help="output .parquet or .csv")
     a.add_argument("--model", default=None, help="a saved model folder to assign with instead of fitting")
-    a.add_argument("--save-model", default=None, help="also save the fitted model to this folder")
+    a.add_argument(
+        "--save-model", default=None, help="also save the fitted model as a version folder (topics promote)"
+    )
     a.set_defaults(func=cmd_topics_assign)
 
     e = sub.add_parser("evaluate", help="outliers, stability ARI, NMI with tags and language -> JSON")
@@ -323,3 +390,18 @@ def add_topics_commands(subparsers: argparse._SubParsersAction) -> None:
     s = sub.add_parser("show", help="print a saved model's topics")
     s.add_argument("--model", required=True, help="a saved model folder")
     s.set_defaults(func=cmd_topics_show)
+
+    from pipeline.cli_store import add_list_command, add_promote_options
+
+    m = sub.add_parser(
+        "promote", help="gate a version against the promoted one (outliers, stability ARI, NMI with tags)"
+    )
+    m.add_argument("--model", required=True, help="a version folder, or a version id of the store")
+    m.add_argument(
+        "--data", default=None, help="evaluation file (default: compare the versions' own metrics)"
+    )
+    m.add_argument("--text-column", default="text")
+    m.add_argument("--embeddings", default=None, help="row-aligned .npy of the file's embeddings")
+    add_promote_options(m, "topics")
+    m.set_defaults(func=cmd_topics_promote)
+    add_list_command(sub, "topics")

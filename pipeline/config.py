@@ -39,6 +39,8 @@ class TablesConfig(_Strict):
     lock: str = "pipeline_lock"
     meta: str = "warehouse_meta"
     erasures: str = "erasures"
+    model_files: str = "model_files"
+    model_pointers: str = "model_pointers"
 
 
 class SourceConfig(_Strict):
@@ -130,6 +132,8 @@ class TopicsSection(ComponentConfig):
         min_docs: Fewer answered texts in the window than this: no fit.
         min_jaccard: Overlap a new topic needs with a previous one to keep its id.
         tag_share: Share of a topic's answers a tag must cover to be its suggested tag.
+        max_drop: A refit is promoted unless a gate metric (outlier share, stability ARI, NMI with tags)
+            is worse than the promoted model's on the same window by more than this many points.
     """
 
     name: str = "topics.stable.v1"
@@ -138,6 +142,7 @@ class TopicsSection(ComponentConfig):
     min_docs: int = Field(50, ge=5)
     min_jaccard: float = Field(0.3, gt=0, le=1)
     tag_share: float = Field(0.3, gt=0, le=1)
+    max_drop: float = Field(5.0, ge=0)
 
 
 class AlertsSection(_Strict):
@@ -149,6 +154,19 @@ class AlertsSection(_Strict):
     min_count: int = Field(10, ge=1)
     min_ratio: float = Field(2.0, gt=1)
     min_increase: int = Field(5, ge=0)
+
+
+class ModelStoreSection(_Strict):
+    """Where model versions live (see pipeline.model_store).
+
+    Attributes:
+        path: The folder store's root: ``<path>/<family>/<version>/`` and ``<path>/<family>/promoted.json``.
+        in_warehouse: Families whose versions live in the warehouse instead (tables ``model_files`` and
+            ``model_pointers``), so that every machine reading the warehouse reads them.
+    """
+
+    path: Path = Path("../models")
+    in_warehouse: list[Literal["tagger", "sentiment", "topics"]] = Field(default_factory=lambda: ["topics"])
 
 
 class EnrichmentConfig(_Strict):
@@ -165,6 +183,7 @@ class EnrichmentConfig(_Strict):
     tagger: TaggerSection = Field(default_factory=TaggerSection)
     topics: TopicsSection = Field(default_factory=TopicsSection)
     alerts: AlertsSection = Field(default_factory=AlertsSection)
+    model_store: ModelStoreSection = Field(default_factory=ModelStoreSection)
     run_lock: RunLockSection = Field(default_factory=RunLockSection)
     retention_days: int | None = Field(
         None, ge=1, description="answers submitted longer ago are erased by every run (None: kept)"
@@ -187,6 +206,7 @@ class EnrichmentConfig(_Strict):
         data.state_dir = _abs(data.state_dir, base)
         data.report_dir = _abs(data.report_dir, base)
         data.tagger.taxonomy = _abs(data.tagger.taxonomy, base)
+        data.model_store.path = _abs(data.model_store.path, base)
         if data.tagger.model_dir is not None:
             data.tagger.model_dir = _abs(data.tagger.model_dir, base)
         if data.sentiment.options.get("model_dir"):

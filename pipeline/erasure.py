@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 
 KEY = "response_id"
 LABELS_TABLE = "tag_labels"
-TOPIC_MODELS_TABLE = "topic_models"
 
 
 def id_hash(response_id: object) -> str:
@@ -214,22 +213,35 @@ def _scrub_topics(wh: Warehouse, config: EnrichmentConfig, texts: set[str], repo
         if changed:
             wh.upsert(t.topics, topics.loc[changed], key=["topic_id"])
             report.rows[t.topics + ".representative_quotes"] = len(changed)
-    if wh.table_exists(TOPIC_MODELS_TABLE) and "meta" in wh.columns(TOPIC_MODELS_TABLE):
-        models = wh.read(TOPIC_MODELS_TABLE)
-        changed = []
-        for i, meta_text in enumerate(models["meta"]):
-            meta = json.loads(meta_text) if isinstance(meta_text, str) else {}
-            hit = False
-            for topic, quotes in dict(meta.get("quotes") or {}).items():
-                kept, dropped = _scrub_quotes(quotes, texts)
-                if dropped:
-                    meta["quotes"][topic], hit = kept, True
-            if hit or _mentions(meta_text, sorted(texts)):
-                models.at[i, "meta"] = json.dumps(meta)
-                changed.append(i)
-        if changed:
-            wh.upsert(TOPIC_MODELS_TABLE, models.loc[changed], key=["model_version"])
-            report.rows[TOPIC_MODELS_TABLE] = len(changed)
+    _scrub_topic_versions(wh, config, texts, report)
+
+
+def _scrub_topic_versions(
+    wh: Warehouse, config: EnrichmentConfig, texts: set[str], report: ErasureReport
+) -> None:
+    """Remove the erased answers from the quotes of every stored topic model version (model store)."""
+    from pipeline.model_store import open_store
+
+    store = open_store(config, "topics", wh)
+    changed = 0
+    for manifest in store.versions():
+        file = store.path(str(manifest["version"])) / "topics.json"
+        if not file.exists():
+            continue
+        raw = file.read_text(encoding="utf-8")
+        meta = json.loads(raw)
+        hit = False
+        for topic, quotes in dict(meta.get("quotes") or {}).items():
+            kept, dropped = _scrub_quotes(quotes, texts)
+            if dropped:
+                meta["quotes"][topic], hit = kept, True
+        if hit or _mentions(raw, sorted(texts)):
+            store.replace_file(
+                str(manifest["version"]), "topics.json", json.dumps(meta, indent=2).encode("utf-8")
+            )
+            changed += 1
+    if changed:
+        report.rows["model_store.topics"] = changed
 
 
 def _scrub_cache(

@@ -21,7 +21,7 @@ from pipeline.warehouse.base import TEXT, Warehouse
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 VERSION_KEY = "schema_version"
 COLUMN_NAMES_KEY = "source_column_names"  # {export column name: warehouse column name}, set by loads
 
@@ -48,7 +48,44 @@ def _v2_content_hashes(wh: Warehouse, config: EnrichmentConfig) -> None:
             log.info("upgrade: %s rows of %s will be re-checked by the next run", wh.count(table), table)
 
 
-MIGRATIONS: dict[int, Callable[[Warehouse, EnrichmentConfig], None]] = {2: _v2_content_hashes}
+def _v3_topic_models_in_the_store(wh: Warehouse, config: EnrichmentConfig) -> None:
+    """Version 3: topic models are model-store versions (:mod:`pipeline.model_store`).
+
+    Every row of the old ``topic_models`` table becomes a topics version (same version id, so rows and
+    ``topic_history`` keep pointing at it), the latest fit is promoted, and the old table is dropped.
+    """
+    import tempfile
+    from pathlib import Path
+
+    from pipeline.model_store import open_store
+    from pipeline.topics import BERTopicModel
+
+    old = "topic_models"
+    if not wh.table_exists(old):
+        return
+    store = open_store(config, "topics", wh)
+    rows = wh.read(old).sort_values("fitted_at")
+    with tempfile.TemporaryDirectory(prefix="upgrade-topics-") as tmp:
+        folder = None
+        for record in rows.to_dict("records"):
+            model = BERTopicModel.from_record(record)
+            folder = model.save_version(
+                Path(tmp) / model.version,
+                {"model_id": str(record["embedder_id"]), "response_vector": config.response_vector},
+                {"outlier_share": float(model.fit_outlier_share_), "n_topics": int(len(model.topic_ids_))},
+                {"migrated_from": old},
+            )
+            store.add(folder)
+        if folder is not None:
+            store.promote(folder, {}, None, evaluation={"kind": f"upgraded from the {old} table"})
+    wh._execute(f"DROP TABLE {wh._qualified(old)}")
+    log.info("upgrade: %d topic model(s) moved from %s into %s", len(rows), old, store.describe())
+
+
+MIGRATIONS: dict[int, Callable[[Warehouse, EnrichmentConfig], None]] = {
+    2: _v2_content_hashes,
+    3: _v3_topic_models_in_the_store,
+}
 
 
 def schema_version(wh: Warehouse, config: EnrichmentConfig) -> int | None:

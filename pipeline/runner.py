@@ -31,6 +31,7 @@ from pipeline.embed.response import response_vectors
 from pipeline.enrich import EnrichedBatch, Models, enrich_batch, prepare_batch
 from pipeline.faults import fault_point
 from pipeline.migrations import COLUMN_NAMES_KEY, read_meta, write_meta
+from pipeline.model_store import open_store
 from pipeline.pending import ROW_HASH, read_pending, removed_ids
 from pipeline.prepare import prepare_config_of
 from pipeline.runs import SUCCESS, RunSession, RunSummary, new_run_id, run_session, write_run
@@ -46,9 +47,10 @@ from pipeline.source import (
     segment_columns,
     validate,
 )
-from pipeline.tagging.workflow import tagger_for_run
+from pipeline.tagging.workflow import encoder_spec, tagger_for_run
 from pipeline.taxonomy import load_taxonomy
 from pipeline.topic_registry import first_match, match_topics
+from pipeline.topic_versions import last_fit_at, load_promoted_topics, promote_fit
 from pipeline.topics import BERTopicModel, NoTopics, StableTopicModel, build_topics, fit_topics
 from pipeline.warehouse import open_warehouse
 from pipeline.warehouse.base import Warehouse
@@ -192,10 +194,10 @@ def build_models(
         config.sentiment.name,
         config.sentiment.options,
         embedder,
-        lambda: stored_scores(wh, config),
         response_vector=config.response_vector,
+        promoted=open_store(config, "sentiment", wh).promoted_path(),
     )
-    tagger = tagger_for_run(config, taxonomy, embedder)  # the promoted version when one exists
+    tagger = tagger_for_run(config, taxonomy, embedder, wh)  # the promoted version when one exists
     return Models(
         embedder,
         sentiment,
@@ -204,38 +206,6 @@ def build_models(
         topics if topics is not None else NoTopics(),
         response_vector=config.response_vector,
     )
-
-
-def stored_scores(wh: Warehouse, config: EnrichmentConfig) -> pd.DataFrame:
-    """Answered, enriched responses with their scores (``text``, ``score``, ``survey_type``, ``language``): what
-    ``sentiment.options.learn_from_scores`` learns from."""
-    t = config.tables.enriched
-    if not wh.table_exists(t):
-        return pd.DataFrame(columns=["text", "score", "survey_type", "language"])
-    rows = wh.read(t, ["text_redacted", "score", "survey_type", "language", "is_non_answer"])
-    rows = rows[~rows["is_non_answer"].astype(bool)]
-    return rows.rename(columns={"text_redacted": "text"})[["text", "score", "survey_type", "language"]]
-
-
-TOPIC_MODELS_TABLE = "topic_models"
-
-
-def load_topics(wh: Warehouse, embedder_id: str) -> BERTopicModel | None:
-    """The latest topic model fitted on this embedder's vectors, stored in the warehouse."""
-    if not wh.table_exists(TOPIC_MODELS_TABLE):
-        return None
-    rows = wh.read(TOPIC_MODELS_TABLE, where={"embedder_id": [embedder_id]})
-    if rows.empty:
-        return None
-    latest = rows.sort_values("fitted_at").iloc[-1].to_dict()
-    return BERTopicModel.from_record(latest)
-
-
-def save_topics(wh: Warehouse, model: BERTopicModel, embedder_id: str) -> None:
-    """Store a fitted topic model in the warehouse (table ``topic_models``)."""
-    record = pd.DataFrame([model.to_record(embedder_id)])
-    record["fitted_at"] = pd.to_datetime(record["fitted_at"]).astype("datetime64[us]")
-    wh.upsert(TOPIC_MODELS_TABLE, record, key=["model_version"])
 
 
 def load_or_fit_topics(
@@ -247,10 +217,11 @@ def load_or_fit_topics(
     now: datetime | None = None,
     new_languages: list[str] | None = None,
 ) -> BERTopicModel | NoTopics:
-    """Load the stored topic model, or (re)fit it on the window when none exists or it is due.
+    """Load the promoted topic model, or (re)fit it on the window when none exists or it is due.
 
     The window is every answered response submitted in the last ``topics.window_days`` days, stored or
-    new; its embeddings come from the cache, so nothing is encoded again. The fitted model is kept in
+    new; its embeddings come from the cache, so nothing is encoded again. A refit is promoted through the
+    gate of :mod:`pipeline.topic_versions` (a refused one leaves the promoted model in place). The model is kept in
     the warehouse, so it travels with the data (and any machine can run the next night). A refit keeps
     the registry's topic ids (see :func:`fit_window_topics`), and the stored rows of the window are
     re-assigned to the new topics (:func:`reassign_window_rows`); the weekly ``refit_topics`` flow
@@ -259,10 +230,9 @@ def load_or_fit_topics(
     if config.topics.name == "topics.none.v1":
         return NoTopics()
     now = now or utcnow()
-    stored_model = load_topics(wh, models.embedder.model_id)
-    if stored_model is not None and now - stored_model.fitted_at_ < timedelta(
-        days=config.topics.refit_after_days
-    ):
+    stored_model = load_promoted_topics(config, wh, models.embedder.model_id)
+    last = last_fit_at(config, wh) if stored_model is not None else None
+    if last is not None and now - last < timedelta(days=config.topics.refit_after_days):
         return stored_model
     window = topic_window(wh, config, new_texts, new_times, new_languages)
     emb = window_vectors(config, models, window) if len(window) >= config.topics.min_docs else None
@@ -420,7 +390,8 @@ def fit_window_topics(
         emb: The window's vectors (:func:`window_vectors`); read from the cache when None.
 
     Returns:
-        The fitted model, or None when the window has fewer than ``topics.min_docs`` texts.
+        The fitted and promoted model, or None when the window has fewer than ``topics.min_docs`` texts
+        or the gate refused the refit.
     """
     if len(window) < config.topics.min_docs:
         log.info(
@@ -435,10 +406,10 @@ def fit_window_topics(
     if emb is None:
         emb = window_vectors(config, models, window)
     options = {"languages": config.languages, **config.topics.options}
-    previous = load_topics(wh, models.embedder.model_id)
+    previous = load_promoted_topics(config, wh, models.embedder.model_id)
     model = fit_topics(build_topics(config.topics.name, **options), texts, emb, languages, previous)
+    tags = list(window["tags"])
     if isinstance(model, StableTopicModel):
-        tags = list(window["tags"])
         missing = [i for i, v in enumerate(tags) if not isinstance(v, list | tuple | np.ndarray)]
         if missing and models.tagger is not None:
             reads_texts = bool(getattr(models.tagger, "needs_texts", False))
@@ -464,6 +435,25 @@ def fit_window_topics(
         else:
             match = first_match(list(model.topic_ids_), start)
         model.relabel(match.mapping)
+    if isinstance(model, BERTopicModel):
+        decision = promote_fit(
+            config,
+            wh,
+            model,
+            previous,
+            texts,
+            emb,
+            languages,
+            tags,
+            {
+                **encoder_spec(config.embedder.name, config.embedder.options, models.embedder),
+                "response_vector": config.response_vector,
+            },
+            window.attrs.get("start"),
+        )
+        if not decision.promoted:
+            return None
+    if isinstance(model, StableTopicModel):
         history = match.history(model.version, pd.Timestamp(now))
         if len(history):
             wh.upsert(config.tables.topic_history, history, key=TABLE_KEYS["topic_history"])
@@ -472,8 +462,6 @@ def fit_window_topics(
             model.version,
             pd.Series([e["event"] for e in match.events]).value_counts().to_dict(),
         )
-    if isinstance(model, BERTopicModel):
-        save_topics(wh, model, models.embedder.model_id)
     return model
 
 

@@ -24,7 +24,6 @@ import hashlib
 import importlib
 import json
 import logging
-import uuid
 from datetime import datetime
 from pathlib import Path
 
@@ -39,6 +38,7 @@ from pipeline.errors import (
     NotFittedError,
     UnknownComponentError,
 )
+from pipeline.model_store import new_manifest, version_id, write_manifest
 from pipeline.schema import TOPIC_INFO_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,8 @@ class BERTopicModel:
         n_keywords: Keywords kept per topic (the label uses the first three).
         seed: Random seed of UMAP.
     """
+
+    name = "topics.bertopic.v1"
 
     def __init__(
         self,
@@ -160,7 +162,7 @@ class BERTopicModel:
         keywords = {t: [w for w, _ in (model.get_topic(t) or [])][: self.n_keywords] for t in ids}
         self.keywords_ = keywords
         self.fitted_at_ = clock.utcnow().replace(microsecond=0)
-        self.version_ = f"bertopic-{self.fitted_at_:%Y%m%dT%H%M%S}-{n}"
+        self.version_ = _fitted_version("bertopic", self.fitted_at_, self.centroids_)
         assigned = self.transform(emb)
         self.sizes_ = {t: int((assigned == t).sum()) for t in ids}
         self.fit_outlier_share_ = float((assigned == -1).mean())
@@ -245,21 +247,10 @@ class BERTopicModel:
         model.fit_outlier_share_ = meta["fit_outlier_share"]
         return model
 
-    def to_record(self, embedder_id: str) -> dict:
-        """The fitted state as one warehouse row (so the model travels with the warehouse)."""
-        self._check()
-        return {
-            "model_version": self.version_,
-            "embedder_id": embedder_id,
-            "fitted_at": self.fitted_at_,
-            "dim": int(self.centroids_.shape[1]),
-            "meta": json.dumps(self._meta()),
-            "centroids": self.centroids_.astype(np.float32).tobytes(),
-        }
-
     @classmethod
     def from_record(cls, record: dict) -> BERTopicModel:
-        """Rebuild a model from :meth:`to_record`'s row (of whichever registered model wrote it)."""
+        """Rebuild a model from a row of the ``topic_models`` table of schema versions 1-2 (the upgrade to
+        version 3 moves them into the model store)."""
         meta = json.loads(record["meta"])
         target = TOPIC_MODELS.get(meta.get("name", "topics.bertopic.v1"), cls)
         if not (isinstance(target, type) and issubclass(target, BERTopicModel)):
@@ -278,6 +269,25 @@ class BERTopicModel:
         (folder / "topics.json").write_text(json.dumps(self._meta(), indent=2), encoding="utf-8")
         return folder
 
+    def save_version(
+        self, path: str | Path, encoder: dict, metrics: dict, training_data: dict | None = None
+    ) -> Path:
+        """Write the model as a model-store version: :meth:`save`'s files plus ``manifest.json``."""
+        folder = self.save(path)
+        manifest = new_manifest(
+            "topics",
+            self.name,
+            self.version_,
+            "fitted",
+            created_at=self.fitted_at_.isoformat(),
+            encoder=encoder,
+            training_data=training_data or {},
+            metrics=metrics,
+            n_topics=int(len(self.topic_ids_)),
+        )
+        write_manifest(folder, manifest)
+        return folder
+
     @classmethod
     def load(cls, path: str | Path) -> BERTopicModel:
         """Read a folder written by :meth:`save` (of whichever registered model wrote it)."""
@@ -287,6 +297,12 @@ class BERTopicModel:
         if not (isinstance(target, type) and issubclass(target, BERTopicModel)):
             target = cls
         return target._from_meta(meta, np.load(folder / "centroids.npy"))
+
+
+def _fitted_version(kind: str, fitted_at: datetime, centroids: np.ndarray, n: int = 0) -> str:
+    """The model store's version id of a fit: what was fitted (its centroids), on how many texts, when."""
+    digest = hashlib.sha256(np.ascontiguousarray(centroids, dtype="<f4").tobytes()).hexdigest()
+    return version_id("topics", kind, {"fitted_at": fitted_at.isoformat(), "n": n, "centroids": digest})
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -653,7 +669,7 @@ class StableTopicModel(BERTopicModel):
         self.labels_ = self._assign(xc)
 
         self.fitted_at_ = clock.utcnow().replace(microsecond=0)
-        self.version_ = f"stable-{self.fitted_at_:%Y%m%dT%H%M%S}-{n}-{uuid.uuid4().hex[:4]}"
+        self.version_ = _fitted_version("stable", self.fitted_at_, self.centroids_, n)
         sample_labels = self.labels_[sample]
         stop_langs = sorted(set(self.languages) | set(langs or []))
         self.keywords_ = (
@@ -912,13 +928,6 @@ class StableTopicModel(BERTopicModel):
         model.language_means_ = {k: means[i] for i, k in enumerate(langs)}
         model.overall_mean_ = _unb64(meta["overall_mean"], dim)[0]
         return model
-
-    def to_record(self, embedder_id: str) -> dict:
-        """The fitted state as one warehouse row (centroids as float32 bytes, the rest as JSON)."""
-        record = super().to_record(embedder_id)
-        if len(self.centroids_) == 0:
-            record["dim"] = int(self.overall_mean_.shape[0])
-        return record
 
 
 TOPIC_MODELS = {

@@ -61,8 +61,8 @@ def pg_schema(url: str, prefix: str = "t") -> Iterator[str]:
 
 
 def write_config(tmp: Path, warehouse: str, **extra: object) -> Path:
-    """A config file in ``tmp`` for a fast real run: the project's taxonomy, an empty tagger registry, the
-    hashing embedder and topics from 20 answers; ``extra`` replaces top-level keys."""
+    """A config file in ``tmp`` for a fast real run: the project's taxonomy, an empty tagger registry and
+    model store, the hashing embedder and topics from 20 answers; ``extra`` replaces top-level keys."""
     from pipeline.config import DEFAULT_CONFIG
 
     cfg = tmp / "enrichment.yaml"
@@ -76,6 +76,7 @@ def write_config(tmp: Path, warehouse: str, **extra: object) -> Path:
         },
         "embedder": {"name": "hashing"},
         "topics": {"min_docs": 20},
+        "model_store": {"path": str(tmp / "model_store")},
         **extra,
     }
     cfg.write_text(json.dumps(body))  # JSON is YAML

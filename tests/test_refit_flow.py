@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pipeline.model_store import open_store
 from pipeline.runner import load_export, run_enrichment
 from pipeline.sample import generate_survey, write_export
 from pipeline.warehouse import open_warehouse
@@ -31,7 +32,7 @@ def test_refit_flow_keeps_topic_ids_and_records_history(tmp_path, prefect_harnes
     run_enrichment(config)
     with open_warehouse(config.warehouse) as wh:
         before = wh.read("topics")
-        first_version = wh.read("topic_models")["model_version"].iloc[0]
+        first_version = open_store(config, "topics", wh).promoted_version()
     assert len(before) >= 2 and (before["status"] == "active").all()
     assert before["representative_quotes"].map(len).ge(1).all()
 
@@ -42,10 +43,15 @@ def test_refit_flow_keeps_topic_ids_and_records_history(tmp_path, prefect_harnes
     with open_warehouse(config.warehouse) as wh:
         after = wh.read("topics")
         history = wh.read("topic_history")
-        models = wh.read("topic_models")
+        store = open_store(config, "topics", wh)
+        models = store.versions()
+        pointer = store.pointer()
     assert set(after["topic_id"]) == set(before["topic_id"])
     assert (after["model_version"] == result["model_version"]).all()
     assert set(history["event"]) == {"new", "kept"} and len(models) == 2
+    # The refit went through the gate against the first model on the same window.
+    assert pointer["version"] == result["model_version"] and pointer["previous_version"] == first_version
+    assert {"outlier_share", "stability_ari"} <= set(pointer["metrics"]) and pointer["previous_metrics"]
     kept = history[history["event"] == "kept"]
     # A refit warm-starts from the previous centroids, so the same window can move a few answers between
     # neighbouring topics (seen: 0.79-1.0 per topic once the sample's control characters were removed at

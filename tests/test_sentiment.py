@@ -118,9 +118,13 @@ def test_train_save_load_evaluate_predict_round_trip(trained, survey, embedder, 
     test = survey.iloc[600:].reset_index(drop=True)
     folder = trained.save(tmp_path / "model")
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["source"] == "labels" and manifest["embedder_id"] == embedder.model_id
-    assert len(manifest["training_data_sha256"]) == 64 and manifest["metrics"]["n_train"] > 400
+    assert manifest["family"] == "sentiment" and manifest["version"] == trained.version
+    assert manifest["mode"] == "labels" and manifest["encoder"]["model_id"] == embedder.model_id
+    assert len(manifest["training_data"]["sha256"]) == 64 and manifest["metrics"]["n_train"] > 400
+    assert trained.version.startswith("sentiment-labels-")
+    assert not [p for p in folder.rglob("*") if p.suffix in (".joblib", ".pkl", ".pickle")]
     loaded = load_sentiment(folder)
+    assert loaded.version == trained.version
     emb = embedder.embed(test["text"].tolist())
     np.testing.assert_allclose(
         loaded.score(emb, test["text"].tolist()), trained.score(emb, test["text"].tolist())
@@ -251,25 +255,32 @@ def test_learning_from_scores_calibrates_rather_than_copies(survey, embedder):
         assert (labels == "negative").mean() >= 0.5
 
 
-def test_run_wiring_loads_model_dirs_and_learns_from_stored_scores(trained, survey, embedder, tmp_path):
+def test_run_wiring_loads_model_dirs_and_the_promoted_version_and_never_trains(trained, embedder, tmp_path):
+    from pipeline.model_store import FolderStore
+
     folder = trained.save(tmp_path / "m")
     model = sentiment_for_run("sentiment.prototype.v1", {"model_dir": str(folder)}, embedder)
     assert model.source == "labels" and model.version == trained.version
     with pytest.raises(ConfigError, match="retrain"):
         sentiment_for_run("sentiment.prototype.v1", {"model_dir": str(folder)}, WordHashEmbedder(dim=64))
 
-    stored = survey[["text", "score", "survey_type"]]
-    learned = sentiment_for_run(
-        "sentiment.prototype.v1",
-        {"learn_from_scores": {"min_rows": 300, "members": ["embedding"], "cv_folds": 2}},
-        embedder,
-        lambda: stored,
+    # A nightly run never trains: learn_from_scores is the weekly flow's (see test_model_store).
+    zero = sentiment_for_run("sentiment.prototype.v1", {"learn_from_scores": {"min_rows": 1}}, embedder)
+    assert isinstance(zero, PrototypeSentiment) and zero.source == "zero_shot"
+    # The store's promoted version, as a registry folder or as the run's promoted path.
+    store = FolderStore(tmp_path / "registry", "sentiment")
+    store.promote(folder, {"macro_f1": 0.9}, None)
+    assert (
+        sentiment_for_run("sentiment.prototype.v1", {"model_dir": str(store.root)}, embedder).version
+        == trained.version
     )
-    assert learned.source == "scores"
-    few = sentiment_for_run(
-        "sentiment.prototype.v1", {"learn_from_scores": {"min_rows": 5000}}, embedder, lambda: stored
+    promoted = sentiment_for_run("sentiment.prototype.v1", {}, embedder, promoted=store.promoted_path())
+    assert promoted.version == trained.version
+    # A promoted version of another encoder is not used (the zero-shot default runs instead).
+    other = sentiment_for_run(
+        "sentiment.prototype.v1", {}, WordHashEmbedder(dim=64), promoted=store.promoted_path()
     )
-    assert isinstance(few, PrototypeSentiment) and few.source == "zero_shot"
+    assert isinstance(other, PrototypeSentiment)
     with pytest.raises(ConfigError, match="model_dir"):
         sentiment_for_run("sentiment.embedding_lr.v1", {}, embedder)
 
@@ -296,10 +307,11 @@ def test_cli_train_evaluate_predict(survey, tmp_path):
         "2",
     ]
     assert main(args + common) == 0
-    assert (model / "manifest.json").exists() and (model / "model.joblib").exists()
+    assert (model / "manifest.json").exists() and (model / "model.json").exists()
+    assert not (model / "model.joblib").exists()  # no pickle: loading a model runs no code
     assert main(["sentiment", "train", "--data", str(data), "--out", str(tmp_path / "fs"), "--from-score",
                  "--members", "embedding", "--cv-folds", "2", *common]) == 0  # fmt: skip
-    assert json.loads((tmp_path / "fs" / "manifest.json").read_text())["source"] == "scores"
+    assert json.loads((tmp_path / "fs" / "manifest.json").read_text())["mode"] == "scores"
 
     out_json = tmp_path / "eval.json"
     assert (

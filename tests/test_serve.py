@@ -1,4 +1,5 @@
-"""`feedback serve` for real: a local Prefect server on loopback, the nightly deployment with its cron."""
+"""`feedback serve` for real: a local Prefect server on loopback, every deployment of prefect.yaml served with
+its cron and run once through the API."""
 
 from __future__ import annotations
 
@@ -33,24 +34,69 @@ def find_deployments(api: str) -> dict[str, dict]:
     return {d["name"]: d for d in deployments}
 
 
-def test_serve_registers_the_nightly_and_weekly_deployments(tmp_path):
+def declared() -> dict[str, str]:
+    import yaml
+
+    spec = yaml.safe_load((Path(__file__).resolve().parent.parent / "prefect.yaml").read_text())
+    return {d["name"]: d["schedules"][0]["cron"] for d in spec["deployments"]}
+
+
+def post(url: str, body: dict) -> dict:
+    req = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def run_once(api: str, deployment_id: str, timeout: float = 300) -> str:
+    """Start a run of a served deployment through the API and wait for its final state."""
+    run = post(f"{api}/deployments/{deployment_id}/create_flow_run", {})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{api}/flow_runs/{run['id']}", timeout=10) as resp:
+            state = json.loads(resp.read())["state"]["type"]
+        if state in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+            return state
+        time.sleep(2)
+    return "TIMED OUT"
+
+
+def test_serve_serves_every_deployment_and_runs_each_once(tmp_path):
+    from pipeline.config import load_config
+    from pipeline.runner import load_export
+    from pipeline.sample import generate_survey, write_export
+    from pipeline.warehouse import open_warehouse
+    from tests.conftest import write_config
+
+    warehouse = str(tmp_path / "wh.duckdb")
+    learn = {"learn_from_scores": {"min_rows": 50, "members": ["embedding"], "cv_folds": 2}}
+    cfg = write_config(tmp_path, warehouse, sentiment={"name": "sentiment.prototype.v1", "options": learn})
+    config = load_config(cfg)
+    with open_warehouse(warehouse) as wh:
+        load_export(write_export(generate_survey(n=150, seed=3), tmp_path / "s.parquet"), wh, config)
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     log = tmp_path / "serve.log"
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    env.update(
+        PREFECT_HOME=str(tmp_path / "prefect"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_RUNNER_POLL_FREQUENCY="2",
+    )
     feedback = Path(sys.executable).parent / "feedback"
     # Output to a file, not a pipe: a pipe nobody reads can fill up and block serve.
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [str(feedback), "serve", "--port", str(port), "--warehouse", str(tmp_path / "wh.duckdb")],
+            [str(feedback), "serve", "--port", str(port), "--config", str(cfg), "--warehouse", warehouse],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     try:
-        wanted = {"nightly": "0 2 * * *", "refit-topics": "0 1 * * 1", "retrain-tagger": "0 3 * * 0"}
+        wanted = declared()
+        assert {"nightly", "refit-topics", "retrain-tagger", "retrain-sentiment"} <= set(wanted)
         found: dict[str, dict] = {}
         deadline = time.monotonic() + 240
         while set(found) < set(wanted) and time.monotonic() < deadline:
@@ -62,7 +108,12 @@ def test_serve_registers_the_nightly_and_weekly_deployments(tmp_path):
         for name, cron in wanted.items():  # the weekly ones too: one box runs everything
             crons = [s["schedule"].get("cron") for s in found[name].get("schedules", [])]
             assert crons == [cron], name
-            assert found[name]["parameters"]["warehouse"] == str(tmp_path / "wh.duckdb")
+            assert found[name]["parameters"]["warehouse"] == warehouse
+        # Each deployment runs once, through the served process: the nightly first (it fills the
+        # warehouse the weekly ones read).
+        order = ["nightly", *[n for n in wanted if n != "nightly"]]
+        states = {name: run_once(api, found[name]["id"]) for name in order}
+        assert set(states.values()) == {"COMPLETED"}, (states, log.read_text(errors="replace")[-4000:])
     finally:
         proc.send_signal(signal.SIGINT)  # serve stops and stops the server it started
         try:
@@ -70,6 +121,15 @@ def test_serve_registers_the_nightly_and_weekly_deployments(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
+    with open_warehouse(warehouse) as wh:
+        runs = wh.read(config.tables.runs)
+    done = runs[runs["status"] == "success"]
+    assert set(done["flow"]) >= {
+        "nightly-enrichment",
+        "refit-topics",
+        "retrain-tagger",
+        "retrain-sentiment",
+    }, runs
     # Nothing we started is still listening. A server that is still closing its connections on a busy
     # machine may hold the port for a moment after serve returns: allow it a bounded while.
     deadline = time.monotonic() + 30

@@ -16,6 +16,7 @@ import pytest
 from pipeline.config import DEFAULT_CONFIG
 from pipeline.embed import build_embedder
 from pipeline.errors import ConfigError, FeedbackError, NotFittedError
+from pipeline.model_store import FolderStore, gate, read_manifest
 from pipeline.sample import generate_survey
 from pipeline.tagging import EmbeddingTfidfTagger, ZeroShotTagger, build_tagger
 from pipeline.tagging.data import (
@@ -27,7 +28,6 @@ from pipeline.tagging.data import (
     write_label_table,
 )
 from pipeline.tagging.metrics import rollup, tagging_report
-from pipeline.tagging.store import gate, promote, read_manifest, read_pointer
 from pipeline.tagging.trained import _tune_thresholds
 from pipeline.tagging.workflow import (
     compare_and_promote,
@@ -300,7 +300,10 @@ def test_manifest_records_data_encoder_taxonomy_metrics_and_packages(trained, ta
     model, info, folder = trained
     man = read_manifest(folder)
     assert man["component"] == "tagger.embedding_tfidf.v1"
-    assert man["version"] == model.version_id_ and model.version.endswith(man["version"])
+    assert man["family"] == "tagger" and man["mode"] in ("full", "few-shot")
+    assert man["version"] == model.version_id_ == model.version and model.version.startswith(
+        "tagger-trained-"
+    )
     assert man["encoder"] == {
         "name": "hashing",
         "options": {},
@@ -312,17 +315,21 @@ def test_manifest_records_data_encoder_taxonomy_metrics_and_packages(trained, ta
     assert man["training_data"]["rows"] == info.rows and man["training_data"]["seed_rows"] > 0
     assert man["taxonomy_version"] == taxonomy.version_id and man["tag_source"] == "taxonomy"
     assert man["tags"] == model.tag_names_ and man["hierarchy"]["refund"] == "billing"
-    assert 0 < man["cv_metrics"]["micro_f1"] <= 1 and "per_tag" in man["cv_metrics"]
+    assert 0 < man["metrics"]["micro_f1"] <= 1 and "per_tag" in man["metrics"]
     assert set(man["thresholds"]) == set(model.modelled_)
     assert {"python", "numpy", "scikit-learn", "scipy"} <= set(man["package_versions"])
 
 
 def test_gate_allows_at_most_one_point_drop():
-    assert gate(0.80, None)[0]
-    assert gate(0.795, 0.80)[0]
-    assert gate(0.79, 0.80)[0]
-    ok, reason = gate(0.78, 0.80)
-    assert not ok and "2.0 points below" in reason and "--force" in reason
+    def f1(v: float) -> dict:
+        return {"micro_f1": v}
+
+    assert gate("tagger", f1(0.80), None)[0]
+    assert gate("tagger", f1(0.795), f1(0.80))[0]
+    assert gate("tagger", f1(0.79), f1(0.80))[0]
+    ok, reason = gate("tagger", f1(0.78), f1(0.80))
+    assert not ok and "2.0 points worse" in reason and "--force" in reason
+    assert gate("tagger", f1(0.78), f1(0.80), max_drop=3.0)[0]  # max_drop is in points everywhere
 
 
 def test_promote_refuses_a_worse_model_and_accepts_it_when_forced(trained, files, hashing, tmp_path):
@@ -335,15 +342,19 @@ def test_promote_refuses_a_worse_model_and_accepts_it_when_forced(trained, files
     registry = tmp_path / "registry"
     test = read_labelled_files([files / "test.parquet"], hashing)
     first, _ = compare_and_promote(good, test, registry)
-    assert first.promoted and read_pointer(registry)["version"] == read_manifest(good)["version"]
+    assert (
+        first.promoted
+        and FolderStore(registry, "tagger").pointer()["version"] == read_manifest(good)["version"]
+    )
     assert (registry / read_manifest(good)["version"] / "manifest.json").exists()  # copied into the registry
     refused, reports = compare_and_promote(bad, test, registry)
-    assert not refused.promoted and "below" in refused.reason
+    assert not refused.promoted and "points worse" in refused.reason
+    assert (registry / read_manifest(bad)["version"]).exists() is False  # a refused candidate is not copied
     assert reports["candidate"]["micro_f1"] < reports["current"]["micro_f1"] - 0.01
-    assert read_pointer(registry)["version"] == read_manifest(good)["version"]
+    assert FolderStore(registry, "tagger").pointer()["version"] == read_manifest(good)["version"]
     forced, _ = compare_and_promote(bad, test, registry, force=True)
     assert forced.promoted and forced.forced
-    pointer = read_pointer(registry)
+    pointer = FolderStore(registry, "tagger").pointer()
     assert pointer["version"] == read_manifest(bad)["version"] and pointer["forced"] is True
     assert pointer["history"][-1]["version"] == read_manifest(good)["version"]
     assert pointer["evaluation"]["sha256"] == test.sha256
@@ -351,7 +362,7 @@ def test_promote_refuses_a_worse_model_and_accepts_it_when_forced(trained, files
 
 def test_promote_without_a_manifest_fails_clearly(tmp_path):
     with pytest.raises(FeedbackError, match="not a tagger version"):
-        promote(tmp_path, tmp_path / "reg", 0.9, None)
+        FolderStore(tmp_path / "reg", "tagger").promote(tmp_path, {"micro_f1": 0.9}, None)
 
 
 # ------------------------------------------------------------------------------------------------ suggest
@@ -489,10 +500,10 @@ def test_nightly_models_use_the_promoted_version_and_check_its_encoder(trained, 
     )
     with open_warehouse(config.warehouse) as wh:
         assert isinstance(build_models(config, wh).tagger, ZeroShotTagger)  # nothing promoted yet
-        promote(folder, reg, 0.9, None)
+        FolderStore(reg, "tagger").promote(folder, {"micro_f1": 0.9}, None)
         models = build_models(config, wh)
         assert isinstance(models.tagger, EmbeddingTfidfTagger)
-        assert models.versions()["tagger_version"] == f"embedding_tfidf.v1-{read_manifest(folder)['version']}"
+        assert models.versions()["tagger_version"] == read_manifest(folder)["version"]
     other = load_config(
         _config(
             tmp_path,

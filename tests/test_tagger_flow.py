@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from pipeline.config import DEFAULT_CONFIG, load_config
+from pipeline.model_store import FolderStore
 from pipeline.runner import load_export, run_enrichment
 from pipeline.sample import generate_survey, write_export
 from pipeline.tagging.data import write_label_table
-from pipeline.tagging.store import read_pointer
 from pipeline.warehouse import open_warehouse
 
 pytestmark = pytest.mark.slow
@@ -56,7 +56,7 @@ def test_retrain_flow_trains_gates_promotes_and_retags_from_cache(tmp_path, pref
     with open_warehouse(config.warehouse) as wh:
         load_export(write_export(export, tmp_path / "s.parquet"), wh, config)
     first = run_enrichment(config)
-    assert first.versions["tagger_version"].startswith("zeroshot-")
+    assert first.versions["tagger_version"].startswith("tagger-zeroshot-")
     with open_warehouse(config.warehouse) as wh:
         answered = wh.read("feedback_enriched", ["response_id", "is_non_answer"])
         ids = set(answered.loc[~answered["is_non_answer"].astype(bool), "response_id"])
@@ -69,7 +69,7 @@ def test_retrain_flow_trains_gates_promotes_and_retags_from_cache(tmp_path, pref
 
     result = retrain_tagger(config_path=str(cfg))
     assert result["status"] == "promoted" and result["eval_rows"] > 0
-    version = f"embedding_tfidf.v1-{result['version']}"
+    version = result["version"]
     assert result["retag"]["retagged"] == len(ids) and result["retag"]["missing_vectors"] == 0
     with open_warehouse(config.warehouse) as wh:
         assert wh.count("embedding_cache") == cached_before  # nothing was encoded again
@@ -77,7 +77,7 @@ def test_retrain_flow_trains_gates_promotes_and_retags_from_cache(tmp_path, pref
         tags = wh.read("feedback_tags")
     assert set(enriched["tagger_version"]) == {version}
     assert set(tags["tagger_version"]) == {version} and len(tags) > len(ids) / 2
-    assert read_pointer(tmp_path / "registry")["version"] == result["version"]
+    assert FolderStore(tmp_path / "registry", "tagger").pointer()["version"] == result["version"]
 
     # A clearly worse candidate is refused and nothing is re-tagged; forced, it goes through.
     weak = {"use_tfidf": False, "knn_k": 0, "cv": 2, "ridge_alpha": 1000.0}
@@ -94,7 +94,7 @@ def test_retrain_flow_trains_gates_promotes_and_retags_from_cache(tmp_path, pref
         load_export(write_export(more, tmp_path / "more.parquet"), wh, config)
     second = run_enrichment(config, full=True)
     assert second.rows_enriched > 0
-    assert second.versions["tagger_version"] == f"embedding_tfidf.v1-{forced['version']}"
+    assert second.versions["tagger_version"] == forced["version"]
 
 
 def test_prefect_yaml_declares_the_weekly_retrain_deployment():
@@ -122,7 +122,7 @@ def test_retrain_notebook_executes(tmp_path, monkeypatch):
     NotebookClient(
         nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "notebooks")}}
     ).execute()
-    pointer = read_pointer(tmp_path / "registry")
+    pointer = FolderStore(tmp_path / "registry", "tagger").pointer()
     assert pointer is not None and pointer["history"]  # a current version, then the candidate's turn
     outputs = "".join(
         o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])

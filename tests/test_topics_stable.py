@@ -96,14 +96,23 @@ def test_outliers_floor_and_no_junk_topics():
     assert (loose.labels_ >= 0).all()  # without a floor every text is assigned
 
 
-def test_record_roundtrip_keeps_assignment_language_means_and_ids():
+def test_version_roundtrip_keeps_assignment_language_means_and_ids(tmp_path):
+    from pipeline.model_store import check_files, read_manifest
+
     emb, truth = _docs(_themes(3, seed=8), 40, seed=9)
     langs = ["en", "pt"] * (len(truth) // 2)
     model = _model().fit(_texts(truth), emb, languages=langs)
+    fit_labels = model.labels_.copy()
     model.relabel({int(t): int(t) + 100 for t in model.topic_ids_})
     model.suggest_tags([["billing"] if t == 0 else [] for t in truth])
-    back = BERTopicModel.from_record(model.to_record("usem3-test"))
+    folder = model.save_version(tmp_path / model.version, {"model_id": "usem3-test"}, {"outlier_share": 0.0})
+    check_files(folder)  # data files only, no pickle
+    assert read_manifest(folder, "topics")["version"] == model.version
+    back = BERTopicModel.load(folder)
     assert isinstance(back, StableTopicModel) and back.version == model.version
+    # Load-then-transform gives exactly the fit's labels (under the relabelled ids).
+    relabelled = np.where(fit_labels == -1, -1, fit_labels + 100)
+    np.testing.assert_array_equal(back.transform(emb, languages=langs), relabelled)
     np.testing.assert_array_equal(back.transform(emb, languages=langs), model.transform(emb, languages=langs))
     assert set(back.language_means_) == {"en", "pt"}
     table = back.topic_table()

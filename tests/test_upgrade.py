@@ -14,6 +14,7 @@ from pipeline.check import check_warehouse
 from pipeline.config import load_config
 from pipeline.errors import FeedbackError
 from pipeline.migrations import SCHEMA_VERSION, schema_version, upgrade
+from pipeline.model_store import open_store
 from pipeline.runner import run_enrichment
 from pipeline.schema import TABLE_KEYS
 from pipeline.warehouse import open_warehouse
@@ -51,6 +52,11 @@ def assert_upgraded(warehouse: str, cfg: Path, before: dict[str, pd.DataFrame]) 
         assert result.ok, [v.message for v in result.violations]
         enriched = wh.read("feedback_enriched")
         runs = wh.read("pipeline_runs")
+        # Schema 3: the topic_models rows became model-store versions (same ids), the table is gone.
+        stored = {m["version"] for m in open_store(config, "topics", wh).versions()}
+        assert not wh.table_exists("topic_models")
+    fixture_versions = set(pd.read_parquet(FIXTURE / "topic_models.parquet")["model_version"])
+    assert fixture_versions and fixture_versions <= stored
     # Every stored row was re-checked once (no content hash before) and kept its enrichment.
     n = len(before["survey_responses"])
     assert summary.rows_in == n and summary.rows_enriched + summary.rows_quarantined == n

@@ -14,16 +14,14 @@ Example:
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from pipeline.embed import Embedder
 from pipeline.errors import ConfigError, UnknownComponentError
+from pipeline.model_store import read_manifest, resolve_version_dir
 from pipeline.sentiment.base import (
     LABELS,
     POLARITIES,
@@ -65,51 +63,54 @@ def build_sentiment(name: str, **options: Any) -> Any:
 
 
 def load_sentiment(path: str | Path) -> Any:
-    """Load a saved sentiment model folder (any backend): its ``manifest.json`` names the class."""
-    folder = Path(path)
-    manifest_file = folder / "manifest.json"
-    if not manifest_file.exists():
+    """Load a saved sentiment model: a version folder (any backend: its manifest names the class), or a
+    registry folder's promoted version."""
+    folder = resolve_version_dir(path, "sentiment")
+    if folder is None:
         raise ConfigError(
-            f"{folder} is not a sentiment model folder (no manifest.json). Train one with "
-            "`feedback sentiment train --data FILE --out DIR`."
+            f"{path} is neither a sentiment model folder (no manifest.json) nor a registry with a promoted "
+            "version. Train one with `feedback sentiment train --data FILE --out DIR`."
         )
-    manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
-    return _resolve(str(manifest.get("name"))).load(folder)
-
-
-def read_manifest(path: str | Path) -> dict[str, Any]:
-    """The manifest of a saved model folder."""
-    return json.loads((Path(path) / "manifest.json").read_text(encoding="utf-8"))
+    manifest = read_manifest(folder, "sentiment")
+    return _resolve(str(manifest["component"])).load(folder)
 
 
 def sentiment_for_run(
     name: str,
     options: Mapping[str, Any],
     embedder: Embedder,
-    stored_scores: Callable[[], pd.DataFrame] | None = None,
     response_vector: str = "sentence_mean",
+    promoted: str | Path | None = None,
 ) -> Any:
     """The sentiment model a run uses, from the config's ``sentiment`` section.
 
-    Options understood here (the rest go to the model's constructor):
-
-    * ``model_dir``: a trained model folder (labelled data or scores); its embedder must be the run's.
-      :func:`pipeline.config.load_config` resolves a relative one against the config file's folder.
-    * ``learn_from_scores``: ``{min_rows: 500}`` fits ``sentiment.embedding_lr.v1`` on the scores already
-      stored in the warehouse once at least ``min_rows`` scored answers exist; before that the named
-      (zero-shot) model is used. ``stored_scores`` returns those rows (``text``, ``score``, ``survey_type``).
+    In order: ``options.model_dir`` (a version folder or a registry folder, any path; a relative one is
+    resolved against the config file's folder), else ``promoted`` (the model store's promoted sentiment
+    version, whose encoder must be the run's), else the named (zero-shot) model built on ``embedder``.
+    ``options.learn_from_scores`` is read by the weekly ``retrain-sentiment`` flow, which trains a
+    version from the stored scores and promotes it through the gate; a nightly run never trains.
 
     The model's ``source`` (zero_shot / scores / labels / pretrained) is recorded with every run.
-    ``response_vector`` is how the run makes answers' vectors (the config's): a model learned here is
-    trained on such vectors, and a loaded one trained on others is warned about.
+    ``response_vector`` is how the run makes answers' vectors (the config's): a loaded model trained on
+    other vectors is warned about.
     """
     opts = dict(options)
     model_dir = opts.pop("model_dir", None)
-    learn = opts.pop("learn_from_scores", None)
-    if model_dir:
-        model = load_sentiment(model_dir)
+    opts.pop("learn_from_scores", None)
+    where = model_dir or promoted
+    if where:
+        model = load_sentiment(where)
         trained_on = getattr(model, "embedder_id_", None)
         if trained_on and trained_on != embedder.model_id:
+            if not model_dir:  # the store's version was trained for another encoder: not this run's model
+                log.warning(
+                    "promoted sentiment %s was trained on %r embeddings, the run embeds with %r: using %s",
+                    model.version,
+                    trained_on,
+                    embedder.model_id,
+                    name,
+                )
+                return _named(name, opts, embedder)
             raise ConfigError(
                 f"sentiment model {model_dir} was trained on embeddings of {trained_on!r}, but this run "
                 f"embeds with {embedder.model_id!r}: retrain it with the run's embedder or change embedder."
@@ -120,41 +121,23 @@ def sentiment_for_run(
             log.warning(
                 "sentiment model %s was trained on %r answer vectors but this run gives it %r ones (config "
                 "response_vector): retrain it (feedback sentiment train) for its measured quality",
-                model_dir,
+                where,
                 trained_mode,
                 response_vector,
             )
-        log.info("sentiment: %s from %s (source %s)", model.version, model_dir, model.source)
+        log.info("sentiment: %s from %s (source %s)", model.version, where, model.source)
         return model
-    if learn and stored_scores is not None:
-        settings = learn if isinstance(learn, Mapping) else {}
-        min_rows = int(settings.get("min_rows", 500))
-        rows = stored_scores()
-        rows = rows[rows["text"].notna() & rows["score"].notna()] if len(rows) else rows
-        if len(rows) >= min_rows:
-            from pipeline.embed.response import AnswerEmbedder
+    return _named(name, opts, embedder)
 
-            texts = rows["text"].astype(str).tolist()
-            langs = rows["language"].astype(str).tolist() if "language" in rows.columns else None
-            model = EmbeddingSentiment(**{k: v for k, v in settings.items() if k != "min_rows"})
-            # The answers' vectors as the run makes them (the stored ones are read from the cache).
-            answers = AnswerEmbedder(embedder, response_vector)  # type: ignore[arg-type]
-            model.fit_scores(
-                answers.embed(texts, languages=langs),
-                rows["score"].astype(float).tolist(),
-                rows["survey_type"].astype(str).tolist(),
-                texts,
-                embedder_id=embedder.model_id,
-            )
-            log.info("sentiment: learned from %d stored scores (%s)", len(rows), model.version)
-            return model
-        log.info("sentiment: %d scored answers stored, fewer than %d: zero-shot default", len(rows), min_rows)
+
+def _named(name: str, options: Mapping[str, Any], embedder: Embedder) -> Any:
     if name == EmbeddingSentiment.name:
         raise ConfigError(
             f"sentiment model {name!r} is trained: set sentiment.options.model_dir to a folder written by "
-            "`feedback sentiment train`, or use learn_from_scores, or the zero-shot 'sentiment.prototype.v1'."
+            "`feedback sentiment train`, or promote a version (feedback sentiment promote), or use the "
+            "zero-shot 'sentiment.prototype.v1'."
         )
-    return build_sentiment(name, **opts).fit(embedder)
+    return build_sentiment(name, **options).fit(embedder)
 
 
 __all__ = [
@@ -173,6 +156,5 @@ __all__ = [
     "labels_from_scores",
     "load_sentiment",
     "proba_to_scores",
-    "read_manifest",
     "sentiment_for_run",
 ]

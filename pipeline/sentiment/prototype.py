@@ -6,7 +6,6 @@ languages (``pipeline/resources/sentiment_anchors.yaml``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import yaml
 
 from pipeline.embed import Embedder, l2_normalise
 from pipeline.errors import ConfigError, NotFittedError
+from pipeline.model_store import new_manifest, read_manifest, version_id, write_manifest
 from pipeline.sentiment.base import label_from_score
 
 ANCHORS = Path(__file__).resolve().parent.parent / "resources" / "sentiment_anchors.yaml"
@@ -72,9 +72,16 @@ class PrototypeSentiment:
 
     @property
     def version(self) -> str:
-        """Version string recorded on every row."""
+        """Version id recorded on every row (the model store's format): anchors, encoder and settings."""
         self._check()
-        return f"prototype-{self.anchor_version_}-{self.embedder_id_}"
+        return version_id(
+            "sentiment",
+            "prototype",
+            {"anchors": self.anchor_version_, "encoder": self.embedder_id_, **self._params()},
+        )
+
+    def _params(self) -> dict:
+        return {"neutral_band": self.neutral_band, "mixed_band": self.mixed_band, "sharpness": self.sharpness}
 
     @property
     def source(self) -> str:
@@ -106,31 +113,28 @@ class PrototypeSentiment:
         out = Path(path)
         out.mkdir(parents=True, exist_ok=True)
         np.save(out / "direction.npy", self.direction_)
-        manifest = {
-            "name": self.name,
-            "version": self.version,
-            "source": self.source,
-            "embedder_id": self.embedder_id_,
-            "anchor_version": self.anchor_version_,
-            "params": {
-                "neutral_band": self.neutral_band,
-                "mixed_band": self.mixed_band,
-                "sharpness": self.sharpness,
-            },
-            "state": {"offset": self.offset_, "scale": self.scale_},
-        }
-        (out / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        manifest = new_manifest(
+            "sentiment",
+            self.name,
+            self.version,
+            self.source,
+            encoder={"model_id": self.embedder_id_},
+            anchor_version=self.anchor_version_,
+            params=self._params(),
+            state={"offset": self.offset_, "scale": self.scale_},
+        )
+        write_manifest(out, manifest)
         return out
 
     @classmethod
     def load(cls, path: str | Path) -> PrototypeSentiment:
         """Read a model written by :meth:`save`."""
         folder = Path(path)
-        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        manifest = read_manifest(folder, "sentiment")
         model = cls(**manifest["params"])
-        model.direction_ = np.load(folder / "direction.npy").astype(np.float32)
+        model.direction_ = np.load(folder / "direction.npy", allow_pickle=False).astype(np.float32)
         model.offset_ = float(manifest["state"]["offset"])
         model.scale_ = float(manifest["state"]["scale"])
-        model.embedder_id_ = manifest["embedder_id"]
+        model.embedder_id_ = manifest["encoder"]["model_id"]
         model.anchor_version_ = manifest["anchor_version"]
         return model

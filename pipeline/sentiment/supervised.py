@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import platform
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import ConfigError, NotFittedError, SchemaError
+from pipeline.model_store import new_manifest, read_manifest, version_id, write_manifest
 from pipeline.sentiment.base import POLARITIES, label_from_score, proba_to_scores, texts_hash
 
 log = logging.getLogger(__name__)
@@ -42,9 +42,6 @@ DEFAULT_MEMBERS = ("embedding", "fused", "stack")
 
 _STACK_MIN_ROWS = 10
 """Fewer training rows than this and the stack (which cross-validates itself) is left out."""
-
-_STACK_FOLDERS = {"head_": "stack", "aspect_": "aspect_stack"}
-"""Sub-folders of a saved model that hold the stack members (in the tagger's own file format)."""
 
 _URL = re.compile(r"https?://\S+|www\.\S+")
 _HANDLE = re.compile(r"@\w+")
@@ -72,23 +69,47 @@ class TextFeatures:
 
     def fit_transform(self, texts: Sequence[str]) -> Any:
         """Fit the vocabularies on ``texts`` and return their sparse features."""
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
         docs = [normalise_for_ngrams(t) for t in texts]
         min_df = self.min_df if len(docs) >= 20 * self.min_df else 1
-        self.word_ = TfidfVectorizer(
+        self.word_, self.char_ = self._vectorizers(min_df)
+        from scipy.sparse import hstack
+
+        return hstack([self.word_.fit_transform(docs), self.char_.fit_transform(docs)]).tocsr()
+
+    def _vectorizers(self, min_df: int = 1) -> tuple[Any, Any]:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        word = TfidfVectorizer(
             ngram_range=(1, 2), min_df=min_df, sublinear_tf=True, token_pattern=r"(?u)[\w@']+|[^\w\s]"
         )
-        self.char_ = TfidfVectorizer(
+        char = TfidfVectorizer(
             analyzer="char_wb",
             ngram_range=(2, 5),
             min_df=min_df,
             sublinear_tf=True,
             max_features=self.max_char_features,
         )
-        from scipy.sparse import hstack
+        return word, char
 
-        return hstack([self.word_.fit_transform(docs), self.char_.fit_transform(docs)]).tocsr()
+    def save(self, out: Path, prefix: str) -> dict[str, Any]:
+        """Write the vocabularies (JSON) and idf weights (.npy); returns what :meth:`load` needs."""
+        for name, vec in (("word", self.word_), ("char", self.char_)):
+            vocab = {k: int(j) for k, j in vec.vocabulary_.items()}
+            (out / f"{prefix}_{name}_vocabulary.json").write_text(
+                json.dumps(vocab, ensure_ascii=False), "utf-8"
+            )
+            np.save(out / f"{prefix}_{name}_idf.npy", vec.idf_)
+        return {"max_char_features": self.max_char_features, "min_df": self.min_df}
+
+    @classmethod
+    def load(cls, folder: Path, prefix: str, state: dict[str, Any]) -> TextFeatures:
+        """Rebuild fitted features from :meth:`save`'s files."""
+        features = cls(int(state["max_char_features"]), int(state["min_df"]))
+        features.word_, features.char_ = features._vectorizers()
+        for name, vec in (("word", features.word_), ("char", features.char_)):
+            vec.vocabulary_ = json.loads((folder / f"{prefix}_{name}_vocabulary.json").read_text("utf-8"))
+            vec.idf_ = np.load(folder / f"{prefix}_{name}_idf.npy", allow_pickle=False)
+        return features
 
     def transform(self, texts: Sequence[str]) -> Any:
         """Sparse features of ``texts`` with the fitted vocabularies."""
@@ -182,9 +203,59 @@ class PolarityEnsemble:
                 if member == "stack":
                     self.models_[member] = self._fit_stack(design, y, texts, groups)
                     continue
-                lr = LogisticRegression(C=c_of[member], max_iter=self.max_iter)
-                self.models_[member] = lr.fit(design, y)
+                lr = LogisticRegression(C=c_of[member], max_iter=self.max_iter).fit(design, y)
+                self.models_[member] = LinearProba(lr.coef_, lr.intercept_, lr.classes_)
         return self
+
+    def save(self, out: Path, prefix: str) -> dict[str, Any]:
+        """Write the members as plain files (arrays, JSON; the stack in the tagger's format)."""
+        members: dict[str, Any] = {}
+        for member, model in self.models_.items():
+            if member == "stack":
+                sub = "stack" if prefix == "head" else f"{prefix}_stack"
+                model.save(out / sub)
+                members[member] = {"kind": "stack", "folder": sub}
+            else:
+                np.save(out / f"{prefix}_{member}_coef.npy", model.coef_)
+                np.save(out / f"{prefix}_{member}_intercept.npy", model.intercept_)
+                members[member] = {"kind": "linear", "classes": [str(c) for c in model.classes_]}
+        return {
+            "params": {
+                "members": list(self.members),
+                "C": self.C,
+                "text_C": self.text_C,
+                "fused_C": self.fused_C,
+                "max_char_features": self.max_char_features,
+                "max_iter": self.max_iter,
+            },
+            "classes": [str(c) for c in self.classes_],
+            "text": None if self.text_ is None else self.text_.save(out, f"{prefix}_text"),
+            "models": members,
+        }
+
+    @classmethod
+    def load(cls, folder: Path, prefix: str, state: dict[str, Any]) -> PolarityEnsemble:
+        """Rebuild a fitted ensemble from :meth:`save`'s files."""
+        from pipeline.tagging.trained import EmbeddingTfidfTagger
+
+        head = cls(**state["params"])
+        head.classes_ = np.array(state["classes"], dtype=object)
+        text = state.get("text")
+        head.text_ = None if text is None else TextFeatures.load(folder, f"{prefix}_text", text)
+        head.models_ = {}
+        for member, spec in state["models"].items():
+            if spec["kind"] == "stack":
+                sub = folder / spec["folder"]
+                if not (sub / "model.json").exists():
+                    raise ConfigError(f"{sub}/ is missing: the model's stack member was not saved with it.")
+                head.models_[member] = EmbeddingTfidfTagger.load(sub)
+            else:
+                head.models_[member] = LinearProba(
+                    np.load(folder / f"{prefix}_{member}_coef.npy", allow_pickle=False),
+                    np.load(folder / f"{prefix}_{member}_intercept.npy", allow_pickle=False),
+                    np.array(spec["classes"], dtype=object),
+                )
+        return head
 
     def _fit_stack(
         self, dense: np.ndarray, y: np.ndarray, texts: Sequence[str] | None, groups: Sequence[object] | None
@@ -252,6 +323,28 @@ class PolarityEnsemble:
             else:
                 out[member] = model.predict_proba(design)
         return out
+
+
+class LinearProba:
+    """A fitted logistic regression reduced to its arrays: ``predict_proba`` as scikit-learn's (softmax of
+    the decision function; the logistic of its one column for two classes). Saved as plain arrays, so a
+    model folder holds no pickle.
+    """
+
+    def __init__(self, coef: np.ndarray, intercept: np.ndarray, classes: np.ndarray) -> None:
+        self.coef_ = np.asarray(coef, dtype=np.float64)
+        self.intercept_ = np.asarray(intercept, dtype=np.float64)
+        self.classes_ = np.asarray(classes, dtype=object)
+
+    def predict_proba(self, x: Any) -> np.ndarray:
+        """Class probabilities, columns in ``classes_`` order."""
+        from scipy.special import expit, softmax
+
+        z = np.asarray(x @ self.coef_.T) + self.intercept_
+        if z.shape[1] == 1:
+            p = expit(z[:, 0])
+            return np.column_stack([1.0 - p, p])
+        return softmax(z, axis=1)
 
 
 def _proba_of_blocks(lr: Any, sparse: Any, dense: np.ndarray) -> np.ndarray:
@@ -399,9 +492,19 @@ class EmbeddingSentiment:
 
     @property
     def version(self) -> str:
-        """``embedding_lr-<source>-<data hash[:10]>-<embedder id>``."""
+        """The model store's version id (``sentiment-labels|scores-<digest>``) of what was trained on what."""
         self._check()
-        return f"embedding_lr-{self.source_}-{self.data_hash_[:10]}-{self.embedder_id_}"
+        return version_id(
+            "sentiment",
+            self.source_,
+            {
+                "source": self.source_,
+                "data": self.data_hash_,
+                "embedder": self.embedder_id_,
+                "params": self._params(),
+                "aspects": list(self.aspect_tags_),
+            },
+        )
 
     @property
     def source(self) -> str:
@@ -658,95 +761,100 @@ class EmbeddingSentiment:
 
     # ---- persistence ----------------------------------------------------------------------------------
 
-    def manifest(self) -> dict[str, Any]:
-        """What the model folder says about the model (also readable without loading it)."""
-        self._check()
-        import sklearn
-
+    def _params(self) -> dict[str, Any]:
         return {
-            "name": self.name,
-            "version": self.version,
-            "source": self.source_,
-            "embedder_id": self.embedder_id_,
-            "embedder": getattr(self, "embedder_spec_", None),
-            "training_data_sha256": self.data_hash_,
-            "fitted_at": self.fitted_at_,
-            "needs_texts": self.needs_texts,
-            "classes": list(self.classes_),
-            "bias": [round(float(b), 4) for b in self.bias_],
-            "aspect_tags": list(self.aspect_tags_),
-            "metrics": {
-                **self.metrics_,
-                **({"n_pruned": self.n_pruned_} if hasattr(self, "n_pruned_") else {}),
-            },
-            "params": {
-                "members": list(self.members),
-                "C": self.C,
-                "text_C": self.text_C,
-                "fused_C": self.fused_C,
-                "max_char_features": self.max_char_features,
-                "tune_bias": self.tune_bias,
-                "cv_folds": self.cv_folds,
-                "prune_below": self.prune_below,
-                "neutral_band": self.neutral_band,
-                "mixed_band": self.mixed_band,
-                "random_state": self.random_state,
-            },
-            "library": {"sklearn": sklearn.__version__, "python": platform.python_version()},
+            "members": list(self.members),
+            "C": self.C,
+            "text_C": self.text_C,
+            "fused_C": self.fused_C,
+            "max_char_features": self.max_char_features,
+            "tune_bias": self.tune_bias,
+            "cv_folds": self.cv_folds,
+            "prune_below": self.prune_below,
+            "neutral_band": self.neutral_band,
+            "mixed_band": self.mixed_band,
+            "random_state": self.random_state,
         }
 
-    def save(self, path: str | Path) -> Path:
-        """Write ``manifest.json`` and ``model.joblib`` to the folder ``path``; stack members go to the
-        sub-folders ``stack/`` and ``aspect_stack/`` in the tagger's own format (plain arrays and JSON)."""
-        import joblib
+    def manifest(self) -> dict[str, Any]:
+        """What the model folder says about the model (the model store's manifest; readable without
+        loading the model)."""
+        self._check()
+        spec = dict(getattr(self, "embedder_spec_", None) or {})
+        metrics = {**self.metrics_, **({"n_pruned": self.n_pruned_} if hasattr(self, "n_pruned_") else {})}
+        if "cv_macro_f1_tuned" in metrics:
+            metrics["macro_f1"] = metrics["cv_macro_f1_tuned"]
+        return new_manifest(
+            "sentiment",
+            self.name,
+            self.version,
+            self.source_,
+            created_at=self.fitted_at_,
+            encoder={**spec, "model_id": self.embedder_id_},
+            training_data={"sha256": self.data_hash_, "rows": int(self.metrics_.get("n_train", 0))},
+            metrics=metrics,
+            needs_texts=self.needs_texts,
+            classes=list(self.classes_),
+            aspect_tags=list(self.aspect_tags_),
+            params=self._params(),
+        )
 
+    def save(self, path: str | Path) -> Path:
+        """Write the model to the folder ``path`` as plain files: ``manifest.json``, ``model.json`` (the
+        fitted state) and ``.npy`` arrays; stack members in the tagger's own format. No pickle."""
+        self._check()
         out = Path(path)
         out.mkdir(parents=True, exist_ok=True)
-        manifest = self.manifest()
-        stacks = {}
-        for attr, folder in _STACK_FOLDERS.items():
-            head = getattr(self, attr, None)
-            if head is not None and head.models_.get("stack") is not None:
-                stacks[attr] = head.models_["stack"]
-                stacks[attr].save(out / folder)
-        try:
-            # A placeholder keeps the member's place; load puts the tagger back.
-            for attr in stacks:
-                getattr(self, attr).models_["stack"] = None
-            joblib.dump(self, out / "model.joblib", compress=3)
-        finally:
-            for attr, tagger in stacks.items():
-                getattr(self, attr).models_["stack"] = tagger
-        (out / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        state = {
+            "format": 2,
+            "bias": [float(b) for b in self.bias_],
+            "classes": list(self.classes_),
+            "aspect_tags": list(self.aspect_tags_),
+            "source": self.source_,
+            "embedder_id": self.embedder_id_,
+            "embedder_spec": getattr(self, "embedder_spec_", None),
+            "data_hash": self.data_hash_,
+            "fitted_at": self.fitted_at_,
+            "metrics": self.metrics_,
+            "n_pruned": getattr(self, "n_pruned_", None),
+            "head": self.head_.save(out, "head"),
+            "aspect": None if self.aspect_ is None else self.aspect_.save(out, "aspect"),
+        }
+        (out / "model.json").write_text(json.dumps(state, indent=2, default=str), encoding="utf-8")
+        write_manifest(out, self.manifest())
         return out
 
     @classmethod
     def load(cls, path: str | Path) -> EmbeddingSentiment:
-        """Read a model written by :meth:`save` (only load folders you trust: joblib is pickle)."""
-        import joblib
-        import sklearn
-
+        """Read a model written by :meth:`save` (plain files: loading executes no code)."""
         folder = Path(path)
-        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-        trained_with = manifest.get("library", {}).get("sklearn")
-        if trained_with and trained_with != sklearn.__version__:
-            log.warning(
-                "%s was trained with scikit-learn %s, running %s", folder, trained_with, sklearn.__version__
+        file = folder / "model.json"
+        if not file.exists():
+            old = (
+                " (a model.joblib from an older release: retrain it)"
+                if (folder / "model.joblib").exists()
+                else ""
             )
-        model = joblib.load(folder / "model.joblib")
-        if not isinstance(model, cls):
-            raise ConfigError(f"{folder}/model.joblib holds a {type(model).__name__}, not a {cls.__name__}.")
-        for attr, sub in _STACK_FOLDERS.items():
-            head = getattr(model, attr, None)
-            if head is None or "stack" not in head.models_:
-                continue
-            if not (folder / sub / "model.json").exists():
-                raise ConfigError(
-                    f"{folder}/{sub}/ is missing: the model's stack member was not saved with it."
-                )
-            from pipeline.tagging.trained import EmbeddingTfidfTagger
-
-            head.models_["stack"] = EmbeddingTfidfTagger.load(folder / sub)
+            raise ConfigError(f"{folder} holds no trained sentiment model (model.json missing){old}.")
+        manifest = read_manifest(folder, "sentiment")
+        state = json.loads(file.read_text(encoding="utf-8"))
+        model = cls(**manifest["params"])
+        model.bias_ = np.asarray(state["bias"], dtype=float)
+        model.classes_ = list(state["classes"])
+        model.aspect_tags_ = list(state["aspect_tags"])
+        model.source_ = state["source"]
+        model.embedder_id_ = state["embedder_id"]
+        if state.get("embedder_spec") is not None:
+            model.embedder_spec_ = state["embedder_spec"]
+        model.data_hash_ = state["data_hash"]
+        model.fitted_at_ = state["fitted_at"]
+        model.metrics_ = dict(state["metrics"])
+        if state.get("n_pruned") is not None:
+            model.n_pruned_ = int(state["n_pruned"])
+        model.head_ = PolarityEnsemble.load(folder, "head", state["head"])
+        model.aspect_ = (
+            None if state["aspect"] is None else PolarityEnsemble.load(folder, "aspect", state["aspect"])
+        )
         return model
 
 

@@ -6,8 +6,6 @@ negative / neutral / positive (or 1-5 stars) in ``config.id2label``. It reads te
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -17,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import ConfigError, MissingDependencyError, NotFittedError, SchemaError
+from pipeline.model_store import new_manifest, read_manifest, version_id, write_manifest
 from pipeline.sentiment.base import POLARITIES, label_from_score, proba_to_scores
 
 log = logging.getLogger(__name__)
@@ -113,9 +112,9 @@ class TransformersSentiment:
             )
         self.mapping_ = mapping
         self.classes_ = [p for p in POLARITIES if p in mapping.values()]
-        digest = hashlib.blake2b(path.encode(), digest_size=4).hexdigest()
-        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", path.strip("/"))[-40:]
-        self.version_ = f"transformers-{safe}-{digest}-tf{transformers.__version__}"
+        self.version_ = version_id(
+            "sentiment", "pretrained", {"model": path, "transformers": transformers.__version__}
+        )
         return self
 
     @property
@@ -173,28 +172,29 @@ class TransformersSentiment:
         out.mkdir(parents=True, exist_ok=True)
         self.model_.save_pretrained(out / "hf")
         self.tokenizer_.save_pretrained(out / "hf")
-        manifest = {
-            "name": self.name,
-            "version": self.version,
-            "source": self.source,
-            "model": str(self.model),
-            "label_mapping": {str(k): v for k, v in self.mapping_.items()},
-            "params": {
+        manifest = new_manifest(
+            "sentiment",
+            self.name,
+            self.version,
+            self.source,
+            model=str(self.model),
+            label_mapping={str(k): v for k, v in self.mapping_.items()},
+            params={
                 "label_map": self.label_map,
                 "batch_size": self.batch_size,
                 "max_length": self.max_length,
                 "neutral_band": self.neutral_band,
                 "mixed_band": self.mixed_band,
             },
-        }
-        (out / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        )
+        write_manifest(out, manifest)
         return out
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> TransformersSentiment:
         """Read a folder written by :meth:`save`."""
         folder = Path(path)
-        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        manifest = read_manifest(folder, "sentiment")
         model = cls(str(folder / "hf"), device=device, **manifest["params"]).fit()
         model.version_ = manifest["version"]
         return model

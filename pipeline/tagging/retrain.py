@@ -13,6 +13,7 @@ import numpy as np
 from pipeline.config import EnrichmentConfig
 from pipeline.embed import CachedEmbedder, Embedder
 from pipeline.embed.response import answer_embedder
+from pipeline.model_store import MANIFEST, FolderStore, ModelStore, open_store
 from pipeline.prepare import prepare_config_of
 from pipeline.tagging.data import (
     LabelledData,
@@ -21,7 +22,6 @@ from pipeline.tagging.data import (
     read_label_table,
     read_labelled_files,
 )
-from pipeline.tagging.store import DEFAULT_REGISTRY, MANIFEST
 
 log = logging.getLogger(__name__)
 
@@ -29,15 +29,15 @@ MIN_LABELS = 20
 """Fewer labelled rows than this and the retraining stops (nothing to learn or to gate on)."""
 
 
-def registry_for(config: EnrichmentConfig, registry: str | Path | None = None) -> Path:
-    """The registry the run promotes into: the argument, else ``tagger.model_dir`` when it is a registry
-    (not a version folder), else ``models/tagger``."""
+def tagger_store(config: EnrichmentConfig, wh: Any = None, registry: str | Path | None = None) -> ModelStore:
+    """The tagger store a retraining promotes into: the ``registry`` folder when given, else
+    ``tagger.model_dir`` when it is a registry (not a version folder), else the config's model store."""
     if registry is not None:
-        return Path(registry)
+        return FolderStore(registry, "tagger")
     model_dir = config.tagger.model_dir
     if model_dir is not None and not (Path(model_dir) / MANIFEST).exists():
-        return Path(model_dir)
-    return DEFAULT_REGISTRY
+        return FolderStore(model_dir, "tagger")
+    return open_store(config, "tagger", wh)
 
 
 def load_training_labels(

@@ -39,6 +39,7 @@ from scipy.optimize import minimize
 from scipy.special import expit
 
 from pipeline.errors import FeedbackError, NotFittedError, SchemaError
+from pipeline.model_store import version_id
 from pipeline.tagging.metrics import binarize, rollup, tagging_report
 
 log = logging.getLogger(__name__)
@@ -540,7 +541,10 @@ class EmbeddingTfidfTagger:
         self.parents_ = {t: hierarchy[t] for t in self.tag_names_ if t in hierarchy}
         self.embedder_id_ = embedder_id
         self.dim_ = int(emb.shape[1])
-        self.version_id_ = version or time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        # The model store's id format (pipeline.model_store.version_id); train_tagger passes its own.
+        self.version_id_ = version or version_id(
+            "tagger", "trained", {"fitted_ns": time.time_ns(), "rows": n}
+        )
         self.cv_probabilities_ = prob_oof
         self.cv_folds_ = fold
         self.n_train_ = n
@@ -606,10 +610,9 @@ class EmbeddingTfidfTagger:
 
     @property
     def version(self) -> str:
-        """Version string recorded on every tagged row."""
+        """Version id recorded on every tagged row (the model store's id, ``tagger-<kind>-<digest>``)."""
         self._check()
-        kind = "setfit.v1" if getattr(self, "encoder_", None) is not None else "embedding_tfidf.v1"
-        return f"{kind}-{self.version_id_}"
+        return str(self.version_id_)
 
     def _check(self) -> None:
         if not hasattr(self, "stack_coef_"):
@@ -695,6 +698,9 @@ class EmbeddingTfidfTagger:
         link = _softmax if getattr(self, "stacker_", "sigmoid") == "softmax" else expit
         n_mod = len(self.modelled_)  # a softmax may carry a trailing "no tag" column: dropped
         out[:, :n_mod] = link(z @ self.stack_coef_ + self.stack_intercept_)[:, :n_mod]
+        rules = getattr(self, "rules_", None)
+        if rules:  # the codeframe's keyword rules: a hit is a strong vote (pipeline.tagging.rules)
+            out = rules.vote(out, texts)
         return self._rolled(out)
 
     def decide(self, scores: np.ndarray) -> list[list[str]]:
@@ -777,6 +783,8 @@ class EmbeddingTfidfTagger:
             "label_counts": self.label_counts_,
             "arrays": arrays,
         }
+        if getattr(self, "rules_", None):
+            state["rules"] = self.rules_.to_dict()
         encoder = getattr(self, "encoder_", None)
         if encoder is not None:
             from pipeline.embed.tunable import write_spec
@@ -819,6 +827,10 @@ class EmbeddingTfidfTagger:
         model.version_id_ = state["version_id"]
         model.n_train_ = int(state["n_train"])
         model.label_counts_ = dict(state["label_counts"])
+        if state.get("rules"):
+            from pipeline.tagging.rules import KeywordRules
+
+            model.rules_ = KeywordRules.from_dict(state["rules"])
         if state.get("fine_tuned"):
             from pipeline.embed.tunable import FineTuneReport, load_tunable
 

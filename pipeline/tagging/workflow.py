@@ -11,7 +11,6 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,19 +19,20 @@ import pandas as pd
 
 from pipeline.embed import Embedder, build_embedder
 from pipeline.errors import ConfigError, FeedbackError
-from pipeline.tagging.data import LabelledData, embed_labelled
-from pipeline.tagging.metrics import error_table, rollup, tagging_report
-from pipeline.tagging.store import (
-    DEFAULT_REGISTRY,
+from pipeline.model_store import (
+    MAX_DROP_POINTS,
+    FolderStore,
+    ModelStore,
     PromotionDecision,
-    new_version_id,
-    package_versions,
-    promote,
-    promoted_dir,
+    new_manifest,
+    open_store,
     read_manifest,
-    resolve_model_dir,
+    resolve_version_dir,
+    version_id,
     write_manifest,
 )
+from pipeline.tagging.data import LabelledData, embed_labelled
+from pipeline.tagging.metrics import error_table, rollup, tagging_report
 from pipeline.tagging.trained import EmbeddingTfidfTagger, TaggerParams
 from pipeline.tagging.zeroshot import ZeroShotTagger
 from pipeline.taxonomy import Taxonomy
@@ -138,7 +138,6 @@ def train_tagger(
     """
     t0 = time.perf_counter()
     sha = data.sha256
-    version = version or new_version_id(sha)
     counts = data.tag_counts()
     langs = pd.Series([x for x in data.langs if x]).value_counts().to_dict() if len(data) else {}
     if not counts:
@@ -148,6 +147,11 @@ def train_tagger(
             )
         if fine_tune is not None:
             log.warning("no labelled tags: nothing to fine-tune on, the zero-shot tagger is used as it is")
+        if data.unlabelled is not None and len(data.unlabelled):
+            # Rows without tags: self-train on them (the zero-shot tagger when too few, or refused).
+            from pipeline.tagging.selftrain import train_without_labels
+
+            return train_without_labels(data.unlabelled, embedder, taxonomy, tagger_params=params)
         model = ZeroShotTagger(taxonomy).fit(embedder)
         info = TrainInfo("zero-shot", "taxonomy", taxonomy.version_id, sha, len(data), data.sources, {}, 0.0)
         info.seconds = round(time.perf_counter() - t0, 2)
@@ -172,6 +176,16 @@ def train_tagger(
         )
     p = params if isinstance(params, TaggerParams) else TaggerParams.model_validate(params or {})
     encoder, report, vectors = None, None, data.embeddings
+    version = version or version_id(
+        "tagger",
+        "trained" if fine_tune is None else "setfit",
+        {
+            "data": sha,
+            "params": p.model_dump(mode="json"),
+            "encoder": embedder.model_id,
+            "fine_tune": fine_tune,
+        },
+    )
     if fine_tune is not None:
         encoder, report, vectors, seeds = fine_tune_encoder(data, embedder, fine_tune, seeds)
     model = EmbeddingTfidfTagger(p).fit(
@@ -188,6 +202,10 @@ def train_tagger(
     )
     if encoder is not None:
         model.encoder_, model.fine_tune_ = encoder, report
+    if source == "taxonomy" and taxonomy is not None:  # the codeframe's keyword rules vote too
+        from pipeline.tagging.rules import KeywordRules
+
+        model.rules_ = KeywordRules.from_taxonomy(taxonomy, model.tag_names_)
     mode = "few-shot" if model.recipe_.startswith("few-shot") else "full"
     info = TrainInfo(
         mode,
@@ -231,7 +249,7 @@ def save_version(model: Any, out_dir: str | Path, info: TrainInfo, encoder: dict
     out.mkdir(parents=True, exist_ok=True)
     if isinstance(model, ZeroShotTagger):
         (out / "taxonomy.json").write_text(model.taxonomy.model_dump_json(indent=2), encoding="utf-8")
-        options = {k: getattr(model, k) for k in ("threshold", "top_k", "max_tags", "margin")}
+        options = model.options()
         (out / "zeroshot.json").write_text(json.dumps(options, indent=2), encoding="utf-8")
         version, component, cv, extra = model.version, "tagger.zeroshot.v1", None, {}
     else:
@@ -251,20 +269,15 @@ def save_version(model: Any, out_dir: str | Path, info: TrainInfo, encoder: dict
             component = "tagger.setfit.v1"
             extra["fine_tuned"] = model.fine_tune_.as_dict()
             encoder = {**encoder, "response_vector": "whole"}  # its own encoder embeds whole texts
-    manifest = {
-        "format": 1,
-        "component": component,
-        "version": version,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "mode": info.mode,
-        "tags": list(model.tag_names_),
-        "hierarchy": dict(getattr(model, "parents_", {}) or {})
-        if not isinstance(model, ZeroShotTagger)
-        else {t.name: t.parent for t in model.taxonomy.tags if t.parent},
-        "tag_source": info.tag_source,
-        "taxonomy_version": info.taxonomy_version,
-        "encoder": encoder,
-        "training_data": {
+    if getattr(model, "self_training_", None):  # its label-free gate and what it learned from
+        extra["self_training"] = model.self_training_
+    manifest = new_manifest(
+        "tagger",
+        component,
+        version,
+        info.mode,
+        encoder=encoder,
+        training_data={
             "sha256": info.data_sha256,
             "rows": info.rows,
             "sources": info.sources,
@@ -272,11 +285,16 @@ def save_version(model: Any, out_dir: str | Path, info: TrainInfo, encoder: dict
             "langs": info.langs,
             "seed_rows": info.seeds,
         },
-        "cv_metrics": cv,
-        "train_seconds": info.seconds,
-        "package_versions": package_versions(),
+        metrics=cv or {},
+        tags=list(model.tag_names_),
+        hierarchy=dict(getattr(model, "parents_", {}) or {})
+        if not isinstance(model, ZeroShotTagger)
+        else {t.name: t.parent for t in model.taxonomy.tags if t.parent},
+        tag_source=info.tag_source,
+        taxonomy_version=info.taxonomy_version,
+        train_seconds=info.seconds,
         **extra,
-    }
+    )
     write_manifest(out, manifest)
     log.info("tagger %s written to %s", version, out)
     return out
@@ -308,7 +326,7 @@ def load_tagger(path: str | Path, embedder: Embedder | None = None) -> Any:
         FeedbackError: when there is no version there.
         ConfigError: when ``embedder`` is not the encoder the tagger was trained on.
     """
-    folder = resolve_model_dir(path)
+    folder = resolve_version_dir(path)
     if folder is None:
         raise FeedbackError(
             f"no tagger at {path}: neither a version folder nor a registry with promoted.json"
@@ -323,6 +341,7 @@ def load_tagger(path: str | Path, embedder: Embedder | None = None) -> Any:
     if manifest.get("component") == "tagger.zeroshot.v1":
         taxonomy = Taxonomy.model_validate_json((folder / "taxonomy.json").read_text(encoding="utf-8"))
         options = json.loads((folder / "zeroshot.json").read_text(encoding="utf-8"))
+        options.setdefault("rule", "absolute")  # versions saved before the calibrated rule keep theirs
         return ZeroShotTagger(taxonomy, **options).fit(embedder or embedder_from_manifest(manifest))
     return EmbeddingTfidfTagger.load(folder)
 
@@ -451,7 +470,7 @@ def evaluate_version(
 ) -> dict[str, Any]:
     """Evaluate a saved version on labelled rows, embedding them with the version's own encoder when the
     rows carry other (or no) embeddings."""
-    folder = resolve_model_dir(model_dir)
+    folder = resolve_version_dir(model_dir)
     if folder is None:
         raise FeedbackError(f"no tagger at {model_dir}")
     manifest = read_manifest(folder)
@@ -478,21 +497,30 @@ def evaluate_version(
 def compare_and_promote(
     candidate_dir: str | Path,
     eval_data: LabelledData | None,
-    registry: str | Path = DEFAULT_REGISTRY,
+    registry: str | Path | ModelStore,
     *,
     force: bool = False,
-    max_drop: float = 0.01,
+    max_drop: float = MAX_DROP_POINTS,
     embedder: Embedder | None = None,
 ) -> tuple[PromotionDecision, dict[str, Any]]:
-    """Evaluate a candidate and the promoted version on the same rows, gate, and promote.
+    """Evaluate a candidate and the promoted version on the same rows, gate (micro F1), and promote.
 
     Without ``eval_data`` the versions' cross-validated micro F1 from their manifests is compared
     (logged as such: a weaker check, since the two may have been trained on different data).
 
+    Args:
+        candidate_dir: The candidate's version folder.
+        eval_data: Labelled rows both versions are measured on.
+        registry: The tagger store, or a family folder (a folder store there).
+        force: Promote even when the gate refuses.
+        max_drop: The gate's tolerance in points of micro F1 (1.0 = 0.01).
+        embedder: The run's encoder (reused when a version was trained on it).
+
     Returns:
         The decision and the reports ({"candidate": ..., "current": ...}).
     """
-    current_dir = promoted_dir(registry)
+    store = registry if isinstance(registry, ModelStore) else FolderStore(registry, "tagger")
+    current_dir = store.promoted_path()
     reports: dict[str, Any] = {}
     if eval_data is not None:
         reports["candidate"] = evaluate_version(candidate_dir, eval_data, embedder)
@@ -501,16 +529,23 @@ def compare_and_promote(
         evaluation = {"rows": len(eval_data), "sha256": eval_data.sha256, "sources": eval_data.sources}
     else:
         log.warning("no evaluation data: comparing the manifests' cross-validated micro F1")
-        reports["candidate"] = read_manifest(candidate_dir).get("cv_metrics") or {}
+        reports["candidate"] = read_manifest(candidate_dir).get("metrics") or {}
         if current_dir is not None:
-            reports["current"] = read_manifest(current_dir).get("cv_metrics") or {}
+            reports["current"] = read_manifest(current_dir).get("metrics") or {}
         evaluation = {"kind": "cross-validated metrics of each manifest"}
-    cand_f1 = float(reports["candidate"].get("micro_f1", 0.0))
-    cur_f1 = float(reports["current"]["micro_f1"]) if "current" in reports else None
-    decision = promote(
-        candidate_dir, registry, cand_f1, cur_f1, force=force, max_drop=max_drop, evaluation=evaluation
+    decision = store.promote(
+        candidate_dir,
+        _gate_metrics(reports["candidate"]),
+        _gate_metrics(reports["current"]) if "current" in reports else None,
+        force=force,
+        max_drop=max_drop,
+        evaluation=evaluation,
     )
     return decision, reports
+
+
+def _gate_metrics(report: dict[str, Any]) -> dict[str, Any]:
+    return {k: report[k] for k in ("micro_f1", "macro_f1") if report.get(k) is not None}
 
 
 def suggest_for_labelling(
@@ -584,18 +619,24 @@ def uncertainty_scores(model: Any, scores: np.ndarray) -> np.ndarray:
     return np.clip(closeness.max(axis=1), 0.0, 1.0)
 
 
-def tagger_for_run(config: Any, taxonomy: Taxonomy, embedder: Embedder) -> Any:
+def tagger_for_run(config: Any, taxonomy: Taxonomy, embedder: Embedder, wh: Any = None) -> Any:
     """The tagger a nightly run uses, from the config's ``tagger`` section.
 
-    ``tagger.model_dir`` may name a version folder, or a registry folder (``models/tagger``) whose
-    ``promoted.json`` names the version; that version is loaded (and its encoder checked against the
-    run's). Without one, the registered (zero-shot) tagger is fitted on the taxonomy.
+    ``tagger.model_dir`` may name a version folder, or a registry folder whose ``promoted.json`` names
+    the version; without it, the model store's promoted tagger (``model_store``; ``wh`` is needed when
+    taggers live in the warehouse). That version is loaded (and its encoder checked against the run's).
+    With no version, the registered (zero-shot) tagger is fitted on the taxonomy.
 
     Raises:
         ConfigError: when a trained tagger is named but no version exists, or the encoders differ.
     """
     section = config.tagger
-    folder = resolve_model_dir(section.model_dir) if section.model_dir is not None else None
+    if section.model_dir is not None:
+        folder = resolve_version_dir(section.model_dir, "tagger")
+    elif "tagger" not in config.model_store.in_warehouse or wh is not None:
+        folder = open_store(config, "tagger", wh).promoted_path()
+    else:
+        folder = None
     if folder is not None:
         model = load_tagger(folder, embedder)
         manifest = read_manifest(folder)

@@ -1,0 +1,111 @@
+"""``feedback tagger|sentiment|topics list|promote``: the model store's commands, shared by every family.
+
+Each family's ``promote`` measures the candidate and the promoted version on the same evaluation (its
+own function) and hands both reports to :meth:`pipeline.model_store.ModelStore.promote`; listing and the
+decision's output are the same for every family.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pipeline.model_store import GATES, MAX_DROP_POINTS, ModelStore, PromotionDecision, open_store
+
+
+def _out(message: str) -> None:
+    sys.stdout.write(message + "\n")
+
+
+def add_store_options(parser: argparse.ArgumentParser, family: str) -> None:
+    """Where the family's store is: ``--registry`` (a folder), else the config's ``model_store``."""
+    parser.add_argument(
+        "--registry", default=None, help=f"a {family} registry folder (default: the config's model_store)"
+    )
+    if not any("--config" in a.option_strings for a in parser._actions):
+        parser.add_argument(
+            "--config", default=None, help="enrichment YAML (default: configs/enrichment.yaml)"
+        )
+    if not any("--warehouse" in a.option_strings for a in parser._actions):
+        parser.add_argument("--warehouse", default=None, help="DuckDB file path or SQLAlchemy URL")
+
+
+def add_promote_options(parser: argparse.ArgumentParser, family: str) -> None:
+    """The options every family's ``promote`` takes."""
+    metrics = ", ".join(m.name for m in GATES[family])
+    parser.add_argument("--force", action="store_true", help="promote even when the gate refuses")
+    parser.add_argument(
+        "--max-drop",
+        type=float,
+        default=MAX_DROP_POINTS,
+        help=f"largest worsening in points of any gate metric ({metrics}; default {MAX_DROP_POINTS:g})",
+    )
+    parser.add_argument("--json", default=None, help="write the decision and both reports here")
+    add_store_options(parser, family)
+
+
+@contextlib.contextmanager
+def store_of(args: argparse.Namespace, family: str) -> Iterator[ModelStore]:
+    """The family's store from ``--registry`` or the config (the warehouse is opened when it holds it)."""
+    from pipeline.config import load_config
+
+    config = load_config(getattr(args, "config", None), warehouse=getattr(args, "warehouse", None))
+    registry = getattr(args, "registry", None)
+    if registry is None and family in config.model_store.in_warehouse:
+        from pipeline.warehouse import open_warehouse
+
+        with open_warehouse(config.warehouse) as wh:
+            yield open_store(config, family, wh)
+        return
+    yield open_store(config, family, registry=registry)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """List a family's versions (``*`` marks the promoted one) with their own metrics."""
+    family = args.family
+    with store_of(args, family) as store:
+        rows = store.versions()
+        where = store.describe()
+    if not rows:
+        _out(f"no {family} versions in {where} yet (feedback {family} train, or a nightly run for topics)")
+    for r in rows:
+        metrics = r.get("metrics") or {}
+        shown = "  ".join(
+            f"{m.name} {float(metrics[m.name]):.3f}"
+            for key in (family, f"{family}-self-trained")
+            for m in GATES.get(key, ())
+            if isinstance(metrics.get(m.name), int | float)
+        )
+        rows_n = (r.get("training_data") or {}).get("rows")
+        _out(
+            f"{'*' if r['promoted'] else ' '} {r['version']}  {r.get('mode')}  {r.get('created_at')}  "
+            f"{'' if rows_n is None else f'{rows_n} rows  '}{shown}"
+        )
+    return 0
+
+
+def report_decision(decision: PromotionDecision, reports: dict[str, Any], json_path: str | None) -> int:
+    """Print a promotion decision (exit 0 promoted, 1 refused) and write it with both reports as JSON."""
+    if json_path:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(
+            json.dumps({"decision": decision.as_dict(), "reports": reports}, indent=2, default=str),
+            encoding="utf-8",
+        )
+    if decision.promoted:
+        _out(f"promoted {decision.candidate_version}: {decision.reason} -> {decision.pointer}")
+        return 0
+    _out(f"refused {decision.candidate_version}: {decision.reason}")
+    return 1
+
+
+def add_list_command(sub: Any, family: str) -> None:
+    """Register ``feedback <family> list``."""
+    ls = sub.add_parser("list", help=f"list the {family} versions of the model store")
+    add_store_options(ls, family)
+    ls.set_defaults(func=cmd_list, family=family)
