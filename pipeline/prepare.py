@@ -153,9 +153,9 @@ class PrepareConfig:
             detection.
         short_text_words: An answer of at most this many words whose detection is unsure (``"und"``, or
             a confidence below ``sure_confidence``) takes its row's declared language (a ``lang``
-            column), else the most common language of its batch, when lingua finds that language
-            plausible for it: "nada a declarar" is 57% Spanish to lingua, but in a Portuguese export it
-            is Portuguese. 0 switches this off.
+            column), else the language its batch makes most likely (see :func:`settle_short_answers`):
+            "nada a declarar" is 57% Spanish to lingua, but in a Portuguese export it is Portuguese.
+            0 switches this off.
         sure_confidence: At or above this confidence a short answer keeps its detected language.
 
     Raises:
@@ -542,7 +542,7 @@ class LanguageDetector:
         top = values[0]
         top_code = top.language.iso_code_639_1.name.lower()
         if top_code not in configured or top.value <= 0.0:
-            return UNDETERMINED, 0.0, shares
+            return UNDETERMINED, 0.0, {}  # a rejected language: no configured one is plausible
         confidence = shares.get(top_code, 0.0)
         if confidence < self.min_confidence:
             return UNDETERMINED, confidence, shares
@@ -564,7 +564,7 @@ class LanguageDetector:
 
     def detect_with_shares(self, texts: Sequence[str]) -> list[tuple[str, float, dict[str, float]]]:
         """Like :meth:`detect`, plus each configured language's share of lingua's confidence for the text
-        (``{}`` when the text is too short to try)."""
+        (``{}`` when the text is too short to try, or written in a rejected language)."""
         if isinstance(texts, str):
             raise TypeError(
                 "LanguageDetector.detect expects a list of strings, not a single string: use [text]."
@@ -596,10 +596,10 @@ def _cached_detector(
     return LanguageDetector(languages, min_confidence, min_chars, reject_languages=reject)
 
 
-#: A short answer is moved to its batch's (or row's declared) language only when lingua gives that
-#: language at least this share among the configured ones: "ok" stays "und" in a Portuguese batch.
-_PLAUSIBLE_SHARE = 0.1
 _WORD_RE = re.compile(r"[^\W\d_]+")
+#: A short answer takes the language its batch makes most likely only at this weighed share or above
+#: (in a mixed batch "Correcto." is 51% English once weighed: it stays undetermined).
+_SETTLED_MIN = 0.6
 
 
 def _declared(value: object, configured: Sequence[str]) -> str | None:
@@ -620,36 +620,46 @@ def settle_short_answers(
 
     An answer of at most ``config.short_text_words`` words that came out ``"und"`` or below
     ``config.sure_confidence`` takes its row's declared language when there is one among the configured
-    languages, else the most common language of the batch's other (surely detected) answers, provided
-    lingua finds that language plausible for it (at least a 10% share). Everything else keeps its
-    detection.
+    languages. Otherwise lingua's shares for it are weighed by how common each language is among the
+    batch's surely detected answers (add-one smoothed), and the answer takes the winner when its weighed
+    share reaches ``config.min_language_confidence`` (and at least 0.6). In a Portuguese export "nada a declarar" (57%
+    Spanish, 34% Portuguese to lingua) becomes Portuguese; in a mixed batch a short Spanish answer stays
+    Spanish. Everything else keeps its detection.
 
     Args:
         texts: The answers.
         detected: :meth:`LanguageDetector.detect_with_shares` of ``texts``.
-        config: The options (``languages``, ``short_text_words``, ``sure_confidence``).
+        config: The options (``languages``, ``short_text_words``, ``sure_confidence``,
+            ``min_language_confidence``).
         declared: Each row's declared language (e.g. an export's ``lang`` column), or None.
 
     Returns:
-        ``(language, confidence)`` per answer; a settled answer's confidence is lingua's share for the
-        language it was given (1.0 when it was declared and lingua could not tell).
+        ``(language, confidence)`` per answer; a settled answer's confidence is its weighed share (1.0
+        when its language was declared and lingua could not tell).
     """
     out = [(lang, confidence) for lang, confidence, _ in detected]
     if config.short_text_words <= 0 or not out:
         return out
     short = [len(_WORD_RE.findall(t or "")) <= config.short_text_words for t in texts]
     unsure = [lang == UNDETERMINED or conf < config.sure_confidence for lang, conf in out]
-    votes = Counter(lang for (lang, _), s, u in zip(out, short, unsure, strict=True) if not (s and u))
-    votes.pop(UNDETERMINED, None)
-    batch = votes.most_common(1)[0][0] if votes else None
+    sure = Counter(lang for (lang, _), s, u in zip(out, short, unsure, strict=True) if not (s and u))
+    sure.pop(UNDETERMINED, None)
+    total = sum(sure.values()) + len(config.languages)
+    prior = {lang: (sure[lang] + 1) / total for lang in config.languages}
     for i, (_, _, shares) in enumerate(detected):
         if not (short[i] and unsure[i] and (texts[i] or "").strip()):
             continue
         own = _declared(declared[i], config.languages) if declared is not None else None
         if own is not None:
             out[i] = (own, shares.get(own, 1.0) if shares else 1.0)
-        elif batch is not None and shares.get(batch, 0.0) >= _PLAUSIBLE_SHARE:
-            out[i] = (batch, shares[batch])
+            continue
+        if not sure or not shares:
+            continue
+        weighed = {lang: share * prior.get(lang, 0.0) for lang, share in shares.items()}
+        norm = sum(weighed.values())
+        best = max(weighed, key=weighed.__getitem__) if norm > 0 else None
+        if best is not None and weighed[best] / norm >= max(config.min_language_confidence, _SETTLED_MIN):
+            out[i] = (best, weighed[best] / norm)
     return out
 
 

@@ -120,6 +120,20 @@ def test_short_unsure_answer_takes_the_language_of_its_batch() -> None:
     assert bool(out["is_non_answer"].iloc[4])
 
 
+def test_in_a_mixed_batch_short_answers_keep_their_language() -> None:
+    mixed = [
+        "The parcel arrived two days late and nobody answered my emails",
+        "Great service, the staff were friendly and helpful",
+        "I would recommend this shop to all my friends and family",
+        "Experiencia normalita.",
+        "Continuez comme ça !",
+        "Sehr freundlicher Kundenservice, vielen Dank!",
+    ]
+    langs = [lang for lang, _ in detect_languages(mixed)]
+    assert langs[3] == "es" and langs[4] == "fr"  # not moved to the batch's English
+    assert langs[5] == "und"  # German is rejected, not settled into a configured language
+
+
 def test_declared_language_column_settles_unsure_short_answers() -> None:
     df = pd.DataFrame(
         {
