@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -10,6 +12,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipeline.errors import ConfigError
+
+ANY_LANGUAGE = "*"
+"""Language key of keyword rules that apply to every language (see :mod:`pipeline.tagging.rules`)."""
+_LANGUAGE = re.compile(r"[a-z]{2}")
 
 
 class Tag(BaseModel):
@@ -23,11 +29,53 @@ class Tag(BaseModel):
     parent: str | None = None
     polarity: Literal["negative", "positive", "neutral"] = "neutral"
     threshold: float | None = Field(None, ge=-1, le=1)
+    keywords: dict[str, list[str]] = Field(default_factory=dict)
+    patterns: dict[str, list[str]] = Field(default_factory=dict)
 
     @field_validator("examples")
     @classmethod
     def _strip(cls, value: list[str]) -> list[str]:
         return [v.strip() for v in value if v and v.strip()]
+
+    @field_validator("keywords", "patterns", mode="before")
+    @classmethod
+    def _per_language(cls, value: object) -> object:
+        """A plain list applies to every language ("*"); a mapping is ``{language: [entries]}``."""
+        if value is None:
+            return {}
+        if isinstance(value, (list, tuple)):
+            return {ANY_LANGUAGE: list(value)}
+        if isinstance(value, str):
+            raise ValueError(
+                f"expected a list of entries or {{language: [entries]}}, got the text {value!r}: "
+                "write it as a list, e.g. [refund, chargeback]"
+            )
+        return value
+
+    @field_validator("keywords", "patterns")
+    @classmethod
+    def _languages(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        bad = sorted(k for k in value if k != ANY_LANGUAGE and not _LANGUAGE.fullmatch(k))
+        if bad:
+            raise ValueError(
+                f"language keys {bad} are not ISO 639-1 codes: use two lower-case letters (en, pt, ...) "
+                f"or '{ANY_LANGUAGE}' for every language"
+            )
+        return {k: [e.strip() for e in v if e and e.strip()] for k, v in value.items()}
+
+    @field_validator("patterns")
+    @classmethod
+    def _compiles(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for lang, entries in value.items():
+            for entry in entries:
+                try:
+                    re.compile(entry)
+                except re.error as exc:
+                    raise ValueError(
+                        f"pattern {entry!r} ({lang}) is not a valid regular expression ({exc}): escape "
+                        "special characters with a backslash, or list the phrase under keywords"
+                    ) from None
+        return value
 
 
 class Taxonomy(BaseModel):
@@ -70,7 +118,15 @@ class Taxonomy(BaseModel):
     @property
     def fingerprint(self) -> str:
         """A short hash of the content (changes when any description or example changes)."""
-        return hashlib.blake2b(self.model_dump_json().encode(), digest_size=4).hexdigest()
+        data = self.model_dump(mode="json")
+        for tag in data["tags"]:
+            # Empty rule fields are left out, so a codeframe without rules keeps the fingerprint it had
+            # before rules existed (stored rows and trained versions still match it).
+            for key in ("keywords", "patterns"):
+                if not tag[key]:
+                    del tag[key]
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.blake2b(text.encode(), digest_size=4).hexdigest()
 
     @property
     def version_id(self) -> str:

@@ -3,7 +3,8 @@
 A labelled file has the columns of ``../shared/data/README.md``: ``text``, ``tags`` (a list, a
 "|"-separated string, or a JSON-like "['a', 'b']" string) and optionally ``id``, ``lang`` and ``group``
 (rows sharing a group, e.g. the sentences of one review, stay in one cross-validation fold). A row whose
-``tags`` is null is unlabelled and skipped; ``[]`` (or an empty string in a CSV) means "no tag applies".
+``tags`` is null (or a file without a ``tags`` column) is unlabelled: set aside in ``LabelledData.unlabelled``
+(self-training reads them); ``[]`` (or an empty string in a CSV) means "no tag applies".
 
 Embeddings come from a file cache when one matches (``<cache_dir>/<encoder>/<file_stem>.npy`` with a
 ``.meta.json`` naming the encoder's model id, the row count and a hash of the file's texts: the layout of
@@ -99,12 +100,16 @@ class LabelledData:
         embeddings: float32 matrix, one L2-normalised row per frame row (None until embedded).
         sources: Where the rows came from (file paths, ``warehouse:tag_labels``).
         embedder_id: Model id of the encoder that produced ``embeddings``.
+        unlabelled: The rows read alongside that carry no tags (``tags`` null), with their embeddings:
+            with no labelled row at all, ``feedback tagger train`` self-trains on them
+            (:mod:`pipeline.tagging.selftrain`).
     """
 
     frame: pd.DataFrame
     embeddings: np.ndarray | None = None
     sources: list[str] = field(default_factory=list)
     embedder_id: str | None = None
+    unlabelled: LabelledData | None = None
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -160,7 +165,9 @@ class LabelledData:
         frame = pd.concat([p.frame for p in parts], ignore_index=True)
         embs = [p.embeddings for p in parts]
         emb = None if any(e is None for e in embs) else np.concatenate(embs).astype(np.float32)  # type: ignore[arg-type]
-        return LabelledData(frame, emb, [s for p in parts for s in p.sources], ids.pop())
+        spare = [p.unlabelled for p in parts if p.unlabelled is not None and len(p.unlabelled)]
+        unlabelled = LabelledData.concat(spare) if spare else None
+        return LabelledData(frame, emb, [s for p in parts for s in p.sources], ids.pop(), unlabelled)
 
 
 def _optional_str(values: pd.Series) -> list[str | None]:
@@ -313,21 +320,33 @@ def read_labelled_files(
     for p in paths:
         path = Path(p)
         raw = read_export(path)
+        if "tags" not in raw.columns and "text" in raw.columns:
+            log.info("%s has no tags column: every row is unlabelled", path.name)
+            raw = raw.assign(tags=None)
         frame, unlabelled = normalise_labels(raw, str(path), keep_unlabelled=True, prepare=prepare)
-        keep = np.flatnonzero(frame["tags"].map(lambda t: t is not None).to_numpy())
+        labelled = frame["tags"].map(lambda t: t is not None).to_numpy()
         if unlabelled:
-            log.info("%s: %d rows without labels (tags null) skipped", path.name, unlabelled)
+            log.info("%s: %d rows without labels (tags null) set aside", path.name, unlabelled)
         emb = None
         if embedder is not None:
             # The cache is row-aligned with the whole file, so embed (or look up) every row, then filter.
             langs = frame["lang"].tolist() if frame["lang"].notna().any() else None
-            emb = embed_texts_of_file(path, frame["text"].tolist(), embedder, cache, languages=langs)[keep]
+            emb = embed_texts_of_file(path, frame["text"].tolist(), embedder, cache, languages=langs)
+        model_id = embedder.model_id if embedder is not None else None
         parts.append(
             LabelledData(
-                frame.iloc[keep].reset_index(drop=True),
-                emb,
+                frame[labelled].reset_index(drop=True),
+                None if emb is None else emb[labelled],
                 [str(path)],
-                embedder.model_id if embedder is not None else None,
+                model_id,
+                LabelledData(
+                    frame[~labelled].reset_index(drop=True),
+                    None if emb is None else emb[~labelled],
+                    [str(path)],
+                    model_id,
+                )
+                if unlabelled
+                else None,
             )
         )
     return LabelledData.concat(parts)
