@@ -154,6 +154,7 @@ def test_tagger_train_on_a_file_without_tags_self_trains_then_predict_tags_with_
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["mode"] == "self-trained"
     assert manifest["self_training"]["gate"]["passed"] is True
+    assert set(manifest["metrics"]) == {"confident_agreement", "coverage", "stability"}
     assert manifest["training_data"]["rows"] == len(texts)
     pred = tmp_path / "pred.parquet"
     args = [

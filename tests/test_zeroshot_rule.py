@@ -120,4 +120,5 @@ def test_a_saved_version_keeps_its_rule_and_calibration(tagger, tmp_path):
     options = json.loads((folder / "zeroshot.json").read_text(encoding="utf-8"))
     old = {k: options[k] for k in ("threshold", "top_k", "max_tags", "margin")}
     (folder / "zeroshot.json").write_text(json.dumps(old), encoding="utf-8")
-    assert load_tagger(folder, FixedEmbedder()).rule == "absolute"
+    old_version = load_tagger(folder, FixedEmbedder())
+    assert old_version.rule == "absolute" and not old_version.name_prototype

@@ -271,6 +271,15 @@ def save_version(model: Any, out_dir: str | Path, info: TrainInfo, encoder: dict
             encoder = {**encoder, "response_vector": "whole"}  # its own encoder embeds whole texts
     if getattr(model, "self_training_", None):  # its label-free gate and what it learned from
         extra["self_training"] = model.self_training_
+        gate_values = model.self_training_.get("gate") or {}
+        if info.mode == "self-trained":
+            # Its cross-validation is against the zero-shot tagger's labels, not people's: the store
+            # gates it on the label-free metrics (model_store.GATES["tagger-self-trained"]).
+            cv = {
+                "confident_agreement": gate_values.get("agreement"),
+                "coverage": gate_values.get("coverage"),
+                "stability": gate_values.get("stability"),
+            }
     manifest = new_manifest(
         "tagger",
         component,
@@ -341,7 +350,9 @@ def load_tagger(path: str | Path, embedder: Embedder | None = None) -> Any:
     if manifest.get("component") == "tagger.zeroshot.v1":
         taxonomy = Taxonomy.model_validate_json((folder / "taxonomy.json").read_text(encoding="utf-8"))
         options = json.loads((folder / "zeroshot.json").read_text(encoding="utf-8"))
-        options.setdefault("rule", "absolute")  # versions saved before the calibrated rule keep theirs
+        # Versions saved before the calibrated rule keep deciding as they did.
+        options.setdefault("rule", "absolute")
+        options.setdefault("name_prototype", False)
         return ZeroShotTagger(taxonomy, **options).fit(embedder or embedder_from_manifest(manifest))
     return EmbeddingTfidfTagger.load(folder)
 

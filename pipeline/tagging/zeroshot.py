@@ -62,6 +62,7 @@ class ZeroShotTagger:
             itself (smaller ones use the absolute rule).
         calibration: A calibration from :meth:`calibrate` (``{"centre": [...], "scale": s, "rows": n}``),
             kept with a saved version.
+        name_prototype: Whether the tag's name is one of its prototypes (see :meth:`fit`).
     """
 
     tags_from_sentences = True
@@ -80,6 +81,7 @@ class ZeroShotTagger:
         score_margin: float = 0.3,
         min_batch: int = 20,
         calibration: dict[str, Any] | None = None,
+        name_prototype: bool = True,
     ) -> None:
         self.taxonomy = taxonomy
         self.threshold = threshold
@@ -91,6 +93,7 @@ class ZeroShotTagger:
         self.score_margin = score_margin
         self.min_batch = min_batch
         self.calibration = calibration
+        self.name_prototype = name_prototype
 
     def fit(self, embedder: Embedder) -> ZeroShotTagger:
         """Embed every tag's name, description and examples; compile the tags' keyword rules.
@@ -101,7 +104,8 @@ class ZeroShotTagger:
         texts: list[str] = []
         owner: list[int] = []
         for i, tag in enumerate(self.taxonomy.tags):
-            for text in [tag.name.replace("_", " "), tag.description, *tag.examples]:
+            name = [tag.name.replace("_", " ")] if self.name_prototype else []
+            for text in [*name, tag.description, *tag.examples]:
                 texts.append(text)
                 owner.append(i)
         self.prototypes_ = embedder.embed(texts)
@@ -143,7 +147,7 @@ class ZeroShotTagger:
         """Version id recorded on every row (the model store's format): the taxonomy, the encoder and the
         decision rule's settings."""
         self._check()
-        rule = {k: getattr(self, k) for k in ("threshold", "top_k", "max_tags", "margin") if hasattr(self, k)}
+        rule = self.options()  # every setting that changes a decision, the calibration included
         return version_id(
             "tagger", "zeroshot", {"taxonomy": self.taxonomy.version_id, "encoder": self.embedder_id_, **rule}
         )
@@ -217,7 +221,17 @@ class ZeroShotTagger:
 
     def options(self) -> dict[str, Any]:
         """The settings a saved version keeps (``zeroshot.json``), calibration included."""
-        keys = ("threshold", "top_k", "max_tags", "margin", "rule", "min_score", "score_margin", "min_batch")
+        keys = (
+            "threshold",
+            "top_k",
+            "max_tags",
+            "margin",
+            "rule",
+            "min_score",
+            "score_margin",
+            "min_batch",
+            "name_prototype",
+        )
         return {**{k: getattr(self, k) for k in keys}, "calibration": self.calibration}
 
     def predict(
