@@ -139,7 +139,24 @@ def prefect_mode(config, rows: int, workdir: Path) -> dict:
         "seconds": seconds,
         "task_runs": task_runs,
         "peak_mb": peak_mb(),
+        "prefect_server_peak_mb": server_peak_mb(),
     }
+
+
+def server_peak_mb() -> float | None:
+    """Peak resident memory of the temporary Prefect server this process started (a process of its
+    own, not counted in ``peak_mb``)."""
+    try:
+        from flows.nightly_enrichment import prefect_server_pid
+    except ImportError:
+        return None
+    pid = prefect_server_pid()
+    if pid is None:
+        return None
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return None
 
 
 def child(mode: str, rows: int, workdir: Path) -> dict:

@@ -132,6 +132,8 @@ class TopicsSection(ComponentConfig):
         min_docs: Fewer answered texts in the window than this: no fit.
         min_jaccard: Overlap a new topic needs with a previous one to keep its id.
         tag_share: Share of a topic's answers a tag must cover to be its suggested tag.
+        fit_sample: The most texts of the window a fit reads (a sample chosen by content); every stored
+            answer is then assigned page by page.
         max_drop: A refit is promoted unless a gate metric (outlier share, stability ARI, NMI with tags)
             is worse than the promoted model's on the same window by more than this many points.
     """
@@ -143,6 +145,7 @@ class TopicsSection(ComponentConfig):
     min_jaccard: float = Field(0.3, gt=0, le=1)
     tag_share: float = Field(0.3, gt=0, le=1)
     max_drop: float = Field(5.0, ge=0)
+    fit_sample: int = Field(20_000, ge=100)
 
 
 class AlertsSection(_Strict):

@@ -106,9 +106,10 @@ def iter_pending(wh: Warehouse, config: EnrichmentConfig, page_size: int = 50_00
         yield from _iter_pending_python(wh, config, types, page_size)
         return
     key_cmp = wh._key_expr(f"x.{wh._quote(KEY)}", types[KEY])
-    inner, conditions = _pending_sql(wh, config, types)
     after: str | None = None
     while True:
+        # The key filter goes inside, before the hash: a page hashes only the rows after the last one.
+        inner, conditions = _pending_sql(wh, config, types, after is not None)
         where = list(conditions)
         params: dict[str, Any] = {}
         if after is not None:
@@ -127,13 +128,18 @@ def iter_pending(wh: Warehouse, config: EnrichmentConfig, page_size: int = 50_00
         after = str(page[KEY].iloc[-1])
 
 
-def _pending_sql(wh: Warehouse, config: EnrichmentConfig, types: dict[str, str]) -> tuple[str, list[str]]:
-    """The source rows with their hash (a subquery to alias ``x``) and the conditions that make one
-    pending (DuckDB and PostgreSQL)."""
+def _pending_sql(
+    wh: Warehouse, config: EnrichmentConfig, types: dict[str, str], after: bool = False
+) -> tuple[str, list[str]]:
+    """The source rows with their hash (a subquery to alias ``x``; with ``after``, only the rows whose
+    key is above the parameter ``:after``) and the conditions that make one pending (DuckDB and
+    PostgreSQL)."""
     inner = (
         f"SELECT s.*, {_hash_sql(wh, list(types), 's')} AS {wh._quote(ROW_HASH)} "
         f"FROM {wh._qualified(config.tables.source)} s"
     )
+    if after:
+        inner += f" WHERE {wh._key_expr(f's.{wh._quote(KEY)}', types[KEY])} > :after"
     conditions = _done_conditions(wh, config, f"x.{wh._quote(ROW_HASH)}", f"x.{wh._quote(KEY)}")
     return inner, [f"x.{wh._quote(KEY)} IS NOT NULL", *conditions]
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -32,7 +32,7 @@ from pipeline.enrich import EnrichedBatch, Models, enrich_batch, prepare_batch
 from pipeline.faults import fault_point
 from pipeline.migrations import COLUMN_NAMES_KEY, read_meta, write_meta
 from pipeline.model_store import open_store
-from pipeline.pending import ROW_HASH, read_pending, removed_ids
+from pipeline.pending import ROW_HASH, iter_pending, removed_ids
 from pipeline.prepare import prepare_config_of
 from pipeline.runs import SUCCESS, RunSession, RunSummary, new_run_id, run_session, write_run
 from pipeline.schema import TABLE_KEYS
@@ -51,7 +51,14 @@ from pipeline.tagging.workflow import encoder_spec, tagger_for_run
 from pipeline.taxonomy import load_taxonomy
 from pipeline.topic_registry import first_match, match_topics
 from pipeline.topic_versions import last_fit_at, load_promoted_topics, promote_fit
-from pipeline.topics import BERTopicModel, NoTopics, StableTopicModel, build_topics, fit_topics
+from pipeline.topics import (
+    BERTopicModel,
+    NoTopics,
+    StableTopicModel,
+    build_topics,
+    content_sample,
+    fit_topics,
+)
 from pipeline.warehouse import open_warehouse
 from pipeline.warehouse.base import Warehouse
 
@@ -59,7 +66,6 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "RunSummary",
-    "extract",
     "load_export",
     "new_run_id",
     "run_enrichment",
@@ -119,15 +125,6 @@ def load_export(path: str | Path, wh: Warehouse, config: EnrichmentConfig) -> Lo
             n_conflict,
         )
     return LoadReport(str(path), len(raw), written, n_exact, n_conflict, renamed)
-
-
-def extract(wh: Warehouse, config: EnrichmentConfig) -> pd.DataFrame:
-    """The pending source rows (:mod:`pipeline.pending`): those without a complete enrichment or a
-    quarantine record for their current content, whatever their dates. Each carries ``_source_hash``."""
-    pending = read_pending(wh, config)
-    log.info("extract: %d pending rows", len(pending))
-    fault_point("extract")
-    return pending
 
 
 def new_watermark(pending: pd.DataFrame, previous: tuple | None = None) -> tuple | None:
@@ -208,43 +205,6 @@ def build_models(
     )
 
 
-def load_or_fit_topics(
-    config: EnrichmentConfig,
-    wh: Warehouse,
-    models: Models,
-    new_texts: list[str],
-    new_times: pd.Series,
-    now: datetime | None = None,
-    new_languages: list[str] | None = None,
-) -> BERTopicModel | NoTopics:
-    """Load the promoted topic model, or (re)fit it on the window when none exists or it is due.
-
-    The window is every answered response submitted in the last ``topics.window_days`` days, stored or
-    new; its embeddings come from the cache, so nothing is encoded again. A refit is promoted through the
-    gate of :mod:`pipeline.topic_versions` (a refused one leaves the promoted model in place). The model is kept in
-    the warehouse, so it travels with the data (and any machine can run the next night). A refit keeps
-    the registry's topic ids (see :func:`fit_window_topics`), and the stored rows of the window are
-    re-assigned to the new topics (:func:`reassign_window_rows`); the weekly ``refit_topics`` flow
-    normally refits before the nightly run finds the model due.
-    """
-    if config.topics.name == "topics.none.v1":
-        return NoTopics()
-    now = now or utcnow()
-    stored_model = load_promoted_topics(config, wh, models.embedder.model_id)
-    last = last_fit_at(config, wh) if stored_model is not None else None
-    if last is not None and now - last < timedelta(days=config.topics.refit_after_days):
-        return stored_model
-    window = topic_window(wh, config, new_texts, new_times, new_languages)
-    emb = window_vectors(config, models, window) if len(window) >= config.topics.min_docs else None
-    # The model, its history and the stored rows' new topics commit together: a kill in between would
-    # leave stored rows on topics of a model that the next run loads as if they matched.
-    with wh.transaction():
-        model = fit_window_topics(config, wh, models, window, now, emb=emb)
-        if model is not None:
-            reassign_window_rows(wh, config, model, window, emb)
-    return model if model is not None else (stored_model or NoTopics())
-
-
 def topic_window(
     wh: Warehouse,
     config: EnrichmentConfig,
@@ -257,7 +217,7 @@ def topic_window(
     Returns:
         Columns text, submitted_at, language (None when unknown) and tags (None for new texts);
         ``attrs["start"]`` holds the window's first instant (None when the window is empty), from
-        which :func:`reassign_window_rows` reads the stored rows of the window.
+        which :func:`reassign_rows` reads the stored rows of the window.
     """
     span = timedelta(days=config.topics.window_days)
     n_new = len(new_texts or [])
@@ -469,7 +429,7 @@ def refit_topics(config: EnrichmentConfig, now: datetime | None = None, wait_s: 
     """The weekly refit, without Prefect: fit on the stored window, keep ids, update the registry.
 
     The stored rows of the window are then re-assigned to the refitted topics from the same cached
-    vectors (:func:`reassign_window_rows`; nothing is encoded), so that reports over the window agree
+    vectors (:func:`reassign_rows`; nothing is encoded), so that reports over the window agree
     with the registry. The refit holds the run lock (``wait_s``: how long to wait for a running run)
     and is recorded in the runs table.
 
@@ -485,16 +445,16 @@ def refit_topics(config: EnrichmentConfig, now: datetime | None = None, wait_s: 
     ):
         models = build_models(config, wh)
         window = topic_window(wh, config)
-        emb = window_vectors(config, models, window) if len(window) >= config.topics.min_docs else None
+        sample = fit_sample(window, config.topics.fit_sample)
+        emb = window_vectors(config, models, sample) if len(sample) >= config.topics.min_docs else None
         with wh.transaction():  # model, history, registry and re-assigned rows: all or nothing
-            model = fit_window_topics(config, wh, models, window, now, emb=emb)
+            model = fit_window_topics(config, wh, models, sample, now, emb=emb)
             if model is None or isinstance(model, NoTopics):
                 run.succeed(wh, config)
                 return {"model_version": None, "n_topics": 0, "window": len(window), "refit": False}
-            labels = model.labels_ if isinstance(model, StableTopicModel) else np.full(len(window), -1)
-            seen = pd.DataFrame({"topic_id": labels, "submitted_at": window["submitted_at"].to_numpy()})
-            write_topics(wh, config, model, seen)
-            reassigned = reassign_window_rows(wh, config, model, window, emb)
+            models.topics = model
+            reassigned = reassign_rows(wh, config, models, window.attrs.get("start"))
+            write_topics(wh, config, model)
         run.summary.versions = {**models.versions(), "topic_model_version": model.version}
         run.succeed(wh, config)
         events: dict[str, int] = {}
@@ -511,56 +471,6 @@ def refit_topics(config: EnrichmentConfig, now: datetime | None = None, wait_s: 
         **reassigned,
         "seconds": round(time.perf_counter() - t0, 2),
     }
-
-
-def reassign_window_rows(
-    wh: Warehouse,
-    config: EnrichmentConfig,
-    model: BERTopicModel | NoTopics,
-    window: pd.DataFrame,
-    emb: np.ndarray | None,
-) -> dict[str, int]:
-    """Give the stored answers of a refit's window the refitted model's topics.
-
-    Each stored answer submitted in the window (``window.attrs["start"]`` on) is assigned with
-    ``model.transform`` on its text's vector in ``emb`` (the window's cached vectors: nothing is
-    encoded), with its own language; ``topic_id``, ``topic_label`` and ``topic_model_version`` are
-    rewritten. Rows are upserted whole by ``response_id``, so the row count does not change;
-    non-answers and rows outside the window keep what they have.
-
-    Returns:
-        ``{"rows_reassigned": rows written, "rows_topic_changed": those whose topic id changed}``.
-    """
-    none = {"rows_reassigned": 0, "rows_topic_changed": 0}
-    table = config.tables.enriched
-    start = window.attrs.get("start")
-    if isinstance(model, NoTopics) or emb is None or start is None or not wh.table_exists(table):
-        return none
-    need = {"response_id", "submitted_at", "text_redacted", "topic_id", "topic_label"}
-    if not need <= set(wh.columns(table)):
-        return none
-    rows = wh.read_range(table, "submitted_at", start, None)
-    position = {text: i for i, text in enumerate(window["text"].astype(str))}
-    answered = (
-        ~rows["is_non_answer"].astype(bool) if "is_non_answer" in rows else pd.Series(True, index=rows.index)
-    )
-    # Every stored answer of the window has its text among the window's (distinct) texts.
-    found = rows["text_redacted"].astype(str).map(position)
-    keep = answered & found.notna()
-    rows = rows[keep].reset_index(drop=True)
-    if rows.empty:
-        return none
-    index = found[keep].astype(int).to_numpy()
-    languages = window_languages(rows["language"].tolist()) if "language" in rows else None
-    new_ids = model.transform(emb[index], languages=languages).astype(int)
-    old_ids = pd.to_numeric(rows["topic_id"], errors="coerce").fillna(-1).astype(int).to_numpy()
-    out = rows.assign(topic_id=new_ids, topic_label=model.labels(new_ids))
-    if "topic_model_version" in out:
-        out["topic_model_version"] = model.version
-    wh.upsert(table, out, key=TABLE_KEYS["feedback_enriched"])
-    changed = int((old_ids != new_ids).sum())
-    log.info("topics: %d stored rows re-assigned to %s, %d changed topic", len(out), model.version, changed)
-    return {"rows_reassigned": len(out), "rows_topic_changed": changed}
 
 
 def write_batch(
@@ -745,69 +655,159 @@ def update_alerts(wh: Warehouse, config: EnrichmentConfig, now: datetime | None 
 
 
 def prepare_stage(validated: Validated, config: EnrichmentConfig, summary: RunSummary) -> pd.DataFrame:
-    """Stage ``prepare``: normalise, detect languages, redact, split sentences (no I/O)."""
+    """Stage ``prepare`` of one page: normalise, detect languages, redact, split sentences (no I/O)."""
     t0 = time.perf_counter()
     valid = validated.valid
     prepared = prepare_batch(valid, prepare_config_of(config)) if len(valid) else pd.DataFrame()
-    summary.timings["prepare"] = time.perf_counter() - t0
+    _add_time(summary, "prepare", t0)
     fault_point("prepare")
     return prepared
 
 
+def _add_time(summary: RunSummary, stage: str, t0: float) -> None:
+    summary.timings[stage] = summary.timings.get(stage, 0.0) + time.perf_counter() - t0
+
+
+def load_models_stage(wh: Warehouse, config: EnrichmentConfig, summary: RunSummary) -> Models:
+    """Build the run's models once: the embedder (cached in the warehouse), sentiment and tagger (the
+    promoted versions when there are), and the promoted topic model (none on a first run: answers then
+    get their topics when :func:`topics_stage` fits one)."""
+    t0 = time.perf_counter()
+    models = build_models(config, wh)
+    if config.topics.name != "topics.none.v1":
+        models.topics = load_promoted_topics(config, wh, models.embedder.model_id) or NoTopics()
+    _add_time(summary, "load_models", t0)
+    summary.versions = models.versions()
+    return models
+
+
 def embed_stage(
-    wh: Warehouse,
     config: EnrichmentConfig,
+    models: Models,
     prepared: pd.DataFrame,
     summary: RunSummary,
     progress: Progress | None = None,
-) -> Models:
-    """Stage ``embed``: build the models, then encode every new distinct sentence once and build the
-    answers' vectors from them (all cached), so that topics and scoring read everything from the cache."""
+) -> None:
+    """Stage ``embed`` of one page: encode every new distinct sentence once and build the answers'
+    vectors from them (all cached), so that scoring and topics read everything from the cache."""
+    if not len(prepared):
+        return
     t0 = time.perf_counter()
-    models = build_models(config, wh)
-    summary.timings["load_models"] = time.perf_counter() - t0
-    if len(prepared):
-        t0 = time.perf_counter()
-        answered = ~prepared["is_non_answer"].to_numpy(dtype=bool)
-        texts = prepared.loc[answered, "text_redacted"].tolist()
-        sents = prepared.loc[answered, "sentences"].tolist()
-        kwargs = {"progress": progress or log_progress("embedding")}
-        models.embedder.embed(list(dict.fromkeys(s for ss in sents for s in ss)), **kwargs)
-        summary.embedded_new = models.embedder.misses_
-        response_vectors(models.embedder, texts, sents, config.response_vector, **kwargs)
-        if config.response_vector == "whole":
-            summary.embedded_new += models.embedder.misses_
-        summary.timings["embed"] = time.perf_counter() - t0
-        fault_point("embed")
-    summary.versions = models.versions()
-    return models
+    answered = ~prepared["is_non_answer"].to_numpy(dtype=bool)
+    texts = prepared.loc[answered, "text_redacted"].tolist()
+    sents = prepared.loc[answered, "sentences"].tolist()
+    kwargs = {"progress": progress or log_progress("embedding")}
+    models.embedder.embed(list(dict.fromkeys(s for ss in sents for s in ss)), **kwargs)
+    summary.embedded_new += models.embedder.misses_
+    response_vectors(models.embedder, texts, sents, config.response_vector, **kwargs)
+    if config.response_vector == "whole":
+        summary.embedded_new += models.embedder.misses_
+    _add_time(summary, "embed", t0)
+    fault_point("embed")
+
+
+def topics_due(config: EnrichmentConfig, wh: Warehouse, models: Models, now: datetime) -> bool:
+    """Whether the run fits topics: no model yet, or the latest fit is ``topics.refit_after_days`` old."""
+    if config.topics.name == "topics.none.v1":
+        return False
+    last = None if isinstance(models.topics, NoTopics) else last_fit_at(config, wh)
+    return last is None or now - last >= timedelta(days=config.topics.refit_after_days)
+
+
+def fit_sample(window: pd.DataFrame, cap: int) -> pd.DataFrame:
+    """At most ``cap`` texts of the window, chosen by content (the same texts whatever their order)."""
+    if len(window) <= cap:
+        return window
+    keep = np.sort(content_sample(window["text"].astype(str).tolist(), cap))
+    sample = window.iloc[keep].reset_index(drop=True)
+    sample.attrs["start"] = window.attrs.get("start")
+    return sample
 
 
 def topics_stage(
-    wh: Warehouse,
-    config: EnrichmentConfig,
-    models: Models,
-    validated: Validated,
-    prepared: pd.DataFrame,
-    summary: RunSummary,
+    wh: Warehouse, config: EnrichmentConfig, models: Models, summary: RunSummary, now: datetime | None = None
 ) -> Models:
-    """Stage ``topics``: load the stored topic model, or (re)fit it when none exists or it is due."""
-    if not len(prepared):
-        return models
+    """Stage ``topics``, after every page is written: when due (no model yet, or the latest fit is
+    old), fit the topic model on a capped sample of the stored window (vectors from the cache), promote
+    it through its gate and give the refitted topics to the stored answers of the window and to those
+    no model has assigned yet, page by page (:func:`reassign_rows`); then write the topic registry."""
     t0 = time.perf_counter()
-    answered = ~prepared["is_non_answer"].to_numpy(dtype=bool)
-    models.topics = load_or_fit_topics(
-        config,
-        wh,
-        models,
-        prepared.loc[answered, "text_redacted"].tolist(),
-        validated.valid.loc[answered, "submitted_at"],
-        new_languages=prepared.loc[answered, "language"].tolist(),
-    )
-    summary.timings["topics_fit"] = time.perf_counter() - t0
-    summary.versions = models.versions()
+    now = now or utcnow()
+    if topics_due(config, wh, models, now):
+        window = topic_window(wh, config)
+        sample = fit_sample(window, config.topics.fit_sample)
+        emb = window_vectors(config, models, sample) if len(sample) >= config.topics.min_docs else None
+        # The model, its history and the stored rows' new topics commit together: a kill in between would
+        # leave stored rows on topics of a model that the next run loads as if they matched.
+        with wh.transaction():
+            model = fit_window_topics(config, wh, models, sample, now, emb=emb)
+            if model is not None:
+                models.topics = model
+                reassign_rows(wh, config, models, window.attrs.get("start"))
+        summary.versions = models.versions()
+    _add_time(summary, "topics_fit", t0)
     fault_point("topics_fit")
+    t0 = time.perf_counter()
+    write_topics(wh, config, models.topics)
+    _add_time(summary, "write_topics", t0)
+    fault_point("write_topics")
     return models
+
+
+def reassign_rows(
+    wh: Warehouse, config: EnrichmentConfig, models: Models, start: pd.Timestamp | None, page_size: int = 0
+) -> dict[str, int]:
+    """Give the promoted topic model's topics to the stored answers of the window (``start`` on) and to
+    every stored answer no topic model has assigned yet, page by page (vectors from the cache: nothing is
+    encoded). Rows are upserted whole by ``response_id``, so the row count does not change.
+
+    Returns:
+        ``{"rows_reassigned": rows written, "rows_topic_changed": those whose topic id changed}``.
+    """
+    model, table = models.topics, config.tables.enriched
+    counts = {"rows_reassigned": 0, "rows_topic_changed": 0}
+    if isinstance(model, NoTopics) or not wh.table_exists(table):
+        return counts
+    types = wh._column_types(table)
+    if not {"response_id", "submitted_at", "text_redacted", "topic_id", "topic_model_version"} <= set(types):
+        return counts
+    q = wh._quote
+    key = wh._key_expr(q("response_id"), types["response_id"])
+    unassigned = f"({q('topic_model_version')} IS NULL OR {q('topic_model_version')} = 'none')"
+    since = f"{q('submitted_at')} >= :start OR " if start is not None else ""
+    answered = f"{q('is_non_answer')} = :no AND " if "is_non_answer" in types else ""
+    size = page_size or config.batch_size
+    after = None
+    while True:
+        params: dict[str, Any] = {"no": False}
+        if start is not None:
+            params["start"] = pd.Timestamp(start).to_pydatetime()
+        page_filter = ""
+        if after is not None:
+            page_filter, params["after"] = f" AND {key} > :after", after
+        rows = wh._query(
+            f"SELECT * FROM {wh._qualified(table)} WHERE {answered}({since}{unassigned}){page_filter} "
+            f"ORDER BY {key} LIMIT {int(size)}",
+            params,
+            types,
+        )
+        if rows.empty:
+            break
+        emb = response_vectors(
+            models.embedder, rows["text_redacted"].astype(str).tolist(), None, config.response_vector
+        )
+        langs = window_languages(rows["language"].tolist()) if "language" in rows else None
+        ids = model.transform(emb, languages=langs).astype(int)
+        old = pd.to_numeric(rows["topic_id"], errors="coerce").fillna(-1).astype(int).to_numpy()
+        out = rows.assign(topic_id=ids, topic_label=model.labels(ids), topic_model_version=model.version)
+        wh.upsert(table, out, key=TABLE_KEYS["feedback_enriched"])
+        counts["rows_reassigned"] += len(out)
+        counts["rows_topic_changed"] += int((old != ids).sum())
+        if len(rows) < size:
+            break
+        after = str(rows["response_id"].iloc[-1])
+    log.info("topics: %s, to %s", counts, model.version)
+    return counts
 
 
 def score_and_write_stage(
@@ -819,79 +819,54 @@ def score_and_write_stage(
     segments: list[str],
     summary: RunSummary,
 ) -> RunSummary:
-    """Stages ``score`` and ``write``: batch by batch, in the pending rows' key order, score the valid
-    rows (sentiment, tags, topics) and write each batch with its quarantined rows in ONE transaction
-    (:func:`write_batch`). A model failure quarantines the batch's rows (``enrichment_error``) and the run
-    goes on. Then the topic registry is written from what is stored."""
-    timings = summary.timings
-    valid = validated.valid
-    enriched_at = utcnow()
-    bad = validated.quarantined
-    order = sorted([*valid.index, *bad.index])
-    valid_at = {index: position for position, index in enumerate(valid.index)}  # prepared is positional
-    reasons: list[str] = list(bad["reason"].astype(str)) if len(bad) else []
-    step = config.batch_size
-    for start in range(0, len(order), step):
-        chunk = order[start : start + step]
-        keys = [valid_at[i] for i in chunk if i in valid_at]
-        rows, prep = valid.iloc[keys], prepared.iloc[keys] if keys else prepared
-        quarantined = bad.loc[[i for i in chunk if i not in valid_at]]
-        batch = None
-        if keys:
-            t0 = time.perf_counter()
-            try:
-                batch = enrich_batch(rows, prep, models, segments, summary.run_id, enriched_at)
-                batch.enriched["source_hash"] = rows[ROW_HASH].to_numpy() if ROW_HASH in rows else None
-            except Exception as exc:  # a model failure must not sink the night: quarantine the batch
-                log.exception("enrichment failed for %d rows; quarantined", len(rows))
-                failed = quarantine_frame(
-                    rows.drop(columns=[ROW_HASH], errors="ignore"),
-                    "enrichment_error",
-                    f"{type(exc).__name__}: {exc}"[:500],
-                )
-                if ROW_HASH in rows:
-                    failed["source_hash"] = rows[ROW_HASH].to_numpy()
-                quarantined = pd.concat([quarantined, failed])
-                reasons += ["enrichment_error"] * len(failed)
-                batch = None
-            timings["enrich"] = timings.get("enrich", 0.0) + time.perf_counter() - t0
+    """Stages ``score`` and ``write`` of one page: score the valid rows (sentiment, tags, topics) and
+    write them with the page's quarantined rows in ONE transaction (:func:`write_batch`). A model failure
+    quarantines the page's rows (``enrichment_error``) and the run goes on."""
+    valid, quarantined = validated.valid, validated.quarantined
+    reasons: list[str] = list(quarantined["reason"].astype(str)) if len(quarantined) else []
+    batch = None
+    if len(valid):
         t0 = time.perf_counter()
-        write_batch(wh, config, batch, quarantined, summary.run_id)
-        timings["write"] = timings.get("write", 0.0) + time.perf_counter() - t0
-        summary.rows_enriched += len(batch.enriched) if batch is not None else 0
-        summary.rows_quarantined += len(quarantined)
+        try:
+            batch = enrich_batch(valid, prepared, models, segments, summary.run_id, utcnow())
+            batch.enriched["source_hash"] = valid[ROW_HASH].to_numpy() if ROW_HASH in valid else None
+        except Exception as exc:  # a model failure must not sink the night: quarantine the batch
+            log.exception("enrichment failed for %d rows; quarantined", len(valid))
+            failed = quarantine_frame(
+                valid.drop(columns=[ROW_HASH], errors="ignore"),
+                "enrichment_error",
+                f"{type(exc).__name__}: {exc}"[:500],
+            )
+            if ROW_HASH in valid:
+                failed["source_hash"] = valid[ROW_HASH].to_numpy()
+            quarantined = pd.concat([quarantined, failed])
+            reasons += ["enrichment_error"] * len(failed)
+            batch = None
+        _add_time(summary, "enrich", t0)
     t0 = time.perf_counter()
-    write_topics(wh, config, models.topics)
-    timings["write_topics"] = time.perf_counter() - t0
-    fault_point("write_topics")
-    summary.quarantine_reasons = {str(k): int(v) for k, v in pd.Series(reasons).value_counts().items()}
+    write_batch(wh, config, batch, quarantined, summary.run_id)
+    _add_time(summary, "write", t0)
+    summary.rows_enriched += len(batch.enriched) if batch is not None else 0
+    summary.rows_quarantined += len(quarantined)
+    for reason in reasons:
+        summary.quarantine_reasons[reason] = summary.quarantine_reasons.get(reason, 0) + 1
     return summary
 
 
-def enrich_pending(
-    wh: Warehouse,
-    config: EnrichmentConfig,
-    validated: Validated,
-    segments: list[str],
-    summary: RunSummary,
-    progress: Progress | None = None,
-) -> RunSummary:
-    """Prepare, embed, fit topics if due, score and write validated rows: the stages of
-    :func:`run_steps` after extraction, in one call (tests, benches)."""
-    prepared = prepare_stage(validated, config, summary)
-    models = embed_stage(wh, config, prepared, summary, progress)
-    models = topics_stage(wh, config, models, validated, prepared, summary)
-    return score_and_write_stage(wh, config, models, validated, prepared, segments, summary)
-
-
-def extract_stage(wh: Warehouse, config: EnrichmentConfig, summary: RunSummary) -> pd.DataFrame:
-    """Stage ``extract``: erase what left the source (or the retention window), then read the pending
-    rows."""
+def extract_stage(wh: Warehouse, config: EnrichmentConfig, summary: RunSummary) -> None:
+    """Stage ``extract``, before the pages: erase what left the source (or the retention window)."""
     summary.rows_removed = remove_deleted(wh, config)
-    pending = extract(wh, config)
-    summary.rows_in = len(pending)
-    summary.watermark = new_watermark(pending)
-    return pending
+
+
+def pending_pages(wh: Warehouse, config: EnrichmentConfig, summary: RunSummary) -> Iterator[pd.DataFrame]:
+    """The pending rows, ``batch_size`` at a time in key order (:func:`pipeline.pending.iter_pending`):
+    the next page is read after the previous one is written, so memory stays bounded by the page."""
+    for page in iter_pending(wh, config, page_size=config.batch_size):
+        summary.rows_in += len(page)
+        summary.watermark = new_watermark(page, summary.watermark)
+        log.info("extract: %d pending rows (%d so far)", len(page), summary.rows_in)
+        fault_point("extract")
+        yield page
 
 
 def _direct(fn: Callable[..., Any], **_options: Any) -> Callable[..., Any]:
@@ -909,16 +884,21 @@ def run_steps(
 
     ``as_task(fn, retries=n)`` wraps each stage: the identity without Prefect, a Prefect task in the
     nightly flow (so each stage's timing, state and retries are Prefect's; retries only on the stages
-    that only read or write the warehouse idempotently). Stages: extract, validate, prepare, embed,
-    topics, score + write (one task for all batches), record, alerts.
+    that only read or write the warehouse idempotently). Stages: extract (erasures), load models, then
+    for each page of ``batch_size`` pending rows: validate, prepare, embed, score + write (one
+    transaction); then topics (fit when due, re-assign, registry), record, alerts. Memory is bounded by
+    the page, whatever the number of pending rows; a run makes four task runs per page.
     """
     summary = run.summary
-    pending = as_task(extract_stage, retries=2)(wh, config, summary)
-    validated, segments = as_task(validate_rows)(pending, config)
-    prepared = as_task(prepare_stage)(validated, config, summary)
-    models = as_task(embed_stage)(wh, config, prepared, summary, progress)
-    models = as_task(topics_stage)(wh, config, models, validated, prepared, summary)
-    as_task(score_and_write_stage)(wh, config, models, validated, prepared, segments, summary)
+    summary.rows_in = 0
+    as_task(extract_stage, retries=2)(wh, config, summary)
+    models = as_task(load_models_stage)(wh, config, summary)
+    for page in pending_pages(wh, config, summary):
+        validated, segments = as_task(validate_rows)(page, config)
+        prepared = as_task(prepare_stage)(validated, config, summary)
+        as_task(embed_stage)(config, models, prepared, summary, progress)
+        as_task(score_and_write_stage)(wh, config, models, validated, prepared, segments, summary)
+    as_task(topics_stage)(wh, config, models, summary)
     as_task(finish_run, retries=2)(wh, config, summary, run.flow, run.started_at)
     summary.alerts = as_task(alerts_after_run)(wh, config)
     return summary

@@ -56,15 +56,15 @@ def test_prefect_yaml_declares_the_nightly_cron_deployment():
 
 
 def test_each_stage_is_a_prefect_task_in_the_run_path_order(tmp_path, prefect_harness):
-    """One run path: the flow runs pipeline.runner.run_steps with each stage as a task (not thousands of
-    task runs: one for all batches)."""
+    """One run path: the flow runs pipeline.runner.run_steps with each stage as a task; pages of
+    ``batch_size`` rows each make four task runs (never one per row)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     from flows.nightly_enrichment import nightly_enrichment
     from pipeline.config import load_config
 
-    cfg = make_config(tmp_path, embedder={"name": "hashing"})
+    cfg = make_config(tmp_path, embedder={"name": "hashing"}, batch_size=70)
     config = load_config(cfg)
     with open_warehouse(config.warehouse) as wh:
         load_export(write_export(generate_survey(n=120, seed=4), tmp_path / "s.parquet"), wh, config)
@@ -74,14 +74,6 @@ def test_each_stage_is_a_prefect_task_in_the_run_path_order(tmp_path, prefect_ha
     with get_client(sync_client=True) as client:
         runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
     names = [r.name.rsplit("-", 1)[0] for r in sorted(runs, key=lambda r: r.expected_start_time)]
-    assert names == [
-        "extract",
-        "validate",
-        "prepare",
-        "embed",
-        "topics",
-        "score_and_write",
-        "record",
-        "alerts",
-    ]
+    page = ["validate", "prepare", "embed", "score_and_write"]
+    assert names == ["extract", "load_models", *page, *page, "topics", "record", "alerts"]
     assert all(r.state.is_completed() for r in runs)

@@ -28,6 +28,7 @@ def make_config(tmp: Path, **extra: object) -> Path:
         "report_dir": str(tmp / "report"),
         "tagger": {"taxonomy": str(DEFAULT_CONFIG.parent / "taxonomy.yaml")},
         "topics": {"min_docs": 30},
+        "model_store": {"path": str(tmp / "models")},
         **extra,
     }
     cfg.write_text(json.dumps(body))  # JSON is YAML
