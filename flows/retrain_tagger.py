@@ -20,7 +20,13 @@ from pipeline.model_store import ModelStore
 from pipeline.runs import run_session
 from pipeline.tagging.data import LabelledData
 from pipeline.tagging.retag import retag_stored
-from pipeline.tagging.retrain import MIN_LABELS, load_training_labels, split_labels, tagger_store
+from pipeline.tagging.retrain import (
+    MIN_LABELS,
+    load_training_labels,
+    self_train_window,
+    split_labels,
+    tagger_store,
+)
 from pipeline.tagging.workflow import (
     compare_and_promote,
     encoder_spec,
@@ -86,6 +92,19 @@ def gate_and_promote(
     }
 
 
+@task(cache_policy=NONE)
+def self_train(
+    wh: Warehouse,
+    config: EnrichmentConfig,
+    encoder: Embedder,
+    store: ModelStore,
+    force: bool,
+    max_drop: float,
+) -> dict[str, Any]:
+    """No labels yet: a self-trained version from the stored window, through the label-free gate."""
+    return self_train_window(wh, config, encoder, store, force=force, max_drop=max_drop)
+
+
 @task(retries=2, retry_delay_seconds=5, cache_policy=NONE)
 def retag(wh: Warehouse, config: EnrichmentConfig, embedder: Embedder, store: ModelStore) -> dict[str, Any]:
     """Re-tag the stored answers with the promoted version, from cached embeddings only."""
@@ -110,7 +129,9 @@ def retrain_tagger(
     seed: int = 0,
     wait_for_lock_s: float | None = None,
 ) -> dict[str, Any]:
-    """Retrain the tagger from the labels, gate, promote and re-tag.
+    """Retrain the tagger from the labels, gate, promote and re-tag. With fewer than ``MIN_LABELS``
+    labels, self-train on the stored window instead (mode ``self-trained``, label-free gate), unless
+    a version trained on labels is already promoted.
 
     Args:
         config_path: The enrichment YAML (default: configs/enrichment.yaml).
@@ -143,10 +164,17 @@ def retrain_tagger(
         labels = load_labels(wh, config, encoder, data)
         if len(labels) < MIN_LABELS:
             logger.warning(
-                "only %d labelled rows (fewer than %d): nothing retrained", len(labels), MIN_LABELS
+                "only %d labelled rows (fewer than %d): self-training on the stored window",
+                len(labels),
+                MIN_LABELS,
             )
+            result = {**self_train(wh, config, encoder, store, force, max_drop), "labels": len(labels)}
+            if result["status"] == "promoted" and retag_stored_answers:
+                result["retag"] = retag(wh, config, encoder, store)
+            if result.get("version"):
+                run.summary.versions = {"tagger_version": str(result["version"])}
             run.succeed(wh, config)
-            return {"status": "skipped", "labels": len(labels), "registry": reg}
+            return {**result, "registry": reg}
         train_part, eval_part = split_labels(labels, eval_fraction, seed)
         candidate, trained = train(
             config, encoder, train_part, str(config.state_dir / "candidates"), params, fine_tune

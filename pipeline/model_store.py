@@ -188,9 +188,13 @@ GATES: dict[str, tuple[GateMetric, ...]] = {
         GateMetric("outlier_share", higher=False),
         GateMetric("nmi_tags"),
     ),
-    # A self-trained tagger (no labels): agreement with the zero-shot tagger's most confident decisions
-    # and coverage, both label-free.
-    "tagger-self-trained": (GateMetric("confident_agreement"), GateMetric("coverage")),
+    # A self-trained tagger (no labels): agreement with the zero-shot tagger's most confident decisions,
+    # coverage and stability across resamples, all label-free.
+    "tagger-self-trained": (
+        GateMetric("confident_agreement"),
+        GateMetric("coverage"),
+        GateMetric("stability"),
+    ),
 }
 """Each family's gate metrics; the ones both reports carry are compared."""
 

