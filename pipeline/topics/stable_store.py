@@ -96,7 +96,7 @@ def save_stable(model: StableTopicModel, folder: Path) -> Path:
         "language_order": order,
         "params": {k: getattr(model, k) for k in _PARAMS},
         # A model converted from an earlier release has no BERTopic state of its own to save.
-        "bertopic": model.topics_ is not None,
+        "bertopic": bool(model.topics_),
     }
     means = np.stack([reducer.language_means_[k] for k in order]) if order else np.zeros((0, dim))
     np.save(folder / "language_means.npy", means.astype(np.float32))
@@ -113,6 +113,8 @@ def save_stable(model: StableTopicModel, folder: Path) -> Path:
         _save_utils.save_topics(model=model, path=sub / "topics.json")
         _save_utils.save_config(model=model, path=sub / "config.json", embedding_model=None)
         if model.c_tf_idf_ is not None:
+            vocab = model.vectorizer_model.vocabulary_  # numpy ints: not JSON
+            model.vectorizer_model.vocabulary_ = {str(w): int(i) for w, i in vocab.items()}
             _save_utils.save_ctfidf(model=model, save_directory=sub, serialization="safetensors")
             _save_utils.save_ctfidf_config(model=model, path=sub / "ctfidf_config.json")
     (folder / META).write_text(json.dumps(meta, indent=2), encoding="utf-8")
@@ -179,7 +181,7 @@ def _minimal_bertopic_state(model: StableTopicModel) -> None:
     sizes = {j: int(model.sizes_.get(int(t), 0)) for j, t in enumerate(model.topic_ids_)}
     model.topic_sizes_ = {-1: 0, **sizes}  # -1 present: BERTopic's outlier class exists
     model.topic_mapper_ = TopicMapper(list(range(k)))
-    model.topics_ = None
+    model.topics_ = []  # fitted, on documents not kept
     model.topic_aspects_ = {}
 
 
