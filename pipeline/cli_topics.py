@@ -117,11 +117,9 @@ def _fit(
 
 
 def _assign(model: Any, emb: np.ndarray, langs: list[str] | None) -> np.ndarray:
-    from pipeline.topics import StableTopicModel
+    from pipeline.topics import assign_topics
 
-    if isinstance(model, StableTopicModel):
-        return model.transform(emb, languages=langs)
-    return model.transform(emb)
+    return assign_topics(model, emb, langs)
 
 
 def topic_scores(

@@ -51,14 +51,7 @@ from pipeline.tagging.workflow import encoder_spec, tagger_for_run
 from pipeline.taxonomy import load_taxonomy
 from pipeline.topic_registry import first_match, match_topics
 from pipeline.topic_versions import last_fit_at, load_promoted_topics, promote_fit
-from pipeline.topics import (
-    BERTopicModel,
-    NoTopics,
-    StableTopicModel,
-    build_topics,
-    content_sample,
-    fit_topics,
-)
+from pipeline.topics import BERTopicModel, NoTopics, build_topics, content_sample, fit_topics, is_stable
 from pipeline.warehouse import open_warehouse
 from pipeline.warehouse.base import Warehouse
 
@@ -369,7 +362,7 @@ def fit_window_topics(
     previous = load_promoted_topics(config, wh, models.embedder.model_id)
     model = fit_topics(build_topics(config.topics.name, **options), texts, emb, languages, previous)
     tags = list(window["tags"])
-    if isinstance(model, StableTopicModel):
+    if is_stable(model):
         missing = [i for i, v in enumerate(tags) if not isinstance(v, list | tuple | np.ndarray)]
         if missing and models.tagger is not None:
             reads_texts = bool(getattr(models.tagger, "needs_texts", False))
@@ -381,7 +374,7 @@ def fit_window_topics(
         model.suggest_tags([list(v) if v is not None else [] for v in tags], config.topics.tag_share)
         start = next_topic_id(wh, config, previous)
         if previous is not None and len(previous.topic_ids_):
-            if isinstance(previous, StableTopicModel):
+            if is_stable(previous):
                 old = previous.transform(emb, languages=languages)
             else:
                 old = previous.transform(emb)
@@ -395,7 +388,7 @@ def fit_window_topics(
         else:
             match = first_match(list(model.topic_ids_), start)
         model.relabel(match.mapping)
-    if isinstance(model, BERTopicModel):
+    if not isinstance(model, NoTopics):
         decision = promote_fit(
             config,
             wh,
@@ -413,7 +406,7 @@ def fit_window_topics(
         )
         if not decision.promoted:
             return None
-    if isinstance(model, StableTopicModel):
+    if is_stable(model):
         history = match.history(model.version, pd.Timestamp(now))
         if len(history):
             wh.upsert(config.tables.topic_history, history, key=TABLE_KEYS["topic_history"])
@@ -596,7 +589,7 @@ def write_topics(
         model_version=topics.version,
         status="active",
     )
-    if isinstance(topics, StableTopicModel) and len(prior) and "status" in prior.columns:
+    if is_stable(topics) and len(prior) and "status" in prior.columns:
         gone = prior[~prior["topic_id"].isin(table["topic_id"]) & prior["status"].ne("retired")]
         if len(gone):
             table = pd.concat([table, gone.assign(status="retired")], ignore_index=True)

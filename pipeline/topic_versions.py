@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.model_store import ModelStore, PromotionDecision, open_store, read_manifest
-from pipeline.topics import BERTopicModel, StableTopicModel, build_topics, fit_topics
+from pipeline.topics import BERTopicModel, assign_topics, build_topics, fit_topics
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +59,7 @@ def last_fit_at(config: Any, wh: Any) -> datetime | None:
 
 def assign(model: Any, emb: np.ndarray, languages: list[str] | None) -> np.ndarray:
     """Topic ids of the window's vectors under ``model``."""
-    if isinstance(model, StableTopicModel):
-        return model.transform(emb, languages=languages)
-    return model.transform(emb)
+    return assign_topics(model, emb, languages)
 
 
 def nmi_with_tags(labels: np.ndarray, tags: list[Any] | None) -> float | None:

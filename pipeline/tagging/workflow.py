@@ -539,24 +539,31 @@ def compare_and_promote(
             reports["current"] = evaluate_version(current_dir, eval_data, embedder)
         evaluation = {"rows": len(eval_data), "sha256": eval_data.sha256, "sources": eval_data.sources}
     else:
-        log.warning("no evaluation data: comparing the manifests' cross-validated micro F1")
         reports["candidate"] = read_manifest(candidate_dir).get("metrics") or {}
         if current_dir is not None:
             reports["current"] = read_manifest(current_dir).get("metrics") or {}
-        evaluation = {"kind": "cross-validated metrics of each manifest"}
+        evaluation = {"kind": "metrics of each manifest"}
+    gate_family, keys = "tagger", ("micro_f1", "macro_f1")
+    if eval_data is None and read_manifest(candidate_dir).get("mode") == "self-trained":
+        # No labels to measure on: a self-trained candidate is gated on its label-free metrics (against
+        # a self-trained current version; a version trained on labels has none, so --force is needed).
+        gate_family, keys = "tagger-self-trained", ("confident_agreement", "coverage", "stability")
+    elif eval_data is None:
+        log.warning("no evaluation data: comparing the manifests' cross-validated micro F1")
+
+    def picked(report: dict[str, Any]) -> dict[str, Any]:
+        return {k: report[k] for k in keys if report.get(k) is not None}
+
     decision = store.promote(
         candidate_dir,
-        _gate_metrics(reports["candidate"]),
-        _gate_metrics(reports["current"]) if "current" in reports else None,
+        picked(reports["candidate"]),
+        picked(reports["current"]) if "current" in reports else None,
         force=force,
         max_drop=max_drop,
         evaluation=evaluation,
+        gate_family=gate_family,
     )
     return decision, reports
-
-
-def _gate_metrics(report: dict[str, Any]) -> dict[str, Any]:
-    return {k: report[k] for k in ("micro_f1", "macro_f1") if report.get(k) is not None}
 
 
 def suggest_for_labelling(
