@@ -42,12 +42,13 @@ def run_child(tree: Path, mode: str, rows: int, workdir: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": str(tree)}
     out = subprocess.run(
         [sys.executable, str(BENCH), "--child", mode, "--rows", str(rows), "--workdir", str(workdir)],
-        check=True,
         capture_output=True,
         text=True,
         cwd=tree,
         env=env,
     )
+    if out.returncode != 0:
+        raise RuntimeError(f"{tree} {mode} failed (exit {out.returncode}):\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

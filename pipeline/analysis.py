@@ -958,6 +958,7 @@ class RootCauseSummary:
         period_start: Earliest ``submitted_at``.
         period_end: Latest ``submitted_at``.
         freq: Period of the trends.
+        notes: What a reader must know to read the numbers (e.g. tags from several codeframe versions).
     """
 
     n_responses: int
@@ -981,6 +982,7 @@ class RootCauseSummary:
     period_start: pd.Timestamp | None = None
     period_end: pd.Timestamp | None = None
     freq: str = "W"
+    notes: list[str] = field(default_factory=list)
 
     @property
     def score_name(self) -> str:
@@ -1152,7 +1154,23 @@ def summarise(
         period_start=dates.min() if len(dates) else None,
         period_end=dates.max() if len(dates) else None,
         freq=freq,
+        notes=_codeframe_notes(answered),
     )
+
+
+def _codeframe_notes(answered: pd.DataFrame) -> list[str]:
+    """A note when the answers' tags come from more than one codeframe (taxonomy) version: a tag whose
+    definition changed then counts answers tagged under each definition."""
+    if "taxonomy_version" not in answered.columns:
+        return []
+    versions = answered["taxonomy_version"].dropna().astype(str).value_counts()
+    if len(versions) < 2:
+        return []
+    listed = ", ".join(f"{v} ({n:,} answers)" for v, n in versions.items())
+    return [
+        f"tags come from {len(versions)} codeframe versions: {listed}. A tag whose definition changed "
+        "counts answers tagged under each; the weekly retrain-tagger flow re-tags the stored answers."
+    ]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1207,7 +1225,7 @@ def format_summary(summary: RootCauseSummary, top: int = 10, worst_segments: int
         Multi-line text.
     """
     name = summary.score_name
-    lines: list[str] = []
+    lines: list[str] = [f"Note: {note}" for note in summary.notes]
     period = ""
     if summary.period_start is not None and summary.period_end is not None:
         period = f", {summary.period_start:%Y-%m-%d} .. {summary.period_end:%Y-%m-%d}"

@@ -988,5 +988,7 @@ def build_report(config: EnrichmentConfig, out_dir: str | Path | None = None) ->
                     lineage[key] = str(last.get(key))
     segments = config.source.segments
     summary = summarise(enriched, tags=tags, topics=topics, segments=segments)
+    for i, note in enumerate(summary.notes):  # shown with the lineage in the HTML report too
+        lineage[f"note {i + 1}"] = note
     path = write_report(summary, Path(out_dir or config.report_dir), lineage=lineage)
     return summary, path

@@ -412,3 +412,13 @@ def test_inputs_are_not_mutated() -> None:
     pd.testing.assert_frame_equal(df, before_df)
     pd.testing.assert_frame_equal(tags, before_tags)
     assert df["tags"].tolist() == before_lists
+
+
+def test_tags_from_two_codeframe_versions_are_never_mixed_silently() -> None:
+    one = tiny().assign(taxonomy_version="tax-a")
+    assert an.summarise(one, min_count=1).notes == []
+    two = tiny().assign(taxonomy_version=["tax-a"] * 5 + ["tax-b"] * 5)
+    s = an.summarise(two, min_count=1)
+    assert len(s.notes) == 1 and "2 codeframe versions" in s.notes[0]
+    assert "tax-a (5 answers)" in s.notes[0] and "tax-b (4 answers)" in s.notes[0]  # answered rows only
+    assert an.format_summary(s).startswith("Note: tags come from 2 codeframe versions")

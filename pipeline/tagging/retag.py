@@ -58,6 +58,7 @@ def retag_stored(
     parent_of: Any = None,
     batch_size: int = 5000,
     run_id: str | None = None,
+    taxonomy_version: str | None = None,
 ) -> RetagReport:
     """Re-tag the answered rows of ``feedback_enriched`` (and their sentences) with ``tagger``.
 
@@ -69,6 +70,9 @@ def retag_stored(
         parent_of: Callable tag -> parent (default: the tagger's own ``parent_of``, else None).
         batch_size: Responses per read/score/write round.
         run_id: Id written on the new tag rows (default ``retag-<UTC time>``).
+        taxonomy_version: The codeframe version the new tags belong to, recorded on every re-tagged row
+            (default: the config's taxonomy, as a nightly run records it), so that rows never claim the
+            codeframe they were first tagged with after their tags changed.
     """
     t_start = time.perf_counter()
     t = config.tables
@@ -77,13 +81,18 @@ def retag_stored(
         return report
     run_id = run_id or f"retag-{datetime.now(UTC):%Y%m%dT%H%M%S}"
     parent_of = parent_of or getattr(tagger, "parent_of", None) or (lambda _tag: None)
+    if taxonomy_version is None:
+        from pipeline.taxonomy import load_taxonomy
+
+        taxonomy_version = load_taxonomy(config.tagger.taxonomy).version_id
+    lineage = {"tagger_version": tagger.version, "taxonomy_version": taxonomy_version}
     reads_texts = bool(getattr(tagger, "needs_texts", False))
     resp_model_id = encoder_id + (SUFFIX if config.response_vector == "sentence_mean" else "")
     enriched = wh.read(t.enriched)
     non_answer = enriched["is_non_answer"].astype(bool).to_numpy()
     if non_answer.any():
         # Non-answers carry no tags; they still record the version that (did not) tag them.
-        wh.upsert(t.enriched, enriched[non_answer].assign(tagger_version=tagger.version), key=["response_id"])
+        wh.upsert(t.enriched, enriched[non_answer].assign(**lineage), key=["response_id"])
     enriched = enriched[~non_answer].reset_index(drop=True)
     report.rows = len(enriched)
     has_sentences = wh.table_exists(t.sentences)
@@ -153,7 +162,7 @@ def retag_stored(
                 )
         old = rows["tags"].map(lambda v: list(v) if v is not None else []).tolist()
         report.changed += sum(a != b for a, b in zip(old, new_tags, strict=True))
-        updated = rows.assign(tags=new_tags, tagger_version=tagger.version)
+        updated = rows.assign(tags=new_tags, **lineage)
         done_ids = updated["response_id"].astype(str).tolist()
         # A response's tag list, tag rows and sentence tags change together or not at all.
         with wh.transaction():
