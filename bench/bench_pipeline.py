@@ -117,6 +117,7 @@ def prefect_mode(config, rows: int, workdir: Path) -> dict:
     import os
 
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")  # as the CLI does
     os.environ["PREFECT_HOME"] = str(workdir / "prefect")
     from pipeline.runner import load_export
     from pipeline.warehouse import open_warehouse

@@ -14,6 +14,7 @@ bytes ``BLOB`` and timestamps ``TIMESTAMP`` (naive UTC), whatever pandas would h
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import uuid
@@ -186,6 +187,18 @@ def _is_word(char: str) -> bool:
     return char.isalnum() or char == "_"
 
 
+MEMORY_LIMIT = "512MB"
+"""DuckDB's buffer pool cap. DuckDB's own default is 80% of the machine's memory, and it keeps the blocks
+a run reads (the source, the embedding cache) cached up to it, so a process's memory would grow with the
+warehouse; with a cap it stays flat (bench/README.md, "Pipeline") and larger work spills to disk.
+Override with the environment variable FEEDBACK_DUCKDB_MEMORY_LIMIT (e.g. "2GB")."""
+
+
+def memory_limit() -> str:
+    """The buffer-pool cap for DuckDB connections (FEEDBACK_DUCKDB_MEMORY_LIMIT, else :data:`MEMORY_LIMIT`)."""
+    return os.environ.get("FEEDBACK_DUCKDB_MEMORY_LIMIT", MEMORY_LIMIT)
+
+
 class DuckDBWarehouse(Warehouse):
     """A warehouse in one DuckDB file (the embedded default).
 
@@ -213,7 +226,9 @@ class DuckDBWarehouse(Warehouse):
             self._path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._con: Any = duckdb.connect(
-                ":memory:" if self._path is None else str(self._path), read_only=read_only
+                ":memory:" if self._path is None else str(self._path),
+                read_only=read_only,
+                config={"memory_limit": memory_limit()},
             )
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
