@@ -30,7 +30,7 @@ from pipeline.embed.base import Progress
 from pipeline.embed.response import response_vectors
 from pipeline.enrich import EnrichedBatch, Models, enrich_batch, prepare_batch
 from pipeline.faults import fault_point
-from pipeline.migrations import COLUMN_NAMES_KEY, read_meta, write_meta
+from pipeline.migrations import COLUMN_NAMES_KEY, read_meta, upgrade, write_meta
 from pipeline.model_store import open_store
 from pipeline.pending import ROW_HASH, read_pending, removed_ids
 from pipeline.prepare import prepare_config_of
@@ -106,6 +106,7 @@ def load_export(path: str | Path, wh: Warehouse, config: EnrichmentConfig) -> Lo
         table=config.tables.lock,
         lease_s=config.run_lock.lease_seconds,
     ):
+        upgrade(wh, config)  # a warehouse of an earlier release is upgraded before anything is written
         written = wh.upsert(config.tables.source, df, key=["response_id"])
         renamed = dict(df.attrs.get("renamed") or {})
         if renamed:  # every run records the export column names it stores under other names
@@ -480,7 +481,7 @@ def refit_topics(config: EnrichmentConfig, now: datetime | None = None, wait_s: 
     """
     t0 = time.perf_counter()
     with (
-        open_warehouse(config.warehouse) as wh,
+        open_warehouse(config.warehouse, config=config) as wh,
         run_session(wh, config, "refit-topics", wait_s=wait_s) as run,
     ):
         models = build_models(config, wh)
@@ -965,7 +966,10 @@ def run_enrichment(
         RunLockHeld: When another run holds the warehouse.
     """
     del full  # every row is checked by content; nothing hides behind a watermark
-    with open_warehouse(config.warehouse) as wh, run_session(wh, config, flow, wait_s=wait_s) as run:
+    with (
+        open_warehouse(config.warehouse, config=config) as wh,
+        run_session(wh, config, flow, wait_s=wait_s) as run,
+    ):
         return run_steps(wh, run, config, progress)
 
 
