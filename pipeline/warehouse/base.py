@@ -18,53 +18,37 @@ Conventions every backend follows:
 * Reading returns int64 / bool columns when they hold no NULL and the nullable ``Int64`` / ``boolean``
   dtypes when they do; floats as float64 (NULL as NaN); text with pandas' default string dtype; list
   columns as Python lists; binary columns as ``bytes``; timestamps as naive ``datetime64``.
-* ``dict`` values (and lists of mixed or nested values) are stored as JSON text and read back as
-  that text.
+* ``dict`` values (and lists of mixed or nested values) are stored as JSON text, read back as text.
 """
 
 from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from pipeline.errors import SchemaError, missing_columns
 from pipeline.warehouse.tables import Declaration, TableSpec, build_table
-from pipeline.warehouse.types import (  # noqa: F401 - re-exported: callers import them from here
-    BIGINT,
-    BLOB,
-    BOOLEAN,
-    DATE,
-    DOUBLE,
-    JSON,
-    LIST_BIGINT,
-    LIST_DOUBLE,
-    LIST_ITEM_TYPES,
-    LIST_TEXT,
-    OTHER,
+from pipeline.warehouse.types import (  # JSON, LIST_ITEM_TYPES, TEXT: re-exported for callers
+    JSON,  # noqa: F401
+    LIST_ITEM_TYPES,  # noqa: F401
     SEGMENTS_EXTRA,
-    TEXT,
+    TEXT,  # noqa: F401
     TIMESTAMP,
-    VECTOR_KEY,
-    VECTOR_TABLE,
     check_identifier,
+    check_values,
     coerce_series,
     infer_type,
     is_null,
-    normalise_column,
-    normalise_frame,
     pack_extras,
-    pack_vectors,
-    to_json,
-    unpack_vector,
 )
+from pipeline.warehouse.vectors import VectorCache
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -95,18 +79,7 @@ class PreparedFrame:
     table: sa.Table | None = None
 
 
-def _check_values(column: str, values: object) -> list[Any]:
-    if isinstance(values, str | bytes) or not isinstance(values, Iterable):
-        raise SchemaError(
-            f"where[{column!r}] must be a list of values, not {type(values).__name__} ({values!r}); "
-            f"write where={{{column!r}: [{values!r}]}} for a single value."
-        )
-    if isinstance(values, pd.Series | pd.Index | np.ndarray):
-        values = values.tolist()
-    return list(values)
-
-
-class Warehouse(ABC):
+class Warehouse(VectorCache, ABC):
     """A warehouse: tables of survey responses and of everything the pipeline writes.
 
     One interface for every backend, so that no other part of the pipeline knows whether it talks to
@@ -284,7 +257,7 @@ class Warehouse(ABC):
             check_identifier(column, "column")
             if column not in types:
                 raise missing_columns(f"where on table {table!r}", list(where), list(types))
-            raw = [v for v in _check_values(column, values) if not is_null(v)]
+            raw = [v for v in check_values(column, values) if not is_null(v)]
             if not raw:
                 clean[column] = []
                 continue
@@ -584,87 +557,6 @@ class Warehouse(ABC):
         if any(not values for values in clean.values()):
             return 0
         return self._delete(table, clean, types)
-
-    # ---- embedding cache ----------------------------------------------------------------------------
-
-    def read_vectors(self, model_id: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
-        """Read cached embeddings.
-
-        Args:
-            model_id: The embedder's id (vectors of different models never mix).
-            hashes: Text hashes to look up.
-
-        Returns:
-            ``{hash: float32 vector}`` for the hashes found; missing ones are absent.
-        """
-        if not isinstance(model_id, str) or not model_id:
-            raise SchemaError(f"model_id must be a non-empty string, got {model_id!r}.")
-        hashes = _check_values("hashes", hashes)
-        if not hashes or not self.table_exists(self.vector_table):
-            return {}
-        unique = list(dict.fromkeys(str(h) for h in hashes))
-        return self._read_vectors(model_id, unique)
-
-    def _read_vectors(self, model_id: str, hashes: list[str]) -> dict[str, np.ndarray]:
-        # Generic path; backends override with something faster when they can.
-        frame = self.read(
-            self.vector_table, ["text_hash", "dim", "vector"], {"model_id": [model_id], "text_hash": hashes}
-        )
-        return {
-            h: unpack_vector(blob, int(dim))
-            for h, dim, blob in zip(frame["text_hash"], frame["dim"], frame["vector"], strict=True)
-        }
-
-    def write_vectors(self, model_id: str, hashes: Sequence[str], vectors: np.ndarray) -> int:
-        """Store embeddings in the cache (:attr:`vector_table`, key ``(model_id, text_hash)``).
-
-        Vectors are stored as little-endian float32 bytes, so they read back exactly. Writing a key
-        that exists overwrites it; a hash given twice keeps its last vector.
-
-        Args:
-            model_id: The embedder's id.
-            hashes: One text hash per row of ``vectors``.
-            vectors: 2-d array (n, dim); converted to float32.
-
-        Returns:
-            The number of vectors written.
-        """
-        if not isinstance(model_id, str) or not model_id:
-            raise SchemaError(f"model_id must be a non-empty string, got {model_id!r}.")
-        hashes = [str(h) for h in _check_values("hashes", hashes)]
-        matrix = np.asarray(vectors)
-        if matrix.ndim != 2 or matrix.shape[0] != len(hashes):
-            raise SchemaError(
-                f"write_vectors expects a 2-d array with one row per hash: got shape {matrix.shape} for "
-                f"{len(hashes)} hash(es)."
-            )
-        if not len(hashes):
-            return 0
-        matrix = np.ascontiguousarray(matrix, dtype="<f4")
-        last = {h: i for i, h in enumerate(hashes)}  # the last occurrence wins
-        if len(last) != len(hashes):
-            index = sorted(last.values())
-            hashes, matrix = [hashes[i] for i in index], matrix[index]
-        return self._write_vectors(model_id, hashes, matrix)
-
-    def _vector_prepared(self) -> PreparedFrame:
-        """A PreparedFrame (no rows) for the embedding cache: its types known, no inference."""
-        existing = self._column_types(self.vector_table)
-        types = {"model_id": TEXT, "text_hash": TEXT, "dim": BIGINT, "vector": BLOB}
-        target = build_table(self.vector_table, types, VECTOR_KEY, self.dialect, self.schema)
-        return PreparedFrame(pd.DataFrame(columns=list(types)), types, bool(existing), [], target)
-
-    def _write_vectors(self, model_id: str, hashes: list[str], matrix: np.ndarray) -> int:
-        frame = pd.DataFrame(
-            {
-                "model_id": pd.Series([model_id] * len(hashes), dtype=object),
-                "text_hash": pd.Series(hashes, dtype=object),
-                "dim": np.full(len(hashes), matrix.shape[1], dtype=np.int64),
-                "vector": pd.Series(pack_vectors(matrix), dtype=object),
-            }
-        )
-        self.upsert(self.vector_table, frame, VECTOR_KEY)
-        return len(hashes)
 
 
 def _stored_columns(what: str, columns: list[str], types: Mapping[str, str]) -> list[str]:

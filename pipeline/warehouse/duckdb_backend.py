@@ -28,7 +28,9 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import FeedbackError, MissingDependencyError
-from pipeline.warehouse.base import (
+from pipeline.warehouse.base import PreparedFrame, Warehouse
+from pipeline.warehouse.tables import add_column_ddl, create_ddl, upsert_statement
+from pipeline.warehouse.types import (
     BIGINT,
     BLOB,
     BOOLEAN,
@@ -42,14 +44,11 @@ from pipeline.warehouse.base import (
     TEXT,
     TIMESTAMP,
     VECTOR_KEY,
-    PreparedFrame,
-    Warehouse,
     check_identifier,
     normalise_frame,
     to_json,
     unpack_vector,
 )
-from pipeline.warehouse.tables import add_column_ddl, create_ddl, upsert_statement
 
 if TYPE_CHECKING:
     import pyarrow as pa

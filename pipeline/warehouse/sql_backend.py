@@ -25,7 +25,9 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import ConfigError, FeedbackError, MissingDependencyError
-from pipeline.warehouse.base import (
+from pipeline.warehouse.base import PreparedFrame, Warehouse
+from pipeline.warehouse.tables import add_column_ddl, build_table, logical_type, sa_type, upsert_statement
+from pipeline.warehouse.types import (
     BIGINT,
     BLOB,
     BOOLEAN,
@@ -36,14 +38,11 @@ from pipeline.warehouse.base import (
     OTHER,
     TEXT,
     TIMESTAMP,
-    PreparedFrame,
-    Warehouse,
     check_identifier,
     is_null,
     normalise_frame,
     unpack_vector,
 )
-from pipeline.warehouse.tables import add_column_ddl, build_table, logical_type, sa_type, upsert_statement
 
 logger = logging.getLogger(__name__)
 

@@ -520,3 +520,15 @@ def unpack_vector(blob: bytes | bytearray | memoryview, dim: int | None = None) 
             "corrupt. Delete the model's rows from embedding_cache to rebuild them."
         )
     return vector
+
+
+def check_values(column: str, values: object) -> list[Any]:
+    """A ``where`` value list (or hash list) as a list; a lone string or scalar is refused."""
+    if isinstance(values, str | bytes) or not isinstance(values, Iterable):
+        raise SchemaError(
+            f"where[{column!r}] must be a list of values, not {type(values).__name__} ({values!r}); "
+            f"write where={{{column!r}: [{values!r}]}} for a single value."
+        )
+    if isinstance(values, pd.Series | pd.Index | np.ndarray):
+        values = values.tolist()
+    return list(values)
