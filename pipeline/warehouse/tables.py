@@ -6,7 +6,8 @@ which DuckDB speaks; PostgreSQL and SQLite get it from SQLAlchemy directly) and 
 ``INSERT ... ON CONFLICT (key) DO UPDATE`` statement, also built here. Table names are configuration
 (:class:`pipeline.config.TablesConfig`); columns are not.
 
-Segment columns: the ones named in ``source.segments`` (and ``source.customer_id``) are declared text
+Segment columns: the ones named in ``source.segments`` and the customer column (``source.customer_id``,
+default ``customer_id``) are declared text
 columns of the source and enriched tables; any other extra column of a source row travels in one JSON
 text column, :data:`SEGMENTS_EXTRA`, which the warehouse packs on write and unpacks on read (callers
 see the columns, never the JSON).
@@ -397,7 +398,8 @@ def declare(config: EnrichmentConfig | None = None) -> Declaration:
 
     config = config or EnrichmentConfig()
     names = config.tables.model_dump()
-    segments = [config.source.customer_id] if config.source.customer_id else []
+    # The customer column (erasure finds customers by it) is always a column of its own.
+    segments = [config.source.customer_id or "customer_id"]
     segments += [s for s in config.source.segments or [] if s not in segments]
     out = Declaration(vector_table=names["embedding_cache"])
     for field_name, (key, head, tail, extras) in _COLUMNS.items():
