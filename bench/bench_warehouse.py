@@ -33,7 +33,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-WORKER = r"""
+FRAME = r"""
 import json, sys, time, uuid
 import numpy as np, pandas as pd
 from pipeline.warehouse import open_warehouse
@@ -66,6 +66,11 @@ frame = pd.DataFrame({
     "enriched_at": pd.Timestamp("2025-06-01"),
     "source_hash": [uuid.uuid4().hex for _ in range(n)],
 })
+"""
+
+WORKER = (
+    FRAME
+    + r"""
 vectors = rng.standard_normal((n, 384)).astype(np.float32)
 out = {}
 with open_warehouse(target, schema=schema) as wh:
@@ -85,6 +90,40 @@ with open_warehouse(target, schema=schema) as wh:
     assert wh.count("feedback_enriched") == n
 print(json.dumps(out))
 """
+)
+
+# The alternative for DuckDB: SQLAlchemy with the duckdb_engine dialect (the declared table created by
+# metadata.create_all, rows as executemany of the same INSERT ... ON CONFLICT). Not a dependency: pass
+# --duckdb-engine with a folder holding it (pip install --target DIR --no-deps duckdb-engine).
+ENGINE_WORKER = (
+    FRAME
+    + r"""
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from pipeline.config import EnrichmentConfig
+from pipeline.warehouse.sql_backend import _records
+from pipeline.warehouse.tables import declare
+from pipeline.warehouse.types import coerce_series, pack_extras
+engine = sa.create_engine("duckdb:///" + target)
+spec = declare(EnrichmentConfig()).get("feedback_enriched")
+table = declare(EnrichmentConfig()).metadata("duckdb").tables["feedback_enriched"]
+out = {}
+for name in ("insert", "upsert"):
+    t0 = time.perf_counter()  # the same cleaning as the warehouse's, then SQLAlchemy executemany
+    packed = pack_extras(frame, spec.types)
+    clean = pd.DataFrame({c: coerce_series(packed[c] if c in packed else pd.Series(None, index=packed.index, dtype=object, name=c), t) for c, t in spec.types.items()})
+    rows = _records(clean, spec.types)
+    with engine.begin() as conn:
+        table.create(conn, checkfirst=True)
+        statement = insert(table)
+        statement = statement.on_conflict_do_update(
+            index_elements=spec.key, set_={c: statement.excluded[c] for c in spec.types if c not in spec.key}
+        )
+        conn.execute(statement, rows)
+    out[name] = n / (time.perf_counter() - t0)
+print(json.dumps(out))
+"""
+)
 
 
 def _git(*args: str) -> str:
@@ -98,10 +137,11 @@ def _tree_at(ref: str, folder: Path) -> Path:
     return folder
 
 
-def _run(tree: Path, target: str, schema: str, rows: int) -> dict[str, float]:
-    env = {**os.environ, "PYTHONPATH": str(tree)}
+def _run(tree: Path, target: str, schema: str, rows: int, extra_path: str = "") -> dict[str, float]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(tree), extra_path) if p)}
+    worker = ENGINE_WORKER if extra_path else WORKER
     result = subprocess.run(
-        [sys.executable, "-c", WORKER, target, schema, str(rows)], env=env, capture_output=True, text=True
+        [sys.executable, "-c", worker, target, schema, str(rows)], env=env, capture_output=True, text=True
     )
     if result.returncode:
         raise SystemExit(f"worker failed in {tree}:\n{result.stderr[-3000:]}")
@@ -126,6 +166,9 @@ def main() -> None:
         "--before", default=None, help="git revision of the 'before' side (default: merge-base with main)"
     )
     parser.add_argument("--pg-url", default=os.environ.get("FEEDBACK_TEST_PG_URL", ""))
+    parser.add_argument(
+        "--duckdb-engine", default="", help="folder holding duckdb_engine: also time that path"
+    )
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "warehouse.json"))
     args = parser.parse_args()
     before = args.before or _git("merge-base", "HEAD", "main")
@@ -133,6 +176,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-warehouse-") as tmp:
         sides = {"before": _tree_at(before, Path(tmp)), "after": REPO}
         backends = ["duckdb"] + (["postgresql"] if args.pg_url else [])
+        engine_side = "after_via_duckdb_engine"
         for round_no in range(args.rounds):
             for backend in backends:
                 for side, tree in sides.items():
@@ -148,6 +192,11 @@ def main() -> None:
                             _drop_schema(args.pg_url, schema)
                     results.setdefault(backend, {}).setdefault(side, []).append(figures)
                     print(backend, side, round_no, {k: round(v) for k, v in figures.items()}, flush=True)
+            if args.duckdb_engine:
+                target = str(Path(tmp) / f"engine-{round_no}.duckdb")
+                figures = _run(REPO, target, "", args.rows, args.duckdb_engine)
+                results["duckdb"].setdefault(engine_side, []).append(figures)
+                print("duckdb", engine_side, round_no, {k: round(v) for k, v in figures.items()}, flush=True)
     summary = {
         backend: {
             side: {k: round(statistics.median(r[k] for r in runs)) for k in runs[0]}
@@ -156,8 +205,7 @@ def main() -> None:
         for backend, sides_ in results.items()
     }
     for sides_ in summary.values():
-        for key in sides_["after"]:
-            sides_.setdefault("ratio", {})[key] = round(sides_["after"][key] / sides_["before"][key], 2)
+        sides_["ratio"] = {k: round(v / sides_["before"][k], 2) for k, v in sides_["after"].items()}
     report = {
         "what": "rows/s of the warehouse write path (median of rounds), before vs after the table contract",
         "rows": args.rows,
