@@ -75,7 +75,7 @@ def nightly_enrichment(
     config = load_config(config_path, warehouse=warehouse)
     wait_s = config.run_lock.wait_minutes * 60 if wait_for_lock_s is None else wait_for_lock_s
     with (
-        open_warehouse(config.warehouse) as wh,
+        open_warehouse(config.warehouse, config=config) as wh,
         run_session(wh, config, FLOW_NAME, wait_s=wait_s, prefect_server_pid=prefect_server_pid()) as run,
     ):
         # The same stages in the same order as `--no-prefect` (pipeline.runner.run_steps), each a task.

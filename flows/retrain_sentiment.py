@@ -29,7 +29,10 @@ def learn(
     config: EnrichmentConfig, wait_s: float, force: bool, max_drop: float, eval_fraction: float
 ) -> dict[str, Any]:
     """Train, gate and promote (one connection, holding the run lock, recorded in the runs table)."""
-    with open_warehouse(config.warehouse) as wh, run_session(wh, config, FLOW_NAME, wait_s=wait_s) as run:
+    with (
+        open_warehouse(config.warehouse, config=config) as wh,
+        run_session(wh, config, FLOW_NAME, wait_s=wait_s) as run,
+    ):
         embedder = build_embedder(config.embedder.name, **config.embedder.options)
         result = learn_from_scores(
             wh, config, embedder, force=force, max_drop=max_drop, eval_fraction=eval_fraction

@@ -156,7 +156,10 @@ def retrain_tagger(
     logger = get_run_logger()
     config = load_config(config_path, warehouse=warehouse)
     wait_s = config.run_lock.wait_minutes * 60 if wait_for_lock_s is None else wait_for_lock_s
-    with open_warehouse(config.warehouse) as wh, run_session(wh, config, FLOW_NAME, wait_s=wait_s) as run:
+    with (
+        open_warehouse(config.warehouse, config=config) as wh,
+        run_session(wh, config, FLOW_NAME, wait_s=wait_s) as run,
+    ):
         # One encoder for the whole flow (loading a model is seconds; it used to happen three times).
         encoder = build_embedder(config.embedder.name, **config.embedder.options)
         store = tagger_store(config, wh, registry)

@@ -94,7 +94,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     config = load_config(args.config, warehouse=args.warehouse)
     state = Path(config.state_dir)
     export = write_export(generate_survey(n=args.rows, seed=args.seed), state / "sample_survey.parquet")
-    with open_warehouse(config.warehouse) as wh:
+    with open_warehouse(config.warehouse, config=config) as wh:
         loaded = load_export(export, wh, config)
     print(
         f"sample survey: {loaded.rows_read} rows generated ({loaded.exact_duplicates} repeated submissions "
@@ -111,8 +111,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("Where everything went:")
     print(f"  warehouse (DuckDB): {config.warehouse}")
     print("     tables: survey_responses, feedback_enriched, feedback_tags, feedback_sentences, topics,")
-    print("             topic_history, alerts, quarantine, pipeline_runs, embedding_cache, topic_models,")
-    print("             warehouse_meta, pipeline_lock")
+    print("             topic_history, alerts, quarantine, pipeline_runs, embedding_cache, model_files,")
+    print("             model_pointers, warehouse_meta, pipeline_lock")
     print(f"  sample export:      {export}")
     print(f"  HTML report:        {html}")
     print(f"  summary JSON:       {html.parent / 'summary.json'}")
@@ -129,7 +129,7 @@ def cmd_enrich(args: argparse.Namespace) -> int:
         from pipeline.runner import load_export
         from pipeline.warehouse import open_warehouse
 
-        with open_warehouse(config.warehouse) as wh:
+        with open_warehouse(config.warehouse, config=config) as wh:
             for src in args.source:
                 rep = load_export(src, wh, config)
                 print(
@@ -184,7 +184,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
         raise FeedbackError("feedback forget needs --response-id ID... and/or --customer-id ID...")
     config = load_config(args.config, warehouse=args.warehouse)
     with (
-        open_warehouse(config.warehouse) as wh,
+        open_warehouse(config.warehouse, config=config) as wh,
         run_lock(wh, holder=default_holder("forget"), table=config.tables.lock),
     ):
         report = forget(wh, config, args.response_id or [], args.customer_id or [], who=args.who)

@@ -59,7 +59,7 @@ def store_of(args: argparse.Namespace, family: str) -> Iterator[ModelStore]:
     if registry is None and family in config.model_store.in_warehouse:
         from pipeline.warehouse import open_warehouse
 
-        with open_warehouse(config.warehouse) as wh:
+        with open_warehouse(config.warehouse, config=config) as wh:
             yield open_store(config, family, wh)
         return
     yield open_store(config, family, registry=registry)

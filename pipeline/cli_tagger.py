@@ -95,8 +95,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         from pipeline.embed import CachedEmbedder
         from pipeline.warehouse import open_warehouse
 
-        with open_warehouse(config.warehouse) as wh:
-            frame = read_label_table(wh)
+        with open_warehouse(config.warehouse, config=config) as wh:
+            frame = read_label_table(wh, config.tables.tag_labels, config.tables.enriched)
             if len(frame):
                 # Stored answers' vectors come from the warehouse cache (nothing is encoded for them).
                 cached = answer_embedder(CachedEmbedder(embedder.base, wh), config)
@@ -275,7 +275,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     from pipeline.embed import CachedEmbedder, build_embedder
     from pipeline.embed.response import answer_embedder
     from pipeline.source import check_output_path
-    from pipeline.tagging.data import LABEL_TABLE, embed_texts_of_file
+    from pipeline.tagging.data import embed_texts_of_file
     from pipeline.tagging.workflow import load_tagger, suggest_for_labelling, tagger_for_run, write_frame
     from pipeline.taxonomy import load_taxonomy
     from pipeline.warehouse import open_warehouse
@@ -300,7 +300,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
             else tagger_for_run(config, load_taxonomy(config.tagger.taxonomy), base)
         )
     else:
-        with open_warehouse(config.warehouse) as wh:
+        with open_warehouse(config.warehouse, config=config) as wh:
             t = config.tables
             if not wh.table_exists(t.enriched):
                 raise FeedbackError(
@@ -308,8 +308,8 @@ def cmd_suggest(args: argparse.Namespace) -> int:
                 )
             stored = wh.read(t.enriched, ["response_id", "text_redacted", "language", "is_non_answer"])
             stored = stored[~stored["is_non_answer"].astype(bool)]
-            if wh.table_exists(LABEL_TABLE):
-                done = set(wh.read(LABEL_TABLE, ["id"])["id"].astype(str))
+            if wh.table_exists(t.tag_labels):
+                done = set(wh.read(t.tag_labels, ["id"])["id"].astype(str))
                 stored = stored[~stored["response_id"].astype(str).isin(done)]
             texts = stored["text_redacted"].fillna("").astype(str).tolist()
             ids = stored["response_id"].astype(str).tolist()
@@ -334,7 +334,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
 def cmd_import_labels(args: argparse.Namespace) -> int:
     """Upsert a labelled file into the warehouse table tag_labels."""
     from pipeline.source import read_export
-    from pipeline.tagging.data import LABEL_TABLE, write_label_table
+    from pipeline.tagging.data import write_label_table
     from pipeline.warehouse import open_warehouse
 
     config = _config(args)
@@ -342,9 +342,9 @@ def cmd_import_labels(args: argparse.Namespace) -> int:
     if "labelled" in df.columns:
         flags = df["labelled"].map(lambda v: str(v).strip().lower() in ("true", "1", "yes", "y", "x"))
         df = df[flags.to_numpy()]
-    with open_warehouse(config.warehouse) as wh:
-        n = write_label_table(wh, df, labeller=args.labeller)
-    _out(f"{n} labelled rows upserted into {LABEL_TABLE} ({config.warehouse})")
+    with open_warehouse(config.warehouse, config=config) as wh:
+        n = write_label_table(wh, df, config.tables.tag_labels, labeller=args.labeller)
+    _out(f"{n} labelled rows upserted into {config.tables.tag_labels} ({config.warehouse})")
     return 0
 
 

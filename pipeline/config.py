@@ -41,6 +41,8 @@ class TablesConfig(_Strict):
     erasures: str = "erasures"
     model_files: str = "model_files"
     model_pointers: str = "model_pointers"
+    embedding_cache: str = "embedding_cache"
+    tag_labels: str = "tag_labels"
 
 
 class SourceConfig(_Strict):

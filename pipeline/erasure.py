@@ -29,12 +29,11 @@ import pandas as pd
 from pipeline.clock import utcnow
 from pipeline.config import EnrichmentConfig
 from pipeline.embed.base import text_hash
-from pipeline.warehouse.base import VECTOR_TABLE, Warehouse
+from pipeline.warehouse.base import Warehouse
 
 log = logging.getLogger(__name__)
 
 KEY = "response_id"
-LABELS_TABLE = "tag_labels"
 
 
 def id_hash(response_id: object) -> str:
@@ -159,8 +158,8 @@ def forget_ids(
             n = wh.delete(table, {KEY: ids}) if KEY in wh.columns(table) else 0
             if n:
                 report.rows[table] = n
-        if wh.table_exists(LABELS_TABLE):
-            labels = wh.read(LABELS_TABLE)
+        if wh.table_exists(t.tag_labels):
+            labels = wh.read(t.tag_labels)
             key = "id" if "id" in labels.columns else KEY
             hit = (
                 labels[key].astype(str).isin(ids)
@@ -170,8 +169,8 @@ def forget_ids(
             if "text" in labels.columns and texts:
                 hit |= labels["text"].astype(str).isin(texts)
             if hit.any():
-                wh.delete(LABELS_TABLE, {key: labels.loc[hit, key].astype(str).tolist()})
-                report.rows[LABELS_TABLE] = int(hit.sum())
+                wh.delete(t.tag_labels, {key: labels.loc[hit, key].astype(str).tolist()})
+                report.rows[t.tag_labels] = int(hit.sum())
         if wh.table_exists(t.alerts) and "evidence" in wh.columns(t.alerts):
             alerts = wh.read(t.alerts, ["alert_id", "evidence"])
             gone = [
@@ -258,10 +257,10 @@ def _scrub_cache(
         rows = wh.read(t.sentences, ["text_redacted"], where={"text_redacted": sorted(sentences)})
         still |= set(rows["text_redacted"])
     hashes = sorted({text_hash(x) for x in (answers | sentences) - {str(s) for s in still}})
-    if hashes and wh.table_exists(VECTOR_TABLE):
-        n = wh.delete(VECTOR_TABLE, {"text_hash": hashes})
+    if hashes and wh.table_exists(t.embedding_cache):
+        n = wh.delete(t.embedding_cache, {"text_hash": hashes})
         if n:
-            report.rows[VECTOR_TABLE] = n
+            report.rows[t.embedding_cache] = n
 
 
 def _record(wh: Warehouse, config: EnrichmentConfig, ids: list[str], report: ErasureReport) -> None:

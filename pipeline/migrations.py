@@ -18,10 +18,11 @@ from pipeline.clock import utcnow
 from pipeline.config import EnrichmentConfig
 from pipeline.errors import FeedbackError
 from pipeline.warehouse.base import TEXT, Warehouse
+from pipeline.warehouse.tables import TableSpec, add_column_ddl, build_table, declare
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 VERSION_KEY = "schema_version"
 COLUMN_NAMES_KEY = "source_column_names"  # {export column name: warehouse column name}, set by loads
 
@@ -30,8 +31,12 @@ def _add_column(wh: Warehouse, table: str, column: str, logical: str) -> bool:
     """ALTER TABLE ... ADD COLUMN when the table exists and lacks it; returns whether it was added."""
     if not wh.table_exists(table) or column in wh.columns(table):
         return False
-    ddl = {"duckdb": {TEXT: "VARCHAR"}}.get(wh.dialect, {TEXT: "TEXT"})[logical]
-    wh._execute(f"ALTER TABLE {wh._qualified(table)} ADD COLUMN {wh._quote(column)} {ddl}")
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    # DuckDB reads PostgreSQL's DDL; the SQL backends compile for their own dialect.
+    dialect = sqlite.dialect() if wh.dialect == "sqlite" else postgresql.dialect()
+    target = build_table(table, {column: logical}, None, wh.dialect, wh.schema)
+    wh._execute(add_column_ddl(target, column, dialect))
     return True
 
 
@@ -82,9 +87,37 @@ def _v3_topic_models_in_the_store(wh: Warehouse, config: EnrichmentConfig) -> No
     log.info("upgrade: %d topic model(s) moved from %s into %s", len(rows), old, store.describe())
 
 
+def _v4_declared_tables(wh: Warehouse, config: EnrichmentConfig) -> None:
+    """Version 4: every table the pipeline writes has its declared columns (:mod:`pipeline.warehouse.tables`).
+
+    A table of an earlier release whose columns or types differ from its declaration is rebuilt from
+    it, rows kept: segment columns the config does not name move into ``segments_extra``. The source
+    table is left as it is (it may be your own table; the pipeline only reads it). Columns a declared
+    table without ``segments_extra`` no longer has are dropped, with a warning naming them.
+    """
+    declared = declare(config)
+    wh.use_tables(declared)
+    for spec in declared.tables.values():
+        if spec.name == config.tables.source or _matches(wh._column_types(spec.name), spec):
+            continue
+        rows = wh.read(spec.name)
+        if not spec.extras and (gone := [c for c in rows.columns if c not in spec.types]):
+            log.warning("upgrade: columns %s of %s are not declared any more: dropped", gone, spec.name)
+            rows = rows.drop(columns=gone)
+        wh._execute(f"DROP TABLE {wh._qualified(spec.name)}")
+        wh.upsert(spec.name, rows, key=spec.key)
+        log.info("upgrade: %s rebuilt from its declaration (%d rows)", spec.name, len(rows))
+
+
+def _matches(found: dict[str, str], spec: TableSpec) -> bool:
+    """Whether a table exists with exactly the declared columns and types (absent tables match)."""
+    return not found or found == spec.types
+
+
 MIGRATIONS: dict[int, Callable[[Warehouse, EnrichmentConfig], None]] = {
     2: _v2_content_hashes,
     3: _v3_topic_models_in_the_store,
+    4: _v4_declared_tables,
 }
 
 
@@ -130,6 +163,7 @@ def upgrade(wh: Warehouse, config: EnrichmentConfig) -> int:
     Raises:
         FeedbackError: For a warehouse written by a newer release.
     """
+    wh.use_tables(declare(config))
     found = schema_version(wh, config)
     if found is None:
         _record(wh, config, SCHEMA_VERSION)

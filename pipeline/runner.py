@@ -30,7 +30,7 @@ from pipeline.embed.base import Progress
 from pipeline.embed.response import response_vectors
 from pipeline.enrich import EnrichedBatch, Models, enrich_batch, prepare_batch
 from pipeline.faults import fault_point
-from pipeline.migrations import COLUMN_NAMES_KEY, read_meta, write_meta
+from pipeline.migrations import COLUMN_NAMES_KEY, read_meta, upgrade, write_meta
 from pipeline.model_store import open_store
 from pipeline.pending import ROW_HASH, iter_pending, removed_ids
 from pipeline.prepare import prepare_config_of
@@ -105,6 +105,7 @@ def load_export(path: str | Path, wh: Warehouse, config: EnrichmentConfig) -> Lo
         table=config.tables.lock,
         lease_s=config.run_lock.lease_seconds,
     ):
+        upgrade(wh, config)  # a warehouse of an earlier release is upgraded before anything is written
         written = wh.upsert(config.tables.source, df, key=["response_id"])
         renamed = dict(df.attrs.get("renamed") or {})
         if renamed:  # every run records the export column names it stores under other names
@@ -433,7 +434,7 @@ def refit_topics(config: EnrichmentConfig, now: datetime | None = None, wait_s: 
     """
     t0 = time.perf_counter()
     with (
-        open_warehouse(config.warehouse) as wh,
+        open_warehouse(config.warehouse, config=config) as wh,
         run_session(wh, config, "refit-topics", wait_s=wait_s) as run,
     ):
         models = build_models(config, wh)
@@ -621,30 +622,37 @@ def update_alerts(wh: Warehouse, config: EnrichmentConfig, now: datetime | None 
     have = set(wh.columns(t.enriched))
     cols = [
         c
-        for c in (
-            "response_id",
-            "submitted_at",
-            "topic_id",
-            "topic_label",
-            "tags",
-            "is_non_answer",
-            "text_redacted",
-        )
+        for c in ("response_id", "submitted_at", "topic_id", "topic_label", "is_non_answer", "text_redacted")
         if c in have
     ]
     rules = AlertRules(**config.alerts.model_dump(exclude={"enabled"}))
-    kinds = tuple(k for k, c in (("topic", "topic_id"), ("tag", "tags")) if c in have)
+    kinds = ("topic",) if "topic_id" in have else ()
+    kinds += ("tag",) if wh.table_exists(t.tags) else ()
     # The period's end must be fixed before filtering (compute_alerts would take the latest row read).
     end = pd.Timestamp(now) if now is not None else wh.max_value(t.enriched, "submitted_at")
     if end is None:
         alerts = alert_frame([])
     else:
-        rows = wh.read_range(t.enriched, "submitted_at", end - rules.lookback, end, cols)
+        rows = _with_tag_lists(
+            wh, config, wh.read_range(t.enriched, "submitted_at", end - rules.lookback, end, cols)
+        )
         alerts = compute_alerts(rows, now=end, rules=rules, kinds=kinds, created_at=utcnow())
     if alerts.empty and wh.table_exists(t.alerts):
         return 0
     # A quiet night still creates the (empty) table, so that readers can always query it.
     return wh.upsert(t.alerts, alerts, key=TABLE_KEYS["alerts"])
+
+
+def _with_tag_lists(wh: Warehouse, config: EnrichmentConfig, rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with each response's tags as a list, read from the tags table (the themes' truth)."""
+    t = config.tables
+    if not wh.table_exists(t.tags) or "response_id" not in rows:
+        return rows
+    ids = rows["response_id"].tolist()
+    long = wh.read(t.tags, ["response_id", "tag"], where={"response_id": ids}) if ids else None
+    lists = long.groupby("response_id", sort=False)["tag"].agg(list) if long is not None else {}
+    tags = [lists.get(r, []) if len(lists) else [] for r in ids]
+    return rows.assign(tags=pd.Series(tags, index=rows.index, dtype=object))
 
 
 def prepare_stage(validated: Validated, config: EnrichmentConfig, summary: RunSummary) -> pd.DataFrame:
@@ -938,7 +946,10 @@ def run_enrichment(
         RunLockHeld: When another run holds the warehouse.
     """
     del full  # every row is checked by content; nothing hides behind a watermark
-    with open_warehouse(config.warehouse) as wh, run_session(wh, config, flow, wait_s=wait_s) as run:
+    with (
+        open_warehouse(config.warehouse, config=config) as wh,
+        run_session(wh, config, flow, wait_s=wait_s) as run,
+    ):
         return run_steps(wh, run, config, progress)
 
 

@@ -303,7 +303,11 @@ def test_update_alerts_reads_only_the_lookback_and_matches_alerts_over_the_whole
     monkeypatch.setattr(alerts_module, "compute_alerts", spy)
     n_alerts = 0
     with open_warehouse(tmp_path / "wh.duckdb") as wh:
-        wh.upsert(config.tables.enriched, _enriched_sample(), key=["response_id"])
+        sample = _enriched_sample()
+        wh.upsert(config.tables.enriched, sample, key=["response_id"])
+        # Theme alerts read the tags table (one row per response and tag), as the pipeline writes it.
+        long = sample[["response_id", "tags"]].explode("tags").dropna().rename(columns={"tags": "tag"})
+        wh.upsert(config.tables.tags, long, key=["response_id", "tag"])
         stored = wh.read(config.tables.enriched)
         latest = stored["submitted_at"].max()
         # nights across the sample's 90 days (the billing incident, the app release), and the default

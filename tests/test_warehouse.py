@@ -588,10 +588,36 @@ def test_duckdb_lock_held_by_another_process(tmp_path: Path) -> None:
         holder.wait(timeout=30)
 
 
-def test_to_dollar_params() -> None:
-    from pipeline.warehouse.duckdb_backend import to_dollar_params
+def test_dollar_params_are_parsed_by_sqlalchemy() -> None:
+    from pipeline.warehouse.duckdb_backend import dollar_params
 
-    query = "SELECT ':x' AS s, \"a:b\", CAST(v AS INT), v::INT, l[1:2] FROM t WHERE a = :a -- :c\n AND b=:b_2"
-    assert to_dollar_params(query) == (
-        "SELECT ':x' AS s, \"a:b\", CAST(v AS INT), v::INT, l[1:2] FROM t WHERE a = $a -- :c\n AND b=$b_2"
-    )
+    query = "SELECT '\\:x' AS s, CAST(v AS INT), v::INT, l[1:2] FROM t WHERE a = :a AND b=:b_2 OR c = :a"
+    sql, values = dollar_params(query, {"a": 1, "b_2": "two"})
+    assert sql == "SELECT ':x' AS s, CAST(v AS INT), v::INT, l[1:2] FROM t WHERE a = $1 AND b=$2 OR c = $1"
+    assert values == [1, "two"]
+    assert dollar_params("SELECT 1", None) == ("SELECT 1", None)
+    with pytest.raises(FeedbackError, match="b_2"):
+        dollar_params(query, {"a": 1})
+
+
+def test_declared_tables_pack_and_unpack_segments(tmp_path: Path) -> None:
+    from pipeline.config import EnrichmentConfig
+    from pipeline.warehouse.tables import SEGMENTS_EXTRA, declare
+
+    config = EnrichmentConfig.model_validate({"source": {"segments": ["channel"]}})
+    with open_warehouse(tmp_path / "d.duckdb", config=config) as wh:
+        frame = responses(["r1", "r2"]).assign(channel=["web", "app"], region=["eu", None])
+        wh.upsert("survey_responses", frame, key=["response_id"])
+        assert wh.columns("survey_responses")[-2:] == ["channel", SEGMENTS_EXTRA]
+        back = by_key(wh.read("survey_responses"))
+        assert back["channel"].tolist() == ["web", "app"]
+        assert back["region"].iloc[0] == "eu" and pd.isna(back["region"].iloc[1])
+        region = by_key(wh.read("survey_responses", ["response_id", "region"]))["region"]
+        assert region.iloc[0] == "eu" and pd.isna(region.iloc[1])
+        with pytest.raises(SchemaError, match="declared"):
+            wh.upsert(
+                "feedback_tags",
+                pd.DataFrame({"response_id": ["r1"], "tag": ["a"], "x": [1]}),
+                ["response_id", "tag"],
+            )
+    assert declare(config).get("survey_responses").types["channel"] == "text"

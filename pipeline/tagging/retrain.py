@@ -47,7 +47,7 @@ def load_training_labels(
     """Labels from the warehouse table ``tag_labels`` plus any labelled files, with answer vectors made
     as the nightly run makes them (see :class:`pipeline.embed.response.AnswerEmbedder`)."""
     parts: list[LabelledData] = []
-    frame = read_label_table(wh, texts_table=config.tables.enriched)
+    frame = read_label_table(wh, config.tables.tag_labels, texts_table=config.tables.enriched)
     answers = answer_embedder(CachedEmbedder(getattr(embedder, "base", embedder), wh), config)
     if len(frame):
         data = labelled_from_frame(frame, "warehouse:tag_labels", prepare_config_of(config))

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from pipeline.errors import ConfigError
 
 if TYPE_CHECKING:
+    from pipeline.config import EnrichmentConfig
     from pipeline.warehouse.base import Warehouse
 
 __all__ = ["VALID_SCHEMES", "Warehouse", "open_warehouse"]
@@ -59,7 +60,9 @@ def _duckdb_path(target: str) -> str:
     return path
 
 
-def open_warehouse(target: str | os.PathLike[str], *, schema: str | None = None) -> Warehouse:
+def open_warehouse(
+    target: str | os.PathLike[str], *, schema: str | None = None, config: EnrichmentConfig | None = None
+) -> Warehouse:
     """Open a warehouse from a path or URL.
 
     Args:
@@ -68,6 +71,9 @@ def open_warehouse(target: str | os.PathLike[str], *, schema: str | None = None)
             ``sqlite:///``, ...
         schema: Schema to keep the tables in (created when missing). None: the database's default
             (DuckDB ``main``, PostgreSQL ``public``).
+        config: The enrichment config: its tables (names, segment columns) become the warehouse's
+            declared tables (:func:`pipeline.warehouse.tables.declare`). None: every table is inferred
+            from the frames written to it (until :meth:`Warehouse.use_tables`).
 
     Returns:
         A :class:`~pipeline.warehouse.base.Warehouse`; close it (or use it as a context manager).
@@ -82,7 +88,15 @@ def open_warehouse(target: str | os.PathLike[str], *, schema: str | None = None)
         raise ConfigError(
             f"Expected a warehouse path or URL, got {target!r}. Valid: {', '.join(VALID_SCHEMES)}."
         )
-    target = target.strip()
+    warehouse = _open(target.strip(), schema)
+    if config is not None:
+        from pipeline.warehouse.tables import declare
+
+        warehouse.use_tables(declare(config))
+    return warehouse
+
+
+def _open(target: str, schema: str | None) -> Warehouse:
     if "://" not in target:
         from pipeline.warehouse.duckdb_backend import DuckDBWarehouse
 

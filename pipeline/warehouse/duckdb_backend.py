@@ -6,16 +6,18 @@ created and releases the file on :meth:`DuckDBWarehouse.close`: keep warehouse o
 (``with open_warehouse(path) as wh: ...``). Within a process, the object serialises calls from several
 threads with a lock (a DuckDB connection is not thread-safe).
 
-Frames go to DuckDB as Arrow tables with explicit column types (registered as views, never via SQL
-text), so a pandas 3 ``str`` column becomes ``VARCHAR``, lists ``VARCHAR[]``/``BIGINT[]``/``DOUBLE[]``,
-bytes ``BLOB`` and timestamps ``TIMESTAMP`` (naive UTC), whatever pandas would have guessed.
+Tables are created from their declaration (:mod:`pipeline.warehouse.tables`): DuckDB runs the DDL that
+SQLAlchemy compiles for PostgreSQL, which it reads as its own (``TEXT[]`` is ``VARCHAR[]``, ``BYTEA``
+``BLOB``), so no DuckDB SQLAlchemy dialect is needed and the rows never go through SQLAlchemy. Frames go
+to DuckDB as Arrow tables with explicit column types (registered as views, never via SQL text) and are
+written by one ``INSERT ... ON CONFLICT (key) DO UPDATE ... SELECT`` from that view, the statement
+PostgreSQL runs too.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 import uuid
 from collections.abc import Iterator, Mapping
@@ -27,7 +29,9 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import FeedbackError, MissingDependencyError
-from pipeline.warehouse.base import (
+from pipeline.warehouse.base import PreparedFrame, Warehouse
+from pipeline.warehouse.tables import add_column_ddl, create_ddl, upsert_statement
+from pipeline.warehouse.types import (
     BIGINT,
     BLOB,
     BOOLEAN,
@@ -41,9 +45,6 @@ from pipeline.warehouse.base import (
     TEXT,
     TIMESTAMP,
     VECTOR_KEY,
-    VECTOR_TABLE,
-    PreparedFrame,
-    Warehouse,
     check_identifier,
     normalise_frame,
     to_json,
@@ -54,21 +55,6 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 logger = logging.getLogger(__name__)
-
-_DDL_TYPES: dict[str, str] = {
-    TEXT: "VARCHAR",
-    BIGINT: "BIGINT",
-    DOUBLE: "DOUBLE",
-    BOOLEAN: "BOOLEAN",
-    TIMESTAMP: "TIMESTAMP",
-    DATE: "DATE",
-    BLOB: "BLOB",
-    JSON: "JSON",
-    LIST_TEXT: "VARCHAR[]",
-    LIST_BIGINT: "BIGINT[]",
-    LIST_DOUBLE: "DOUBLE[]",
-    OTHER: "VARCHAR",
-}
 
 _INTEGER_TYPES = {
     "TINYINT",
@@ -132,59 +118,29 @@ def duckdb_logical_type(data_type: str) -> str:
     return OTHER
 
 
-_PARAM = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+def dollar_params(query: str, params: Mapping[str, Any] | None) -> tuple[str, list[Any] | None]:
+    """SQL with ``:name`` placeholders as DuckDB runs it: ``$1, $2 ...`` and the values in that order.
 
-
-def to_dollar_params(query: str) -> str:
-    """Rewrite ``:name`` placeholders as DuckDB's ``$name``.
-
-    String literals, quoted identifiers, comments and ``::`` casts are left alone.
-
-    Args:
-        query: SQL with ``:name`` placeholders.
-
-    Returns:
-        The same SQL with ``$name`` placeholders.
+    SQLAlchemy parses the placeholders (``::`` casts are left alone; write ``\\:`` for a literal colon
+    before a word), so there is one parser for every backend.
     """
-    out: list[str] = []
-    i, n = 0, len(query)
-    while i < n:
-        char = query[i]
-        if char in ("'", '"'):
-            j = i + 1
-            while j < n:
-                if query[j] == char:
-                    if j + 1 < n and query[j + 1] == char:  # doubled quote inside the literal
-                        j += 2
-                        continue
-                    break
-                j += 1
-            out.append(query[i : j + 1])
-            i = j + 1
-        elif query.startswith("--", i):
-            j = query.find("\n", i)
-            j = n if j < 0 else j
-            out.append(query[i:j])
-            i = j
-        elif query.startswith("/*", i):
-            j = query.find("*/", i + 2)
-            j = n if j < 0 else j + 2
-            out.append(query[i:j])
-            i = j
-        elif query.startswith("::", i):
-            out.append("::")
-            i += 2
-        elif char == ":" and (match := _PARAM.match(query, i + 1)) and not (i and _is_word(query[i - 1])):
-            out.append("$" + match.group())
-            i = match.end()
-        else:
-            out.append(char)
-            i += 1
-    return "".join(out)
+    import sqlalchemy as sa
+
+    compiled = sa.text(query).compile(dialect=_pg_dialect("numeric_dollar"))
+    names = compiled.positiontup or []
+    if not names:
+        return str(compiled), None
+    values = dict(params or {})
+    if missing := [n for n in names if n not in values]:
+        raise FeedbackError(f"The query needs a value for {missing} (pass params={{name: value}}).")
+    return str(compiled), [values[n] for n in names]
 
 
-def _is_word(char: str) -> bool:
-    return char.isalnum() or char == "_"
+def _pg_dialect(paramstyle: str | None = None) -> Any:
+    """SQLAlchemy's PostgreSQL dialect: DuckDB reads its DDL and ``INSERT ... ON CONFLICT``."""
+    from sqlalchemy.dialects import postgresql
+
+    return postgresql.dialect(paramstyle=paramstyle) if paramstyle else postgresql.dialect()
 
 
 MEMORY_LIMIT = "512MB"
@@ -374,7 +330,7 @@ class DuckDBWarehouse(Warehouse):
         self, query: str, params: Mapping[str, Any] | None = None, types: Mapping[str, str] | None = None
     ) -> pd.DataFrame:
         with self._connection() as con:
-            frame = con.execute(to_dollar_params(query), dict(params) if params else None).df()
+            frame = con.execute(*dollar_params(query, params)).df()
         return normalise_frame(frame, types)
 
     def _execute(self, statement: str) -> None:
@@ -385,10 +341,10 @@ class DuckDBWarehouse(Warehouse):
     def _sql(self, query: str, params: dict[str, Any]) -> pd.DataFrame:
         with self._connection() as con:
             if self._tx_depth:  # inside transaction(): read what it has written so far
-                return normalise_frame(con.execute(to_dollar_params(query), params or None).df())
+                return normalise_frame(con.execute(*dollar_params(query, params)).df())
             con.execute("BEGIN TRANSACTION READ ONLY")
             try:
-                frame = con.execute(to_dollar_params(query), params or None).df()
+                frame = con.execute(*dollar_params(query, params)).df()
             finally:
                 con.execute("ROLLBACK")
         return normalise_frame(frame)
@@ -439,28 +395,22 @@ class DuckDBWarehouse(Warehouse):
     def _write_arrow(
         self, table: str, data: pa.Table, prepared: PreparedFrame, key: list[str] | None, *, replace: bool
     ) -> None:
+        """The bulk path: the rows as a registered Arrow table, one INSERT ... ON CONFLICT from it."""
         qualified = self._qualified(table)
-        columns = list(prepared.types)
+        target = prepared.table
         with self._transaction() as con, self._registered(con, data) as source:
             if replace:
                 con.execute(f"DROP TABLE IF EXISTS {qualified}")
             if replace or not prepared.exists:
-                definitions = [f"{self._quote(c)} {_DDL_TYPES[t]}" for c, t in prepared.types.items()]
-                if key:
-                    definitions.append(f"PRIMARY KEY ({', '.join(self._quote(k) for k in key)})")
-                con.execute(f"CREATE TABLE {qualified} ({', '.join(definitions)})")
+                con.execute(create_ddl(target))
+            for column in prepared.new_columns if not replace else []:
+                con.execute(add_column_ddl(target, column, _pg_dialect()))
+            if not data.num_rows:
+                return
+            columns = list(prepared.types)
+            if key:
+                con.execute(upsert_statement(target, source, columns, key, _pg_dialect()))
             else:
-                for column in prepared.new_columns:
-                    con.execute(
-                        f"ALTER TABLE {qualified} ADD COLUMN {self._quote(column)} "
-                        f"{_DDL_TYPES[prepared.types[column]]}"
-                    )
-                if key and data.num_rows:
-                    # Delete + insert in the same transaction: a replaced row takes exactly the new
-                    # values (columns the frame lacks become NULL), like on every other backend.
-                    match = " AND ".join(f"{qualified}.{self._quote(k)} = s.{self._quote(k)}" for k in key)
-                    con.execute(f"DELETE FROM {qualified} USING {source} s WHERE {match}")
-            if data.num_rows:
                 names = ", ".join(self._quote(c) for c in columns)
                 con.execute(f"INSERT INTO {qualified} ({names}) SELECT {names} FROM {source}")
 
@@ -480,8 +430,8 @@ class DuckDBWarehouse(Warehouse):
                 "vector": blobs.cast(pa.binary()),
             }
         )
-        prepared = self._vector_prepared(pd.DataFrame())
-        self._write_arrow(VECTOR_TABLE, data, prepared, VECTOR_KEY, replace=False)
+        prepared = self._vector_prepared()
+        self._write_arrow(self.vector_table, data, prepared, VECTOR_KEY, replace=False)
         return n
 
     def _read_vectors(self, model_id: str, hashes: list[str]) -> dict[str, np.ndarray]:
@@ -491,7 +441,7 @@ class DuckDBWarehouse(Warehouse):
         with self._connection() as con, self._registered(con, wanted) as name:
             # A relation (con.sql), not a DB-API result: its Arrow output needs no extra copy.
             relation = con.sql(
-                f"SELECT c.text_hash, c.dim, c.vector FROM {self._qualified(VECTOR_TABLE)} c "
+                f"SELECT c.text_hash, c.dim, c.vector FROM {self._qualified(self.vector_table)} c "
                 f"WHERE c.model_id = $m AND c.text_hash IN (SELECT h FROM {name})",
                 params={"m": model_id},
             )

@@ -25,24 +25,19 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import ConfigError, FeedbackError, MissingDependencyError
-from pipeline.warehouse.base import (
+from pipeline.warehouse.base import PreparedFrame, Warehouse
+from pipeline.warehouse.tables import add_column_ddl, build_table, logical_type, sa_type, upsert_statement
+from pipeline.warehouse.types import (
     BIGINT,
     BLOB,
     BOOLEAN,
     DATE,
     DOUBLE,
     JSON,
-    LIST_BIGINT,
-    LIST_DOUBLE,
     LIST_ITEM_TYPES,
-    LIST_TEXT,
     OTHER,
     TEXT,
     TIMESTAMP,
-    VECTOR_KEY,
-    VECTOR_TABLE,
-    PreparedFrame,
-    Warehouse,
     check_identifier,
     is_null,
     normalise_frame,
@@ -57,9 +52,14 @@ INLINE_VALUES_MAX = 500
 
 _POSTGRES_HINT = "pip install 'feedback-pipeline[postgres]'"
 
-# The embedding cache as this module creates it; the PostgreSQL fast paths need exactly these types.
-_VECTOR_TYPES = {"model_id": TEXT, "text_hash": TEXT, "dim": BIGINT, "vector": BLOB}
-_PG_VECTOR_TYPES = {"model_id": "text", "text_hash": "text", "dim": "bigint", "vector": "bytea"}
+# PostgreSQL type names as psycopg's COPY knows them.
+_COPY_TYPES = {
+    "double precision": "float8",
+    "timestamp without time zone": "timestamp",
+    "text[]": "text[]",
+    "bigint[]": "int8[]",
+    "double precision[]": "float8[]",
+}
 
 
 def _import_sqlalchemy() -> Any:
@@ -294,58 +294,10 @@ class SqlWarehouse(Warehouse):
     # ---- types --------------------------------------------------------------------------------------
 
     def _sa_type(self, logical: str, *, key: bool = False) -> Any:
-        import sqlalchemy as sa
-
-        if logical in LIST_ITEM_TYPES:
-            if self._backend == "postgresql":
-                from sqlalchemy.dialects.postgresql import ARRAY
-
-                return ARRAY(self._sa_type(LIST_ITEM_TYPES[logical]))
-            return sa.JSON(none_as_null=True)
-        if logical == TEXT and key and self._backend in ("mysql", "mariadb"):
-            return sa.String(255)  # MySQL cannot index TEXT without a length
-        return (
-            {
-                TEXT: sa.Text,
-                BIGINT: sa.BigInteger,
-                DOUBLE: sa.Double,
-                BOOLEAN: sa.Boolean,
-                TIMESTAMP: sa.DateTime,
-                DATE: sa.Date,
-                BLOB: sa.LargeBinary,
-                OTHER: sa.Text,
-            }[logical]()
-            if logical != JSON
-            else sa.JSON(none_as_null=True)
-        )
+        return sa_type(logical, self._backend, key=key)
 
     def _sql_type(self, logical: str) -> str:
         return self._sa_type(logical).compile(dialect=self._dialect)
-
-    @staticmethod
-    def _logical(sa_type: Any) -> str:
-        import sqlalchemy.types as st
-
-        if isinstance(sa_type, st.ARRAY):
-            item = SqlWarehouse._logical(sa_type.item_type)
-            return {TEXT: LIST_TEXT, BIGINT: LIST_BIGINT, DOUBLE: LIST_DOUBLE}.get(item, OTHER)
-        if isinstance(sa_type, st.JSON):
-            return JSON
-        if isinstance(sa_type, st.LargeBinary | st._Binary):
-            return BLOB
-        if isinstance(sa_type, st.Boolean):
-            return BOOLEAN
-        if isinstance(sa_type, st.Integer):
-            return BIGINT
-        if isinstance(sa_type, st.Float | st.Numeric):
-            return DOUBLE
-        if isinstance(sa_type, st.DateTime):
-            return TIMESTAMP
-        if isinstance(sa_type, st.Date):
-            return DATE
-        if isinstance(sa_type, st.String):
-            return TEXT
-        return OTHER
 
     def _result_types(self, types: Mapping[str, str]) -> dict[str, Any]:
         # OTHER columns keep the driver's own conversion.
@@ -384,7 +336,7 @@ class SqlWarehouse(Warehouse):
                 columns = sa.inspect(conn).get_columns(table, schema=self._schema)
             except NoSuchTableError:
                 return {}
-        return {c["name"]: self._logical(c["type"]) for c in columns}
+        return {c["name"]: logical_type(c["type"]) for c in columns}
 
     def _param_binds(self, params: Mapping[str, Any]) -> list[Any]:
         import sqlalchemy as sa
@@ -518,150 +470,78 @@ class SqlWarehouse(Warehouse):
             result = conn.execute(sa.text(f"DELETE FROM {qualified}{clause}").bindparams(*binds), params)
             return int(result.rowcount)
 
-    def _new_table(self, table: str, types: Mapping[str, str], key: list[str] | None) -> Any:
-        import sqlalchemy as sa
-
-        keys = set(key or [])
-        return sa.Table(
-            table,
-            sa.MetaData(),
-            *[
-                sa.Column(c, self._sa_type(t, key=c in keys), primary_key=c in keys, autoincrement=False)
-                for c, t in types.items()
-            ],
-            schema=self._schema,
-        )
-
     def _write(self, table: str, prepared: PreparedFrame, key: list[str] | None, *, replace: bool) -> None:
         import sqlalchemy as sa
 
-        records = _records(prepared.frame, prepared.types)
-        qualified = self._qualified(table)
+        target = prepared.table
         with self._begin() as conn:
             if replace:
-                conn.execute(sa.text(f"DROP TABLE IF EXISTS {qualified}"))
+                conn.execute(sa.text(f"DROP TABLE IF EXISTS {self._qualified(table)}"))
             if replace or not prepared.exists:
-                target = self._new_table(table, prepared.types, key)
                 target.create(conn)
+            for column in prepared.new_columns if not replace else []:
+                conn.execute(sa.text(add_column_ddl(target, column, self._dialect)))
+            if not len(prepared.frame):
+                return
+            if not key:
+                conn.execute(target.insert(), _records(prepared.frame, prepared.types))
+                return
+            if self._backend not in ("postgresql", "sqlite"):
+                raise FeedbackError(
+                    f"Upserts need INSERT ... ON CONFLICT, which {self._backend} lacks: use PostgreSQL, "
+                    "DuckDB or SQLite for the warehouse."
+                )
+            with self._staged(conn, prepared) as source:
+                statement = upsert_statement(target, source, list(prepared.types), key, self._dialect)
+                conn.execute(sa.text(statement))
+
+    @contextmanager
+    def _staged(self, conn: Any, prepared: PreparedFrame) -> Iterator[str]:
+        """The rows in a temporary table (PostgreSQL: binary COPY; others: executemany); its name."""
+        name = f"_wh_rows_{uuid.uuid4().hex[:16]}"
+        temp = build_table(name, prepared.types, None, self._backend)
+        temp._prefixes = ["TEMPORARY"]
+        temp.create(conn)
+        try:
+            if self._psycopg():
+                self._copy(conn, temp, prepared)
             else:
-                for column in prepared.new_columns:
-                    conn.execute(
-                        sa.text(
-                            f"ALTER TABLE {qualified} ADD COLUMN {self._quote(column)} "
-                            f"{self._sql_type(prepared.types[column])}"
-                        )
-                    )
-                target = sa.Table(table, sa.MetaData(), schema=self._schema, autoload_with=conn)
-                for column in target.columns:
-                    if isinstance(column.type, sa.JSON):
-                        column.type = sa.JSON(none_as_null=True)  # None -> SQL NULL, not JSON 'null'
-                if key and records:
-                    self._delete_keys(conn, target, key, records)
-            if records:
-                conn.execute(target.insert(), records)
+                conn.execute(temp.insert(), _records(prepared.frame, prepared.types))
+            yield name
+        finally:
+            temp.drop(conn)
+
+    def _copy(self, conn: Any, temp: Any, prepared: PreparedFrame) -> None:
+        """Binary COPY of the prepared rows into ``temp`` (no SQL text, no per-row statement)."""
+        names = list(prepared.types)
+        columns = [_column_values(prepared.frame[c], prepared.types[c]) for c in names]
+        pg_types = [self._element_type(temp.c[c].type).lower() for c in names]
+        raw = conn.connection.driver_connection
+        quoted = ", ".join(self._quote(c) for c in names)
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(f"COPY {self._quote(temp.name)} ({quoted}) FROM STDIN (FORMAT BINARY)") as copy,
+        ):
+            copy.set_types([_COPY_TYPES.get(t, t) for t in pg_types])
+            for row in zip(*columns, strict=True):
+                copy.write_row(row)
 
     def _element_type(self, sa_type: Any) -> str:
-        """The SQL name of a column type, fit for an array cast (no COLLATE clause)."""
+        """The SQL name of a column type (no COLLATE clause)."""
         if getattr(sa_type, "collation", None):
             sa_type = sa_type.copy()
             sa_type.collation = None
         return sa_type.compile(dialect=self._dialect)
-
-    def _delete_keys(self, conn: Any, target: Any, key: list[str], records: list[dict[str, Any]]) -> None:
-        """Delete the rows of ``target`` whose key is in ``records`` (inside the caller's transaction)."""
-        import sqlalchemy as sa
-
-        qualified = self._qualified(target.name)
-        if self._backend == "postgresql":
-            arrays = ", ".join(
-                f"CAST(:k{i} AS {self._element_type(target.c[k].type)}[])" for i, k in enumerate(key)
-            )
-            columns = ", ".join(self._quote(k) for k in key)
-            params = {f"k{i}": [r[k] for r in records] for i, k in enumerate(key)}
-            conn.execute(
-                sa.text(f"DELETE FROM {qualified} WHERE ({columns}) IN (SELECT * FROM unnest({arrays}))"),
-                params,
-            )
-            return
-        # The keys go to an indexed temporary table; the delete then probes the target's primary key
-        # (single key) or the temporary index (composite keys) instead of comparing every pair.
-        keys = sa.Table(
-            f"_wh_keys_{uuid.uuid4().hex[:16]}",
-            sa.MetaData(),
-            *[sa.Column(k, target.c[k].type, primary_key=True, autoincrement=False) for k in key],
-            prefixes=["TEMPORARY"],
-        )
-        keys.create(conn)
-        try:
-            conn.execute(keys.insert(), [{k: r[k] for k in key} for r in records])
-            temp = self._quote(keys.name)
-            if len(key) == 1:
-                column = self._quote(key[0])
-                condition = f"{column} IN (SELECT {column} FROM {temp})"
-            else:
-                match = " AND ".join(f"k.{self._quote(c)} = {qualified}.{self._quote(c)}" for c in key)
-                condition = f"EXISTS (SELECT 1 FROM {temp} k WHERE {match})"
-            conn.execute(sa.text(f"DELETE FROM {qualified} WHERE {condition}"))
-        finally:
-            keys.drop(conn)
 
     # ---- embedding cache fast paths (PostgreSQL + psycopg 3) -----------------------------------------
 
     def _psycopg(self) -> bool:
         return self._backend == "postgresql" and self._dialect.driver == "psycopg"
 
-    def _vector_table_is_native(self, conn: Any) -> bool:
-        import sqlalchemy as sa
-
-        rows = conn.execute(
-            sa.text(
-                "SELECT column_name, data_type FROM information_schema.columns "
-                "WHERE table_schema = COALESCE(:schema, current_schema()) AND table_name = :table"
-            ),
-            {"schema": self._schema, "table": VECTOR_TABLE},
-        ).fetchall()
-        found = {name: data_type for name, data_type in rows}
-        return all(found.get(c) == t for c, t in _PG_VECTOR_TYPES.items())
-
-    def _write_vectors(self, model_id: str, hashes: list[str], matrix: np.ndarray) -> int:
-        if not self._psycopg():
-            return super()._write_vectors(model_id, hashes, matrix)
-        import sqlalchemy as sa
-
-        qualified = self._qualified(VECTOR_TABLE)
-        exists = bool(self._column_types(VECTOR_TABLE))
-        if exists:
-            with self._connect() as conn:
-                native = self._vector_table_is_native(conn)
-            if not native:  # created elsewhere with other column types: the portable path copes
-                return super()._write_vectors(model_id, hashes, matrix)
-        with self._begin() as conn:
-            if not exists:
-                self._new_table(VECTOR_TABLE, _VECTOR_TYPES, VECTOR_KEY).create(conn)
-                # Float bytes do not compress: store them out of line without trying.
-                conn.execute(sa.text(f"ALTER TABLE {qualified} ALTER COLUMN vector SET STORAGE EXTERNAL"))
-            target = sa.Table(VECTOR_TABLE, sa.MetaData(), schema=self._schema, autoload_with=conn)
-            self._delete_keys(
-                conn, target, VECTOR_KEY, [{"model_id": model_id, "text_hash": h} for h in hashes]
-            )
-            dim = int(matrix.shape[1])
-            # Binary COPY: raw float bytes travel as they are (no hex text, no per-row statement).
-            raw = conn.connection.driver_connection
-            with (
-                raw.cursor() as cursor,
-                cursor.copy(
-                    f"COPY {qualified} (model_id, text_hash, dim, vector) FROM STDIN (FORMAT BINARY)"
-                ) as copy,
-            ):
-                copy.set_types(["text", "text", "int8", "bytea"])
-                for text_hash, row in zip(hashes, matrix, strict=True):
-                    copy.write_row((model_id, text_hash, dim, row.tobytes()))
-        return len(hashes)
-
     def _read_vectors(self, model_id: str, hashes: list[str]) -> dict[str, np.ndarray]:
         if not self._psycopg():
             return super()._read_vectors(model_id, hashes)
-        qualified = self._qualified(VECTOR_TABLE)
+        qualified = self._qualified(self.vector_table)
         with self._connect() as conn:
             raw = conn.connection.driver_connection
             # Binary results: bytea arrives as bytes, not as hex text to decode.
