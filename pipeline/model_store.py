@@ -50,9 +50,10 @@ MAX_DROP_POINTS = 1.0
 """Default gate tolerance: a candidate may be at most 1 point (0.01) worse on each gate metric."""
 
 _PACKAGES = ("feedback-pipeline", "numpy", "scipy", "scikit-learn", "pandas", "pydantic")
-_ALLOWED_SUFFIXES = (".json", ".npy", ".txt", ".yaml", ".md", ".safetensors", ".model")
+_ALLOWED_SUFFIXES = (".json", ".npy", ".npz", ".txt", ".yaml", ".md", ".safetensors", ".model")
 """The file types a version may hold: data, never code (a pickle, joblib or torch ``.bin`` is refused;
-``.model`` is a sentencepiece vocabulary, a protobuf)."""
+``.model`` is a sentencepiece vocabulary, a protobuf; ``.npz`` archives are read with
+``allow_pickle=False``)."""
 
 
 # --------------------------------------------------------------------------------------------------

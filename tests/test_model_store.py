@@ -26,7 +26,7 @@ from pipeline.model_store import (
 from pipeline.warehouse import open_warehouse
 from tests.conftest import write_config
 
-DATA_SUFFIXES = {".json", ".npy", ".txt", ".yaml", ".md", ".safetensors", ".model"}
+DATA_SUFFIXES = {".json", ".npy", ".npz", ".txt", ".yaml", ".md", ".safetensors", ".model"}
 
 
 def _version(folder: Path, family: str = "sentiment", tag: str = "a", **metrics: float) -> Path:
