@@ -51,7 +51,15 @@ from pipeline.tagging.workflow import encoder_spec, tagger_for_run
 from pipeline.taxonomy import load_taxonomy
 from pipeline.topic_registry import first_match, match_topics
 from pipeline.topic_versions import last_fit_at, load_promoted_topics, promote_fit
-from pipeline.topics import BERTopicModel, NoTopics, build_topics, content_sample, fit_topics, is_stable
+from pipeline.topics import (
+    BERTopicModel,
+    NoTopics,
+    assign_topics,
+    build_topics,
+    content_sample,
+    fit_topics,
+    is_stable,
+)
 from pipeline.warehouse import open_warehouse
 from pipeline.warehouse.base import Warehouse
 
@@ -375,10 +383,7 @@ def fit_window_topics(
         model.suggest_tags([list(v) if v is not None else [] for v in tags], config.topics.tag_share)
         start = next_topic_id(wh, config, previous)
         if previous is not None and len(previous.topic_ids_):
-            if is_stable(previous):
-                old = previous.transform(emb, languages=languages)
-            else:
-                old = previous.transform(emb)
+            old = assign_topics(previous, emb, languages)
             match = match_topics(
                 old,
                 model.labels_,
@@ -798,7 +803,7 @@ def reassign_rows(
             models.embedder, rows["text_redacted"].astype(str).tolist(), None, config.response_vector
         )
         langs = window_languages(rows["language"].tolist()) if "language" in rows else None
-        ids = model.transform(emb, languages=langs).astype(int)
+        ids = assign_topics(model, emb, langs).astype(int)
         old = pd.to_numeric(rows["topic_id"], errors="coerce").fillna(-1).astype(int).to_numpy()
         out = rows.assign(topic_id=ids, topic_label=model.labels(ids), topic_model_version=model.version)
         wh.upsert(table, out, key=TABLE_KEYS["feedback_enriched"])

@@ -57,11 +57,6 @@ def last_fit_at(config: Any, wh: Any) -> datetime | None:
     return datetime.fromisoformat(max(stamps)).replace(tzinfo=None) if stamps else None
 
 
-def assign(model: Any, emb: np.ndarray, languages: list[str] | None) -> np.ndarray:
-    """Topic ids of the window's vectors under ``model``."""
-    return assign_topics(model, emb, languages)
-
-
 def nmi_with_tags(labels: np.ndarray, tags: list[Any] | None) -> float | None:
     """NMI of topic ids with each answer's first tag ("none" for an answer without one), over the
     answers whose tags are known; None when no answer has tags."""
@@ -89,7 +84,7 @@ def resample_labels(
         emb[rows],
         [languages[i] for i in rows] if languages is not None else None,
     )
-    return assign(model, emb, languages)
+    return assign_topics(model, emb, languages)
 
 
 def gate_metrics(
@@ -102,7 +97,7 @@ def gate_metrics(
     """A topic model's gate metrics on one window (``reference``: :func:`resample_labels`)."""
     from sklearn.metrics import adjusted_rand_score
 
-    labels = assign(model, emb, languages)
+    labels = assign_topics(model, emb, languages)
     out: dict[str, Any] = {
         "n_topics": int(len(model.topic_ids_)),
         "outlier_share": float((labels == -1).mean()) if len(labels) else 0.0,

@@ -15,6 +15,7 @@ import json
 import logging
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -260,20 +261,7 @@ class BERTopicModel:
         self, path: str | Path, encoder: dict, metrics: dict, training_data: dict | None = None
     ) -> Path:
         """Write the model as a model-store version: :meth:`save`'s files plus ``manifest.json``."""
-        folder = self.save(path)
-        manifest = new_manifest(
-            "topics",
-            self.name,
-            self.version_,
-            "fitted",
-            created_at=self.fitted_at_.isoformat(),
-            encoder=encoder,
-            training_data=training_data or {},
-            metrics=metrics,
-            n_topics=int(len(self.topic_ids_)),
-        )
-        write_manifest(folder, manifest)
-        return folder
+        return save_version(self, path, encoder, metrics, training_data)
 
     @classmethod
     def load(cls, path: str | Path) -> BERTopicModel:
@@ -292,3 +280,24 @@ def _fitted_version(kind: str, fitted_at: datetime, centroids: np.ndarray, n: in
     """The model store's version id of a fit: what was fitted (its centroids), on how many texts, when."""
     digest = hashlib.sha256(np.ascontiguousarray(centroids, dtype="<f4").tobytes()).hexdigest()
     return version_id("topics", kind, {"fitted_at": fitted_at.isoformat(), "n": n, "centroids": digest})
+
+
+def save_version(
+    model: Any, path: str | Path, encoder: dict, metrics: dict, training_data: dict | None = None
+) -> Path:
+    """Write a fitted topic model (any with ``save``, ``name``, ``version_``, ``fitted_at_`` and
+    ``topic_ids_``) as a model-store version: its own files plus the store's ``manifest.json``."""
+    folder = model.save(path)
+    manifest = new_manifest(
+        "topics",
+        model.name,
+        model.version_,
+        "fitted",
+        created_at=model.fitted_at_.isoformat(),
+        encoder=encoder,
+        training_data=training_data or {},
+        metrics=metrics,
+        n_topics=int(len(model.topic_ids_)),
+    )
+    write_manifest(folder, manifest)
+    return folder

@@ -31,7 +31,7 @@ from sklearn.feature_extraction.text import CountVectorizer
 from pipeline import clock
 from pipeline.errors import InsufficientDataError, NotFittedError
 from pipeline.schema import TOPIC_INFO_COLUMNS
-from pipeline.topics.legacy import _fitted_version, stop_words
+from pipeline.topics.legacy import _fitted_version, save_version, stop_words
 from pipeline.topics.parts import LanguageCentredPCA, StableClusters, content_sample
 
 log = logging.getLogger(__name__)
@@ -429,22 +429,7 @@ class StableTopicModel(BERTopic):
         self, path: str | Path, encoder: dict, metrics: dict, training_data: dict | None = None
     ) -> Path:
         """Write the model as a model-store version: :meth:`save`'s files plus ``manifest.json``."""
-        from pipeline.model_store import new_manifest, write_manifest
-
-        folder = self.save(path)
-        manifest = new_manifest(
-            "topics",
-            self.name,
-            self.version_,
-            "fitted",
-            created_at=self.fitted_at_.isoformat(),
-            encoder=encoder,
-            training_data=training_data or {},
-            metrics=metrics,
-            n_topics=int(len(self.topic_ids_)),
-        )
-        write_manifest(folder, manifest)
-        return folder
+        return save_version(self, path, encoder, metrics, training_data)
 
     @classmethod
     def load(cls, path: str | Path, embedding_model: Any = None) -> StableTopicModel:  # type: ignore[override]
