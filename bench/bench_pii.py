@@ -7,7 +7,7 @@ What it measures, median of ``--repeats`` runs (5 by default), each over the sam
 - ``phone_only``: ``redact_pii(kinds=("phone",))``: the phonenumbers-based phone step alone (the
   candidate scan, phonenumbers' ``PhoneNumberMatcher`` on each candidate, the guards).
 
-The answers: the bundled sample survey (``pipeline.sample.generate_survey``, 10,000 rows, seed 0: about
+The answers: the bundled sample survey (``pipeline.demo.sample.generate_survey``, 10,000 rows, seed 0: about
 4% with PII, about 29% with a digit, a few 50,000-character ones), and, when ``../shared/data`` is
 there, 10,000 answers drawn from ``throughput_dev_texts.parquet`` (real reviews and tweets). Each answer
 is normalised and cut to ``max_chars + 256`` (5,256) characters first, as ``prepare`` does before it
@@ -40,7 +40,7 @@ if str(REPO_ROOT) not in sys.path:  # run as a script from anywhere without inst
 
 from pipeline import pii  # noqa: E402
 from pipeline.prepare import normalise_text  # noqa: E402
-from pipeline.sample import generate_survey  # noqa: E402
+from pipeline.demo.sample import generate_survey  # noqa: E402
 
 DEFAULT_OUT = REPO_ROOT / "bench" / "results" / "pii.json"
 DEV_TEXTS = REPO_ROOT.parent / "shared" / "data" / "throughput_dev_texts.parquet"

@@ -5,7 +5,7 @@ the start date + N days at 02:00; that night's export (Parquet, every 7th night 
 written, loaded with ``load_export``, and ``run_enrichment`` runs; then the warehouse is checked against
 an expected model kept here (per response_id: enriched or quarantined with which reason, and what content).
 
-The stream is seeded and deterministic, built from ``pipeline.sample.generate_survey`` rows re-keyed with
+The stream is seeded and deterministic, built from ``pipeline.demo.sample.generate_survey`` rows re-keyed with
 unique response_ids per night (the generator's own mess included: non-answers, PII, a 50,000-character
 comment, broken bytes, exact repeats, NaN scores, unknown types, missing dates), plus:
 
@@ -221,7 +221,7 @@ class Stream:
         return chosen
 
     def _generated(self, n: int, seed: int, days: int, end: datetime, prefix: str) -> list[Row]:
-        from pipeline.sample import generate_survey
+        from pipeline.demo.sample import generate_survey
 
         df = generate_survey(n=n, seed=seed, days=days, end=end)
         df["submitted_at"] = df["submitted_at"].astype("datetime64[us]")
@@ -582,7 +582,7 @@ def soak(args: argparse.Namespace, tmp: Path) -> dict:
     from pipeline.config import load_config
     from pipeline.pending import count_pending
     from pipeline.runner import load_export, run_enrichment
-    from pipeline.sample import write_export
+    from pipeline.demo.sample import write_export
     from pipeline.warehouse import open_warehouse
 
     config = load_config(write_config(tmp, args.warehouse, args.embedder))

@@ -88,7 +88,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Sample survey -> DuckDB -> nightly flow -> report."""
     from pipeline.config import load_config
     from pipeline.runner import build_report, load_export
-    from pipeline.sample import generate_survey, write_export
+    from pipeline.demo.sample import generate_survey, write_export
     from pipeline.warehouse import open_warehouse
 
     config = load_config(args.config, warehouse=args.warehouse)

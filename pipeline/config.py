@@ -25,7 +25,7 @@ class _Strict(BaseModel):
 
 
 class TablesConfig(_Strict):
-    """Warehouse table names (DESIGN.md defaults)."""
+    """Warehouse table names (the defaults: README.md, "What is written")."""
 
     source: str = "survey_responses"
     enriched: str = "feedback_enriched"

@@ -22,7 +22,7 @@ from pipeline.embed import CachedEmbedder, MemoryVectorStore, build_embedder, l2
 from pipeline.embed.response import AnswerEmbedder, answer_embedder, response_vectors
 from pipeline.model_store import read_manifest
 from pipeline.prepare import PrepareConfig, model_texts, prepare
-from pipeline.sample import generate_survey
+from pipeline.demo.sample import generate_survey
 from pipeline.tagging.data import read_labelled_files
 from pipeline.tagging.workflow import tagger_for_run
 from pipeline.taxonomy import load_taxonomy
@@ -184,7 +184,7 @@ def test_nightly_tags_of_a_trained_tagger_are_its_answer_level_decision(hashing,
     """One reason per answer: the nightly run must not add the reasons single sentences get."""
     from pipeline.model_store import FolderStore
     from pipeline.runner import load_export, run_enrichment
-    from pipeline.sample import write_export
+    from pipeline.demo.sample import write_export
     from pipeline.tagging import EmbeddingTfidfTagger
     from pipeline.tagging.workflow import TrainInfo, encoder_spec, save_version
     from pipeline.warehouse import open_warehouse

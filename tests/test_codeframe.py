@@ -139,7 +139,7 @@ def test_check_counts_examples_nearest_tag_and_untagged() -> None:
 
 @pytest.fixture(scope="module")
 def enriched_warehouse(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    from pipeline.sample import generate_survey, write_export
+    from pipeline.demo.sample import generate_survey, write_export
 
     tmp = tmp_path_factory.mktemp("codeframe")
     cfg = write_config(tmp, str(tmp / "w.duckdb"))

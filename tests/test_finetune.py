@@ -22,7 +22,7 @@ from pipeline.embed.tunable import (  # noqa: E402
     tunable_encoder,
 )
 from pipeline.errors import FeedbackError  # noqa: E402
-from pipeline.sample import generate_survey, write_export  # noqa: E402
+from pipeline.demo.sample import generate_survey, write_export  # noqa: E402
 
 FOOD = [
     "the pizza was cold and soggy",

@@ -16,7 +16,7 @@ from pipeline.config import load_config
 from pipeline.embed.base import text_hash
 from pipeline.erasure import id_hash
 from pipeline.runner import load_export, run_enrichment
-from pipeline.sample import generate_survey, write_export
+from pipeline.demo.sample import generate_survey, write_export
 from pipeline.warehouse import open_warehouse
 from tests.conftest import write_config
 

@@ -152,7 +152,7 @@ def test_every_artefact_the_project_writes_opens_without_pickle(tmp_path):
     saved and stored: every file in every folder and every row of the store's table is plain data."""
     from pipeline.embed import build_embedder
     from pipeline.runner import load_export, run_enrichment
-    from pipeline.sample import generate_survey, write_export
+    from pipeline.demo.sample import generate_survey, write_export
     from pipeline.sentiment import PrototypeSentiment, load_sentiment
     from pipeline.sentiment.retrain import learn_from_scores
     from pipeline.sentiment.workflow import embedder_spec, train_on_frame

@@ -11,7 +11,7 @@ import pytest
 from pipeline.config import DEFAULT_CONFIG, load_config
 from pipeline.errors import SchemaError
 from pipeline.runner import load_export, run_enrichment
-from pipeline.sample import generate_survey, write_export
+from pipeline.demo.sample import generate_survey, write_export
 from pipeline.warehouse import open_warehouse
 
 pytestmark = pytest.mark.slow

@@ -436,7 +436,7 @@ def test_split_sentences(text: str, lang: str, expected: list[str]) -> None:
 
 
 def test_single_sentence_shortcut_matches_spacy() -> None:
-    from pipeline.prepare import _sentencizer
+    from pipeline.prepare.sentences import _sentencizer
 
     nlp, _ = _sentencizer("en")
     texts = [

@@ -6,7 +6,7 @@ import pytest
 
 from pipeline.model_store import open_store
 from pipeline.runner import load_export, run_enrichment
-from pipeline.sample import generate_survey, write_export
+from pipeline.demo.sample import generate_survey, write_export
 from pipeline.warehouse import open_warehouse
 from tests.test_pipeline_e2e import make_config
 

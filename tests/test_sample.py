@@ -11,8 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline.errors import ConfigError
-from pipeline.sample import (
+from pipeline.demo.sample import (
     DEFAULT_END,
     LANGUAGES,
     NON_ANSWERS,
@@ -22,6 +21,7 @@ from pipeline.sample import (
     generate_survey,
     write_export,
 )
+from pipeline.errors import ConfigError
 from pipeline.taxonomy import load_taxonomy
 
 TAXONOMY_PATH = Path(__file__).resolve().parents[1] / "configs" / "taxonomy.yaml"
@@ -315,3 +315,36 @@ def test_csv_export_holds_invalid_utf8(tmp_path: Path, survey: pd.DataFrame) -> 
 def test_export_rejects_unknown_suffix(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"\.parquet"):
         write_export(generate_survey(n=5), tmp_path / "survey.xlsx")
+
+
+# The sample's phrases live in pipeline/demo/data/*.json: moving them out of the module must not change a
+# single generated value. Digests of the frames the module wrote before the move (seed and size fixed).
+GOLDEN_SAMPLE_DIGESTS = {
+    (2400, 42, False): "bc53b3e6ecd625a12effe1bf648905e02cd6a0fb2c4d485caa4b25f82e4ab5e2",
+    (2400, 42, True): "b429ebc1fabab23c58d2658fbec0aa2ccfd08a2922d4385cbf2b60d00f51b3a5",
+    (500, 7, True): "3dd50abc7e92f058c408e5a07385848ae0e8d4991f64b99789cce3655587bc08",
+}
+
+
+@pytest.mark.parametrize(("n", "seed", "with_truth"), list(GOLDEN_SAMPLE_DIGESTS))
+def test_sample_is_byte_identical_to_the_golden_digest(n, seed, with_truth):
+    import hashlib
+
+    df = generate_survey(n=n, seed=seed, with_truth=with_truth)
+    digest = hashlib.sha256(
+        pd.util.hash_pandas_object(df.astype(str), index=True).to_numpy().tobytes()
+    ).hexdigest()
+    assert digest == GOLDEN_SAMPLE_DIGESTS[(n, seed, with_truth)]
+
+
+def test_sample_tables_are_read_from_the_package_data():
+    from importlib import resources
+
+    from pipeline.demo import tables
+
+    names = sorted(p.name for p in resources.files("pipeline.demo").joinpath("data").iterdir())
+    assert names == ["issues.json", "phrases.json", "slots.json"]
+    # Lists in the files come back as the tuples the generator indexes.
+    assert isinstance(tables.PHRASES["app_crash"]["en"], tuple)
+    assert tables.FOREIGN_ANSWERS[0][2] == ("delivery_delay",)
+    assert None in tables.NON_ANSWERS

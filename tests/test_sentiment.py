@@ -1,6 +1,6 @@
 """Sentiment: supervision sources behind one interface, train/evaluate/predict, the CLI, the run wiring.
 
-Everything here runs on the project's own synthetic survey (``pipeline.sample``) and a tiny word-hashing
+Everything here runs on the project's own synthetic survey (``pipeline.demo.sample``) and a tiny word-hashing
 embedder, so it is fast and needs no encoder; the transformers test builds a tiny model in tmp_path.
 """
 
@@ -16,7 +16,7 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.errors import ConfigError, NotFittedError, SchemaError
-from pipeline.sample import TAG_POLARITY, generate_survey
+from pipeline.demo.sample import TAG_POLARITY, generate_survey
 from pipeline.sentiment import (
     EmbeddingSentiment,
     PrototypeSentiment,
@@ -415,7 +415,7 @@ def test_nightly_run_uses_a_trained_model_and_records_its_source(survey, tmp_pat
     from pipeline.config import load_config
     from pipeline.embed import build_embedder
     from pipeline.runner import load_export, run_enrichment
-    from pipeline.sample import write_export
+    from pipeline.demo.sample import write_export
     from pipeline.warehouse import open_warehouse
     from tests.test_pipeline_e2e import make_config
 

@@ -17,7 +17,7 @@ from pipeline.config import DEFAULT_CONFIG
 from pipeline.embed import build_embedder
 from pipeline.errors import ConfigError, FeedbackError, NotFittedError
 from pipeline.model_store import FolderStore, gate, read_manifest
-from pipeline.sample import generate_survey
+from pipeline.demo.sample import generate_survey
 from pipeline.tagging import EmbeddingTfidfTagger, ZeroShotTagger, build_tagger
 from pipeline.tagging.data import (
     LabelledData,

@@ -11,7 +11,7 @@ import pytest
 from pipeline.config import DEFAULT_CONFIG, load_config
 from pipeline.model_store import FolderStore
 from pipeline.runner import load_export, run_enrichment
-from pipeline.sample import generate_survey, write_export
+from pipeline.demo.sample import generate_survey, write_export
 from pipeline.tagging.data import write_label_table
 from pipeline.warehouse import open_warehouse
 

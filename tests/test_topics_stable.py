@@ -266,7 +266,7 @@ def test_cli_topics_assign_and_evaluate(tmp_path, capsys):
 
 def _enriched_sample(n: int = 3000, seed: int = 4) -> pd.DataFrame:
     """``feedback_enriched``-like rows from the generated sample: its true tags, a topic per first tag."""
-    from pipeline.sample import generate_survey
+    from pipeline.demo.sample import generate_survey
 
     df = generate_survey(n=n, seed=seed, with_truth=True).drop_duplicates("response_id")
     first = [t[0] if len(t) else None for t in df["true_tags"]]
@@ -369,7 +369,7 @@ class _CountingEmbedder:
 def test_refit_reassigns_the_stored_rows_of_the_window_from_cached_vectors(tmp_path, monkeypatch):
     from pipeline import runner
     from pipeline.config import load_config
-    from pipeline.sample import DEFAULT_END, generate_survey, write_export
+    from pipeline.demo.sample import DEFAULT_END, generate_survey, write_export
     from pipeline.warehouse import open_warehouse
     from tests.test_pipeline_e2e import make_config
 
