@@ -186,8 +186,8 @@ def load_set(name: str, data_dir: Path, answers: AnswerEmbedder) -> BenchSet:
 
 def sample_set(answers: AnswerEmbedder) -> BenchSet:
     """The demo's sample survey (seed 0) with its true themes, answered rows only."""
-    from pipeline.prepare import model_texts
     from pipeline.demo.sample import generate_survey
+    from pipeline.prepare import model_texts
 
     df = generate_survey(seed=0, with_truth=True)
     df = df[df["true_language"].notna() & (df["true_issue"].isna())].reset_index(drop=True)

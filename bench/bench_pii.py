@@ -39,8 +39,8 @@ if str(REPO_ROOT) not in sys.path:  # run as a script from anywhere without inst
     sys.path.insert(0, str(REPO_ROOT))
 
 from pipeline import pii  # noqa: E402
-from pipeline.prepare import normalise_text  # noqa: E402
 from pipeline.demo.sample import generate_survey  # noqa: E402
+from pipeline.prepare import normalise_text  # noqa: E402
 
 DEFAULT_OUT = REPO_ROOT / "bench" / "results" / "pii.json"
 DEV_TEXTS = REPO_ROOT.parent / "shared" / "data" / "throughput_dev_texts.parquet"

@@ -580,9 +580,10 @@ def write_config(tmp: Path, warehouse: str | None, embedder: str) -> Path:
 def soak(args: argparse.Namespace, tmp: Path) -> dict:
     from pipeline.check import check_warehouse
     from pipeline.config import load_config
-    from pipeline.pending import count_pending
-    from pipeline.runner import load_export, run_enrichment
     from pipeline.demo.sample import write_export
+    from pipeline.ingest import load_export
+    from pipeline.pending import count_pending
+    from pipeline.runner import run_enrichment
     from pipeline.warehouse import open_warehouse
 
     config = load_config(write_config(tmp, args.warehouse, args.embedder))

@@ -87,8 +87,9 @@ def _print_run(result: dict) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Sample survey -> DuckDB -> nightly flow -> report."""
     from pipeline.config import load_config
-    from pipeline.runner import build_report, load_export
     from pipeline.demo.sample import generate_survey, write_export
+    from pipeline.ingest import load_export
+    from pipeline.runner import build_report
     from pipeline.warehouse import open_warehouse
 
     config = load_config(args.config, warehouse=args.warehouse)
@@ -126,7 +127,7 @@ def cmd_enrich(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, warehouse=args.warehouse)
     if args.source:
-        from pipeline.runner import load_export
+        from pipeline.ingest import load_export
         from pipeline.warehouse import open_warehouse
 
         with open_warehouse(config.warehouse, config=config) as wh:

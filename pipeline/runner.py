@@ -11,11 +11,9 @@ points (:mod:`pipeline.faults`) let the tests kill a real run after any step.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,159 +26,42 @@ from pipeline.config import EnrichmentConfig
 from pipeline.embed import CachedEmbedder, build_embedder
 from pipeline.embed.base import Progress
 from pipeline.embed.response import response_vectors
-from pipeline.enrich import EnrichedBatch, Models, enrich_batch, prepare_batch
+from pipeline.enrich import Models, enrich_batch, prepare_batch
 from pipeline.faults import fault_point
-from pipeline.migrations import COLUMN_NAMES_KEY, read_meta, upgrade, write_meta
+from pipeline.ingest import new_watermark, validate_rows
 from pipeline.model_store import open_store
-from pipeline.pending import ROW_HASH, iter_pending, removed_ids
+from pipeline.pending import ROW_HASH, iter_pending
 from pipeline.prepare import prepare_config_of
 from pipeline.runs import SUCCESS, RunSession, RunSummary, new_run_id, run_session, write_run
 from pipeline.schema import TABLE_KEYS
 from pipeline.sentiment import sentiment_for_run
 from pipeline.source import (
     Validated,
-    apply_personal_data,
-    conform,
-    dedupe,
     quarantine_frame,
-    read_export,
-    segment_columns,
-    validate,
 )
-from pipeline.tagging.workflow import encoder_spec, tagger_for_run
+from pipeline.tagging.workflow import tagger_for_run
 from pipeline.taxonomy import load_taxonomy
-from pipeline.topic_registry import first_match, match_topics
-from pipeline.topic_versions import last_fit_at, load_promoted_topics, promote_fit
+from pipeline.topic_versions import last_fit_at, load_promoted_topics
 from pipeline.topics import (
     BERTopicModel,
     NoTopics,
     assign_topics,
-    build_topics,
     content_sample,
-    fit_topics,
-    is_stable,
 )
+from pipeline.topics.refit import fit_window_topics, window_languages, window_vectors
 from pipeline.warehouse import open_warehouse
 from pipeline.warehouse.base import Warehouse
+from pipeline.writeback import remove_deleted, update_alerts, write_batch, write_topics
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "RunSummary",
-    "load_export",
     "new_run_id",
     "run_enrichment",
     "utcnow",
-    "validate_rows",
-    "write_batch",
     "write_run",
 ]
-
-
-@dataclass(frozen=True)
-class LoadReport:
-    """What loading an export into the source table did."""
-
-    path: str
-    rows_read: int
-    rows_loaded: int
-    exact_duplicates: int
-    conflicting_duplicates: int
-    renamed: dict[str, str] = field(default_factory=dict)
-
-
-def load_export(path: str | Path, wh: Warehouse, config: EnrichmentConfig) -> LoadReport:
-    """Upsert a CSV/Parquet survey export into the source table, keyed by response_id.
-
-    Repeated response_ids collapse to their last row (an upsert by key would do the same); both kinds
-    of repeat are counted in the report, none is an error. The load holds the run lock (so two loads,
-    or a load and a run, never create or write the same tables at once) and is refused at once while a
-    run holds it (:class:`pipeline.warehouse.lock.RunLockHeld`).
-    """
-    from pipeline.erasure import erased_ids
-    from pipeline.warehouse.lock import default_holder, run_lock
-
-    raw = read_export(path)
-    df = conform(raw, config.source)
-    df, n_exact, n_conflict = dedupe(df)
-    erased = erased_ids(wh, config, df["response_id"])
-    if erased:  # an old export must not bring back an answer erased on request
-        log.warning("export %s: %d row(s) of erased responses not loaded", path, len(erased))
-        df = df[~df["response_id"].isin(erased)]
-    with run_lock(
-        wh,
-        holder=default_holder(f"load of {Path(path).name}"),
-        table=config.tables.lock,
-        lease_s=config.run_lock.lease_seconds,
-    ):
-        upgrade(wh, config)  # a warehouse of an earlier release is upgraded before anything is written
-        written = wh.upsert(config.tables.source, df, key=["response_id"])
-        renamed = dict(df.attrs.get("renamed") or {})
-        if renamed:  # every run records the export column names it stores under other names
-            known = json.loads(read_meta(wh, config, COLUMN_NAMES_KEY) or "{}")
-            write_meta(wh, config, COLUMN_NAMES_KEY, json.dumps({**known, **renamed}, ensure_ascii=False))
-    if n_exact or n_conflict:
-        log.info(
-            "export %s: %d exact and %d conflicting repeated response_ids collapsed",
-            path,
-            n_exact,
-            n_conflict,
-        )
-    return LoadReport(str(path), len(raw), written, n_exact, n_conflict, renamed)
-
-
-def new_watermark(pending: pd.DataFrame, previous: tuple | None = None) -> tuple | None:
-    """The largest (submitted_at, response_id) among the rows of a run (recorded for information only:
-    what is pending is decided by content, never by this)."""
-    ts = (
-        pd.to_datetime(pending["submitted_at"], errors="coerce")
-        if len(pending)
-        else pd.Series(dtype="datetime64[us]")
-    )
-    rows = pending.loc[ts.notna()].assign(_ts=ts[ts.notna()]) if len(pending) else pending
-    if len(rows) == 0:
-        return previous
-    top = rows.sort_values(["_ts", "response_id"]).iloc[-1]
-    candidate = (pd.Timestamp(top["_ts"]).to_pydatetime(), str(top["response_id"]))
-    return max(candidate, previous) if previous else candidate
-
-
-def plausible_window(config: EnrichmentConfig, now: datetime | None = None) -> tuple[datetime, datetime]:
-    """The submission times a row may have: ``source.earliest_submitted_at`` to now plus
-    ``source.max_future_days``."""
-    now = now or utcnow()
-    return config.source.earliest_submitted_at, now + timedelta(days=config.source.max_future_days)
-
-
-def validate_rows(
-    pending: pd.DataFrame, config: EnrichmentConfig, now: datetime | None = None
-) -> tuple[Validated, list[str]]:
-    """Conform and validate extracted rows; returns the split and the segment columns.
-
-    Rows keep the key they have in the source (conforming never renames a stored row), and quarantine
-    records carry the row's ``source_hash``.
-    """
-    if pending.empty:
-        empty = pd.DataFrame(columns=["response_id", "reason", "detail", "raw", "source_hash"])
-        return Validated(pending, empty), []
-    df = conform(pending, config.source)
-    if df.attrs.get("renamed"):
-        log.info("source columns stored under warehouse names: %s", df.attrs["renamed"])
-    if "response_id" in pending.columns:  # the stored key, as stored (conform strips and fills ids)
-        stored = pending["response_id"]
-        df["response_id"] = stored.astype(str).where(stored.notna(), df["response_id"])
-    df = apply_personal_data(df, config.source)  # before anything is copied past the source table
-    validated = validate(
-        df.drop(columns=[ROW_HASH], errors="ignore"),
-        plausible_window(config, now),
-        config.source.whole_number_scores,
-    )
-    quarantined = validated.quarantined
-    if ROW_HASH in df.columns:
-        quarantined = quarantined.assign(source_hash=df.loc[quarantined.index, ROW_HASH].to_numpy())
-        valid = validated.valid.assign(**{ROW_HASH: df.loc[validated.valid.index, ROW_HASH].to_numpy()})
-        validated = Validated(valid, quarantined)
-    return validated, segment_columns(df, config.source)
 
 
 def build_models(
@@ -303,127 +184,6 @@ def _stored_window(wh: Warehouse, config: EnrichmentConfig, start: pd.Timestamp 
     )
 
 
-def next_topic_id(wh: Warehouse, config: EnrichmentConfig, previous: BERTopicModel | None) -> int:
-    """The first never-used topic id (ids of retired topics are not reused)."""
-    ids = [int(t) for t in previous.topic_ids_] if previous is not None else []
-    if wh.table_exists(config.tables.topics):
-        ids += [int(t) for t in wh.read(config.tables.topics, ["topic_id"])["topic_id"]]
-    return max(ids) + 1 if ids else 0
-
-
-def window_languages(values: list | np.ndarray | pd.Series) -> list[str] | None:
-    """Languages as topic models take them: "" for unknown ones, None when none is known."""
-    langs = [None if v is None or pd.isna(v) else str(v) for v in values]
-    return None if all(v is None for v in langs) else ["" if v is None else v for v in langs]
-
-
-def window_vectors(config: EnrichmentConfig, models: Models, window: pd.DataFrame) -> np.ndarray:
-    """The response vectors of the window's texts, from the embedding cache.
-
-    Stored answers' vectors are in the cache (sentence means, written by the nightly run); an answer
-    missing there is encoded whole (and cached).
-    """
-    return response_vectors(
-        models.embedder, window["text"].astype(str).tolist(), None, config.response_vector
-    )
-
-
-def fit_window_topics(
-    config: EnrichmentConfig,
-    wh: Warehouse,
-    models: Models,
-    window: pd.DataFrame,
-    now: datetime | None = None,
-    emb: np.ndarray | None = None,
-) -> BERTopicModel | NoTopics | None:
-    """Fit the configured topic model on a window and store it, keeping the registry's topic ids.
-
-    For ``topics.stable.v1`` the new topics are matched to the previous model's by the overlap of their
-    texts in the window (:func:`pipeline.topic_registry.match_topics`): continuing topics keep their
-    ids, splits and merges are written to the ``topic_history`` table, and each topic gets a suggested
-    taxonomy tag from the tags of its texts (the tagger's, for texts not tagged yet).
-
-    Args:
-        config: The enrichment config.
-        wh: The warehouse (previous model, registry, history).
-        models: The run's models (embedder, tagger).
-        window: The window from :func:`topic_window`.
-        now: The refit's time (history records).
-        emb: The window's vectors (:func:`window_vectors`); read from the cache when None.
-
-    Returns:
-        The fitted and promoted model, or None when the window has fewer than ``topics.min_docs`` texts
-        or the gate refused the refit.
-    """
-    if len(window) < config.topics.min_docs:
-        log.info(
-            "topics: %d texts in the window, fewer than min_docs=%d; skipped",
-            len(window),
-            config.topics.min_docs,
-        )
-        return None
-    now = now or utcnow()
-    texts = window["text"].astype(str).tolist()
-    languages = window_languages(window["language"].tolist())
-    if emb is None:
-        emb = window_vectors(config, models, window)
-    options = {"languages": config.languages, **config.topics.options}
-    previous = load_promoted_topics(config, wh, models.embedder.model_id)
-    model = fit_topics(build_topics(config.topics.name, **options), texts, emb, languages, previous)
-    tags = list(window["tags"])
-    if is_stable(model):
-        missing = [i for i, v in enumerate(tags) if not isinstance(v, list | tuple | np.ndarray)]
-        if missing and models.tagger is not None:
-            reads_texts = bool(getattr(models.tagger, "needs_texts", False))
-            predicted, _ = models.tagger.predict(
-                emb[missing], **({"texts": [texts[i] for i in missing]} if reads_texts else {})
-            )
-            for i, found in zip(missing, predicted, strict=True):
-                tags[i] = list(found)
-        model.suggest_tags([list(v) if v is not None else [] for v in tags], config.topics.tag_share)
-        start = next_topic_id(wh, config, previous)
-        if previous is not None and len(previous.topic_ids_):
-            old = assign_topics(previous, emb, languages)
-            match = match_topics(
-                old,
-                model.labels_,
-                start,
-                min_jaccard=config.topics.min_jaccard,
-                old_ids=[int(t) for t in previous.topic_ids_],
-            )
-        else:
-            match = first_match(list(model.topic_ids_), start)
-        model.relabel(match.mapping)
-    if not isinstance(model, NoTopics):
-        decision = promote_fit(
-            config,
-            wh,
-            model,
-            previous,
-            texts,
-            emb,
-            languages,
-            tags,
-            {
-                **encoder_spec(config.embedder.name, config.embedder.options, models.embedder),
-                "response_vector": config.response_vector,
-            },
-            window.attrs.get("start"),
-        )
-        if not decision.promoted:
-            return None
-    if is_stable(model):
-        history = match.history(model.version, pd.Timestamp(now))
-        if len(history):
-            wh.upsert(config.tables.topic_history, history, key=TABLE_KEYS["topic_history"])
-        log.info(
-            "topics: refit %s: %s",
-            model.version,
-            pd.Series([e["event"] for e in match.events]).value_counts().to_dict(),
-        )
-    return model
-
-
 def refit_topics(config: EnrichmentConfig, now: datetime | None = None, wait_s: float = 0.0) -> dict:
     """The weekly refit, without Prefect: fit on the stored window, keep ids, update the registry.
 
@@ -470,194 +230,6 @@ def refit_topics(config: EnrichmentConfig, now: datetime | None = None, wait_s: 
         **reassigned,
         "seconds": round(time.perf_counter() - t0, 2),
     }
-
-
-def write_batch(
-    wh: Warehouse,
-    config: EnrichmentConfig,
-    batch: EnrichedBatch | None,
-    quarantined: pd.DataFrame | None,
-    run_id: str,
-) -> None:
-    """Write one batch in ONE transaction: each response ends enriched (its row, tags and sentences)
-    or quarantined, never half of it, and never both.
-
-    A response's earlier tags and sentences are replaced, not appended; an enriched response that is
-    now quarantined leaves the enriched tables, and a quarantined one that is now enriched leaves the
-    quarantine. A process killed before the commit leaves the warehouse as it was, so the rows stay
-    pending and the next run does them again.
-    """
-    t = config.tables
-    enriched_ids = batch.enriched["response_id"].astype(str).tolist() if batch is not None else []
-    q = quarantined if quarantined is not None and len(quarantined) else None
-    quarantined_ids = q["response_id"].astype(str).tolist() if q is not None else []
-    ids = enriched_ids + quarantined_ids
-    if not ids:
-        return
-    with wh.transaction():
-        for table in (t.tags, t.sentences):
-            wh.delete(table, {"response_id": ids})
-        if quarantined_ids:
-            wh.delete(t.enriched, {"response_id": quarantined_ids})
-            rows = q.assign(run_id=run_id, quarantined_at=pd.Timestamp(utcnow()).as_unit("us"))
-            wh.upsert(t.quarantine, rows, key=TABLE_KEYS["quarantine"])
-        if batch is not None and enriched_ids:
-            wh.delete(t.quarantine, {"response_id": enriched_ids})
-            wh.upsert(t.enriched, batch.enriched, key=TABLE_KEYS["feedback_enriched"])
-            if len(batch.tags):
-                wh.upsert(t.tags, batch.tags, key=TABLE_KEYS["feedback_tags"])
-            if len(batch.sentences):
-                wh.upsert(t.sentences, batch.sentences, key=TABLE_KEYS["feedback_sentences"])
-    fault_point("write_batch")
-
-
-def remove_deleted(wh: Warehouse, config: EnrichmentConfig) -> int:
-    """Erase what the pipeline keeps of rows deleted from the source, and of answers older than
-    ``retention_days`` (:mod:`pipeline.erasure`: every table, quotes and cache, one transaction), so that
-    source = enriched + quarantined keeps holding. Returns how many responses were removed."""
-    from pipeline.erasure import expired_ids, forget_ids
-
-    removed = 0
-    deleted = removed_ids(wh, config)
-    if deleted:
-        forget_ids(wh, config, deleted, reason="deleted_from_source", who="pipeline", delete_source=False)
-        log.info("%d responses deleted from the source: erased from the pipeline's tables", len(deleted))
-        removed += len(deleted)
-    expired = expired_ids(wh, config)
-    if expired:
-        forget_ids(wh, config, expired, reason="retention", who="pipeline")
-        log.info("%d responses older than retention_days=%s erased", len(expired), config.retention_days)
-        removed += len(expired)
-    return removed
-
-
-def topic_spans(wh: Warehouse, config: EnrichmentConfig) -> pd.DataFrame:
-    """First and last ``submitted_at`` of each topic among the stored answers (an aggregate in SQL)."""
-    t = config.tables.enriched
-    if not wh.table_exists(t) or not {"topic_id", "submitted_at"} <= set(wh.columns(t)):
-        return pd.DataFrame(columns=["topic_id", "submitted_at"])
-    q = wh._quote
-    rows = wh._query(
-        f"SELECT {q('topic_id')} AS topic_id, MIN({q('submitted_at')}) AS first_at, "
-        f"MAX({q('submitted_at')}) AS last_at FROM {wh._qualified(t)} "
-        f"WHERE {q('topic_id')} >= 0 GROUP BY {q('topic_id')}",
-        None,
-        {"topic_id": "bigint", "first_at": "timestamp", "last_at": "timestamp"},
-    )
-    return pd.DataFrame(
-        {
-            "topic_id": pd.concat([rows["topic_id"], rows["topic_id"]], ignore_index=True),
-            "submitted_at": pd.concat([rows["first_at"], rows["last_at"]], ignore_index=True),
-        }
-    )
-
-
-def write_topics(
-    wh: Warehouse,
-    config: EnrichmentConfig,
-    topics: BERTopicModel | NoTopics,
-    seen: pd.DataFrame | None = None,
-) -> None:
-    """Upsert the topic registry: label, keywords, quotes, suggested tag, size, first/last seen, version.
-
-    Topics of the stored registry that the current ``topics.stable.v1`` model no longer has are kept,
-    with status ``retired`` (their ids are never reused). ``seen`` (topic_id, submitted_at) gives the
-    first/last seen times; None reads them from the stored answers (:func:`topic_spans`), which makes
-    the write a function of what is stored: a rerun after a kill writes the same registry.
-    """
-    table = topics.topic_table()
-    if table.empty:
-        return
-    if seen is None:
-        seen = topic_spans(wh, config)
-    t = config.tables
-    prior = wh.read(t.topics) if wh.table_exists(t.topics) else pd.DataFrame(columns=["topic_id"])
-    by_id = prior.set_index("topic_id") if len(prior) else None
-
-    def prior_value(topic_id: int, column: str) -> object:
-        if by_id is None or column not in by_id.columns or topic_id not in by_id.index:
-            return None
-        value = by_id.at[topic_id, column]
-        return (
-            None if value is None or (not isinstance(value, list | np.ndarray) and pd.isna(value)) else value
-        )
-
-    span = seen[seen["topic_id"] >= 0].groupby("topic_id")["submitted_at"].agg(["min", "max"])
-    table = table.assign(
-        first_seen=[
-            prior_value(i, "first_seen") if prior_value(i, "first_seen") is not None else span["min"].get(i)
-            for i in table["topic_id"]
-        ],
-        last_seen=[
-            span["max"].get(i) if span["max"].get(i) is not None else prior_value(i, "last_seen")
-            for i in table["topic_id"]
-        ],
-        model_version=topics.version,
-        status="active",
-    )
-    if is_stable(topics) and len(prior) and "status" in prior.columns:
-        gone = prior[~prior["topic_id"].isin(table["topic_id"]) & prior["status"].ne("retired")]
-        if len(gone):
-            table = pd.concat([table, gone.assign(status="retired")], ignore_index=True)
-    table["first_seen"] = pd.to_datetime(table["first_seen"]).astype("datetime64[us]")
-    table["last_seen"] = pd.to_datetime(table["last_seen"]).astype("datetime64[us]")
-    wh.upsert(t.topics, table, key=TABLE_KEYS["topics"])
-
-
-def update_alerts(wh: Warehouse, config: EnrichmentConfig, now: datetime | None = None) -> int:
-    """Compute emerging-theme alerts over ``feedback_enriched`` and upsert them into ``alerts``.
-
-    Only the rows the rules look at are read: ``submitted_at`` within the current period and the
-    baseline periods before it (:attr:`pipeline.alerts.AlertRules.lookback`), filtered in the
-    database, so the nightly cost does not grow with the table's history.
-
-    Args:
-        wh: The warehouse.
-        config: The enrichment config (``alerts`` section, table names).
-        now: End of the current period (default: the latest stored ``submitted_at``).
-
-    Returns:
-        The number of alerts written (re-running the same night replaces them).
-    """
-    t = config.tables
-    if not config.alerts.enabled or not wh.table_exists(t.enriched):
-        return 0
-    from pipeline.alerts import AlertRules, alert_frame, compute_alerts
-
-    have = set(wh.columns(t.enriched))
-    cols = [
-        c
-        for c in ("response_id", "submitted_at", "topic_id", "topic_label", "is_non_answer", "text_redacted")
-        if c in have
-    ]
-    rules = AlertRules(**config.alerts.model_dump(exclude={"enabled"}))
-    kinds = ("topic",) if "topic_id" in have else ()
-    kinds += ("tag",) if wh.table_exists(t.tags) else ()
-    # The period's end must be fixed before filtering (compute_alerts would take the latest row read).
-    end = pd.Timestamp(now) if now is not None else wh.max_value(t.enriched, "submitted_at")
-    if end is None:
-        alerts = alert_frame([])
-    else:
-        rows = _with_tag_lists(
-            wh, config, wh.read_range(t.enriched, "submitted_at", end - rules.lookback, end, cols)
-        )
-        alerts = compute_alerts(rows, now=end, rules=rules, kinds=kinds, created_at=utcnow())
-    if alerts.empty and wh.table_exists(t.alerts):
-        return 0
-    # A quiet night still creates the (empty) table, so that readers can always query it.
-    return wh.upsert(t.alerts, alerts, key=TABLE_KEYS["alerts"])
-
-
-def _with_tag_lists(wh: Warehouse, config: EnrichmentConfig, rows: pd.DataFrame) -> pd.DataFrame:
-    """``rows`` with each response's tags as a list, read from the tags table (the themes' truth)."""
-    t = config.tables
-    if not wh.table_exists(t.tags) or "response_id" not in rows:
-        return rows
-    ids = rows["response_id"].tolist()
-    long = wh.read(t.tags, ["response_id", "tag"], where={"response_id": ids}) if ids else None
-    lists = long.groupby("response_id", sort=False)["tag"].agg(list) if long is not None else {}
-    tags = [lists.get(r, []) if len(lists) else [] for r in ids]
-    return rows.assign(tags=pd.Series(tags, index=rows.index, dtype=object))
 
 
 def prepare_stage(validated: Validated, config: EnrichmentConfig, summary: RunSummary) -> pd.DataFrame:

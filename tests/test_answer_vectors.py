@@ -18,11 +18,11 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.config import DEFAULT_CONFIG, load_config
+from pipeline.demo.sample import generate_survey
 from pipeline.embed import CachedEmbedder, MemoryVectorStore, build_embedder, l2_normalise, text_hash
 from pipeline.embed.response import AnswerEmbedder, answer_embedder, response_vectors
 from pipeline.model_store import read_manifest
 from pipeline.prepare import PrepareConfig, model_texts, prepare
-from pipeline.demo.sample import generate_survey
 from pipeline.tagging.data import read_labelled_files
 from pipeline.tagging.workflow import tagger_for_run
 from pipeline.taxonomy import load_taxonomy
@@ -182,9 +182,10 @@ def test_answer_tags_rule_per_tagger_kind():
 
 def test_nightly_tags_of_a_trained_tagger_are_its_answer_level_decision(hashing, tmp_path):
     """One reason per answer: the nightly run must not add the reasons single sentences get."""
-    from pipeline.model_store import FolderStore
-    from pipeline.runner import load_export, run_enrichment
     from pipeline.demo.sample import write_export
+    from pipeline.ingest import load_export
+    from pipeline.model_store import FolderStore
+    from pipeline.runner import run_enrichment
     from pipeline.tagging import EmbeddingTfidfTagger
     from pipeline.tagging.workflow import TrainInfo, encoder_spec, save_version
     from pipeline.warehouse import open_warehouse

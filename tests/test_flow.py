@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.runner import load_export
 from pipeline.demo.sample import generate_survey, write_export
+from pipeline.ingest import load_export
 from pipeline.warehouse import open_warehouse
 from tests.test_pipeline_e2e import make_config
 

@@ -14,7 +14,8 @@ import pytest
 
 from pipeline.config import load_config
 from pipeline.errors import FeedbackError, SchemaError
-from pipeline.runner import load_export, run_enrichment
+from pipeline.ingest import load_export
+from pipeline.runner import run_enrichment
 from pipeline.source import conform, validate
 from pipeline.warehouse import open_warehouse
 from tests.conftest import pg_schema, write_config

@@ -150,9 +150,10 @@ def _open_without_code(name: str, content: bytes) -> None:
 def test_every_artefact_the_project_writes_opens_without_pickle(tmp_path):
     """A real run, a trained tagger, trained sentiment (labels and scores) and the zero-shot models, each
     saved and stored: every file in every folder and every row of the store's table is plain data."""
-    from pipeline.embed import build_embedder
-    from pipeline.runner import load_export, run_enrichment
     from pipeline.demo.sample import generate_survey, write_export
+    from pipeline.embed import build_embedder
+    from pipeline.ingest import load_export
+    from pipeline.runner import run_enrichment
     from pipeline.sentiment import PrototypeSentiment, load_sentiment
     from pipeline.sentiment.retrain import learn_from_scores
     from pipeline.sentiment.workflow import embedder_spec, train_on_frame

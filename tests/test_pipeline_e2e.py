@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 
 from pipeline.config import DEFAULT_CONFIG, load_config
-from pipeline.errors import SchemaError
-from pipeline.runner import load_export, run_enrichment
 from pipeline.demo.sample import generate_survey, write_export
+from pipeline.errors import SchemaError
+from pipeline.ingest import load_export
+from pipeline.runner import run_enrichment
 from pipeline.warehouse import open_warehouse
 
 pytestmark = pytest.mark.slow

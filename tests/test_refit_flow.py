@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.model_store import open_store
-from pipeline.runner import load_export, run_enrichment
 from pipeline.demo.sample import generate_survey, write_export
+from pipeline.ingest import load_export
+from pipeline.model_store import open_store
+from pipeline.runner import run_enrichment
 from pipeline.warehouse import open_warehouse
 from tests.test_pipeline_e2e import make_config
 

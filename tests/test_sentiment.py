@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from pipeline.cli import main
-from pipeline.errors import ConfigError, NotFittedError, SchemaError
 from pipeline.demo.sample import TAG_POLARITY, generate_survey
+from pipeline.errors import ConfigError, NotFittedError, SchemaError
 from pipeline.sentiment import (
     EmbeddingSentiment,
     PrototypeSentiment,
@@ -413,9 +413,10 @@ def test_transformers_backend_offline_with_a_tiny_model(tmp_path):
 @pytest.mark.slow
 def test_nightly_run_uses_a_trained_model_and_records_its_source(survey, tmp_path):
     from pipeline.config import load_config
-    from pipeline.embed import build_embedder
-    from pipeline.runner import load_export, run_enrichment
     from pipeline.demo.sample import write_export
+    from pipeline.embed import build_embedder
+    from pipeline.ingest import load_export
+    from pipeline.runner import run_enrichment
     from pipeline.warehouse import open_warehouse
     from tests.test_pipeline_e2e import make_config
 

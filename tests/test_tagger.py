@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 
 from pipeline.config import DEFAULT_CONFIG
+from pipeline.demo.sample import generate_survey
 from pipeline.embed import build_embedder
 from pipeline.errors import ConfigError, FeedbackError, NotFittedError
 from pipeline.model_store import FolderStore, gate, read_manifest
-from pipeline.demo.sample import generate_survey
 from pipeline.tagging import EmbeddingTfidfTagger, ZeroShotTagger, build_tagger
 from pipeline.tagging.data import (
     LabelledData,

@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 
 from pipeline.config import DEFAULT_CONFIG, load_config
-from pipeline.model_store import FolderStore
-from pipeline.runner import load_export, run_enrichment
 from pipeline.demo.sample import generate_survey, write_export
+from pipeline.ingest import load_export
+from pipeline.model_store import FolderStore
+from pipeline.runner import run_enrichment
 from pipeline.tagging.data import write_label_table
 from pipeline.warehouse import open_warehouse
 

@@ -287,8 +287,8 @@ def _enriched_sample(n: int = 3000, seed: int = 4) -> pd.DataFrame:
 def test_update_alerts_reads_only_the_lookback_and_matches_alerts_over_the_whole_table(tmp_path, monkeypatch):
     import pipeline.alerts as alerts_module
     from pipeline.config import EnrichmentConfig
-    from pipeline.runner import update_alerts
     from pipeline.warehouse import open_warehouse
+    from pipeline.writeback import update_alerts
 
     config = EnrichmentConfig()
     rules = AlertRules(**config.alerts.model_dump(exclude={"enabled"}))
@@ -328,8 +328,8 @@ def test_update_alerts_reads_only_the_lookback_and_matches_alerts_over_the_whole
 
 def test_a_quiet_night_creates_an_empty_alerts_table_with_the_types_later_alerts_need(tmp_path):
     from pipeline.config import EnrichmentConfig
-    from pipeline.runner import update_alerts
     from pipeline.warehouse import open_warehouse
+    from pipeline.writeback import update_alerts
 
     config = EnrichmentConfig()
     sample = _enriched_sample()
@@ -370,6 +370,7 @@ def test_refit_reassigns_the_stored_rows_of_the_window_from_cached_vectors(tmp_p
     from pipeline import runner
     from pipeline.config import load_config
     from pipeline.demo.sample import DEFAULT_END, generate_survey, write_export
+    from pipeline.ingest import load_export
     from pipeline.warehouse import open_warehouse
     from tests.test_pipeline_e2e import make_config
 
@@ -380,7 +381,7 @@ def test_refit_reassigns_the_stored_rows_of_the_window_from_cached_vectors(tmp_p
     later["response_id"] = "L" + later["response_id"].astype(str)
     for name, export in (("a", first), ("b", later)):
         with open_warehouse(config.warehouse) as wh:
-            runner.load_export(write_export(export, tmp_path / f"{name}.parquet"), wh, config)
+            load_export(write_export(export, tmp_path / f"{name}.parquet"), wh, config)
         runner.run_enrichment(config)
     with open_warehouse(config.warehouse) as wh:
         before = wh.read("feedback_enriched").set_index("response_id").sort_index()
