@@ -1,4 +1,4 @@
-"""Cost of PII redaction (``pipeline.pii.redact_pii``) per 10,000 survey answers.
+"""Cost of PII redaction (``pipeline.prepare.pii.redact_pii``) per 10,000 survey answers.
 
 What it measures, median of ``--repeats`` runs (5 by default), each over the same 10,000 answers:
 
@@ -38,9 +38,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # run as a script from anywhere without installing the package
     sys.path.insert(0, str(REPO_ROOT))
 
-from pipeline import pii  # noqa: E402
 from pipeline.demo.sample import generate_survey  # noqa: E402
-from pipeline.prepare import normalise_text  # noqa: E402
+from pipeline.prepare import normalise_text, pii  # noqa: E402
+from pipeline.prepare.pii import phones as pii_phones  # noqa: E402
 
 DEFAULT_OUT = REPO_ROOT / "bench" / "results" / "pii.json"
 DEV_TEXTS = REPO_ROOT.parent / "shared" / "data" / "throughput_dev_texts.parquet"
@@ -65,8 +65,8 @@ def dev_answers(n: int) -> list[str] | None:
 
 
 def clear_caches() -> None:
-    pii._valid_phones.cache_clear()
-    pii._possible_phone.cache_clear()
+    pii_phones._valid_phones.cache_clear()
+    pii_phones._possible_phone.cache_clear()
 
 
 def time_runs(texts: list[str], redact: Callable[[str], Any], repeats: int) -> list[float]:

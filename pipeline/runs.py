@@ -32,7 +32,7 @@ from pipeline.errors import FeedbackError
 from pipeline.faults import fault_point
 from pipeline.schema import TABLE_KEYS
 from pipeline.warehouse.base import Warehouse
-from pipeline.warehouse.lock import pid_alive
+from pipeline.warehouse.lock_lease import pid_alive
 
 log = logging.getLogger(__name__)
 

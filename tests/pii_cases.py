@@ -3,7 +3,7 @@
 Written for this project: the sentences are made up here (survey "why" answers), and the numbers are
 generated from a fixed seed with their published checksums (Luhn, ISO 13616 mod 97, CPF/CNPJ mod 11,
 DNI/NIE control letter, Spanish company NIF, Portuguese NIF), implemented here independently of
-``pipeline.pii``. No third-party data. The same set comes out on every import.
+``pipeline.prepare.pii``. No third-party data. The same set comes out on every import.
 
 - :data:`POSITIVES`: one secret per answer; the answer is the template with the secret in it, and a
   redactor finds it when its output is the template with the kind's placeholder in the secret's place.
@@ -84,7 +84,7 @@ def _fill(pattern: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------------------
-# Checksums (independent of pipeline.pii)
+# Checksums (independent of pipeline.prepare.pii)
 # --------------------------------------------------------------------------------------------------------
 
 

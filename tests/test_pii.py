@@ -1,5 +1,5 @@
-"""PII redaction (pipeline.pii): recall per kind and false positives on the test set of tests/pii_cases.py,
-plus the checksums, the decisions documented in pipeline/pii.py and the wiring into pipeline.prepare.
+"""PII redaction (pipeline.prepare.pii): recall per kind and false positives on the test set of tests/pii_cases.py,
+plus the checksums, the decisions documented in pipeline/prepare/pii/ and the wiring into pipeline.prepare.
 
 A positive counts as found when the output is the answer with the kind's placeholder exactly in the
 secret's place: the placeholder is there, no character of the secret survives, and nothing else changed.
@@ -14,9 +14,10 @@ from collections import defaultdict
 import pandas as pd
 import pytest
 
-import pipeline.pii as pii
 import pipeline.prepare as prepare_module
-from pipeline.pii import (
+import pipeline.prepare.pii as pii
+from pipeline.prepare import PrepareConfig, model_texts, prepare
+from pipeline.prepare.pii import (
     PII_KINDS,
     PLACEHOLDERS,
     cnpj_ok,
@@ -26,7 +27,6 @@ from pipeline.pii import (
     redact_pii,
     spanish_id_ok,
 )
-from pipeline.prepare import PrepareConfig, model_texts, prepare
 from tests.pii_cases import LANGS, NEGATIVES, POSITIVES, Positive
 
 PROMISED = ("email", "url", "phone", "card", "handle", "iban", "tax_id")

@@ -29,7 +29,8 @@ import sqlalchemy as sa
 from pipeline.errors import ConfigError
 from pipeline.warehouse import open_warehouse
 from pipeline.warehouse.base import Warehouse
-from pipeline.warehouse.lock import LockInfo, RunLockHeld, default_holder, run_lock
+from pipeline.warehouse.lock import default_holder, run_lock
+from pipeline.warehouse.lock_parts import LockInfo, RunLockHeld
 from tests.conftest import pg_schema
 
 REPO = Path(__file__).resolve().parents[1]

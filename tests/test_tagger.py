@@ -28,7 +28,7 @@ from pipeline.tagging.data import (
     write_label_table,
 )
 from pipeline.tagging.metrics import rollup, tagging_report
-from pipeline.tagging.trained import _tune_thresholds
+from pipeline.tagging.trained_parts import _tune_thresholds
 from pipeline.tagging.workflow import (
     compare_and_promote,
     encoder_spec,

@@ -15,10 +15,10 @@ Example:
     >>> out = prepare(df, PrepareConfig(languages=("en", "pt")), text_column="comment")
 """
 
-from pipeline.pii import PII_KINDS, PLACEHOLDERS, redact_pii
 from pipeline.prepare.language import LanguageDetector, detect_languages
 from pipeline.prepare.non_answers import NON_ANSWERS_FILE, NonAnswerList, is_non_answer, load_non_answers
 from pipeline.prepare.options import LINGUA_LANGUAGES, UNDETERMINED, PrepareConfig, prepare_config_of
+from pipeline.prepare.pii import PII_KINDS, PLACEHOLDERS, redact_pii
 from pipeline.prepare.sentences import split_sentences, split_sentences_many
 from pipeline.prepare.stage import OUTPUT_COLUMNS, prepare
 from pipeline.prepare.text import is_missing, model_texts, normalise_text, redact_and_truncate

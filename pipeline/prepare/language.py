@@ -11,8 +11,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import MissingDependencyError
-from pipeline.pii import PLACEHOLDER_RE as _PLACEHOLDER_RE
 from pipeline.prepare.options import DEFAULT_REJECT_LANGUAGES, UNDETERMINED, PrepareConfig
+from pipeline.prepare.pii import PLACEHOLDER_RE as _PLACEHOLDER_RE
 from pipeline.prepare.text import is_missing, normalise_text
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; the real imports are lazy

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.errors import ConfigError
-from pipeline.pii import PLACEHOLDER_RE as _PLACEHOLDER_RE
+from pipeline.prepare.pii import PLACEHOLDER_RE as _PLACEHOLDER_RE
 from pipeline.prepare.text import normalise_text
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; the real imports are lazy

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import ConfigError
-from pipeline.pii import PII_KINDS
+from pipeline.prepare.pii import PII_KINDS
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; the real imports are lazy
     pass

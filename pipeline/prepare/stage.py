@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from pipeline.errors import ConfigError, SchemaError, missing_columns
-from pipeline.pii import PII_KINDS
 from pipeline.prepare.language import detect_languages
 from pipeline.prepare.non_answers import is_non_answer
 from pipeline.prepare.options import PrepareConfig
+from pipeline.prepare.pii import PII_KINDS
 from pipeline.prepare.sentences import split_sentences_many
 from pipeline.prepare.text import _truncate, normalise_text, redact_and_truncate
 

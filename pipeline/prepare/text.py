@@ -1,4 +1,4 @@
-"""Normalisation, truncation and PII redaction of one answer's text (the patterns live in :mod:`pipeline.pii`)."""
+"""Normalisation, truncation and PII redaction of one answer's text (the patterns live in :mod:`pipeline.prepare.pii`)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from pipeline.pii import PII_KINDS, PLACEHOLDERS, redact_pii
 from pipeline.prepare.options import PrepareConfig
+from pipeline.prepare.pii import PII_KINDS, PLACEHOLDERS, redact_pii
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; the real imports are lazy
     pass
@@ -90,7 +90,7 @@ def _truncate(text: str, max_chars: int) -> tuple[str, bool]:
 # PII redaction
 # --------------------------------------------------------------------------------------------------------
 
-# The patterns, checksums and the phonenumbers-based phone rules live in pipeline.pii; every public name
+# The patterns, checksums and the phonenumbers-based phone rules live in pipeline.prepare.pii; every public name
 # (PII_KINDS, PLACEHOLDERS, redact_pii) is re-exported here, where the stage and its callers import them.
 
 #: How far past ``max_chars`` redaction reads before the cut is made: an e-mail, IBAN, tax id, phone or card

@@ -13,7 +13,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from pipeline.errors import UnknownComponentError
-from pipeline.tagging.trained import EmbeddingTfidfTagger, TaggerParams
+from pipeline.tagging.trained import EmbeddingTfidfTagger
+from pipeline.tagging.trained_parts import TaggerParams
 from pipeline.tagging.zeroshot import ZeroShotTagger
 from pipeline.taxonomy import Taxonomy
 

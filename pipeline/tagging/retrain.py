@@ -66,7 +66,7 @@ def split_labels(
 ) -> tuple[LabelledData, LabelledData]:
     """A train/evaluation split, stratified on each row's rarest tag (and grouped when rows have groups)."""
     from pipeline.tagging.metrics import binarize
-    from pipeline.tagging.trained import _folds
+    from pipeline.tagging.trained_parts import _folds
 
     if not 0 < eval_fraction < 1:
         raise ValueError(f"eval_fraction must be between 0 and 1, got {eval_fraction}")

@@ -33,7 +33,8 @@ from pipeline.model_store import (
 )
 from pipeline.tagging.data import LabelledData, embed_labelled
 from pipeline.tagging.metrics import error_table, rollup, tagging_report
-from pipeline.tagging.trained import EmbeddingTfidfTagger, TaggerParams
+from pipeline.tagging.trained import EmbeddingTfidfTagger
+from pipeline.tagging.trained_parts import TaggerParams
 from pipeline.tagging.zeroshot import ZeroShotTagger
 from pipeline.taxonomy import Taxonomy
 
