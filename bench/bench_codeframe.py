@@ -234,7 +234,7 @@ def labelled(s: BenchSet, rows: np.ndarray, with_tags: bool = True) -> Any:
 
 def zero_shot(s: BenchSet, rows: np.ndarray, answers: AnswerEmbedder, rule: str) -> list[list[str]]:
     """The zero-shot tagger's tags (answers and their sentences, as the nightly run applies it)."""
-    from pipeline.tagging.workflow import predict_tags
+    from pipeline.tagging.evaluation import predict_tags
     from pipeline.tagging.zeroshot import ZeroShotTagger
 
     before = rule == "absolute"  # the first rule: absolute threshold, no name prototypes
@@ -246,8 +246,8 @@ def self_trained(
     s: BenchSet, rows: np.ndarray, answers: AnswerEmbedder
 ) -> tuple[list[list[str]], dict[str, Any]]:
     """Self-train on the rows' texts (no labels), then tag them; the self-training report."""
+    from pipeline.tagging.evaluation import predict_tags
     from pipeline.tagging.selftrain import self_train
-    from pipeline.tagging.workflow import predict_tags
 
     result = self_train([s.texts[i] for i in rows], s.vectors[rows], s.taxonomy, answers.base)  # type: ignore[arg-type]
     tags = predict_tags(result.model, labelled(s, rows), answers)[0]
@@ -258,7 +258,8 @@ def trained_on_labels(
     s: BenchSet, train: np.ndarray, test: np.ndarray, answers: AnswerEmbedder
 ) -> list[list[str]]:
     """A tagger trained on the dev half's labels (and the taxonomy's phrases), tags of the test half."""
-    from pipeline.tagging.workflow import predict_tags, train_tagger
+    from pipeline.tagging.evaluation import predict_tags
+    from pipeline.tagging.lifecycle import train_tagger
 
     model, _ = train_tagger(labelled(s, train), answers, taxonomy=s.taxonomy)
     return predict_tags(model, labelled(s, test), answers)[0]

@@ -51,7 +51,7 @@ if str(REPO_ROOT) not in sys.path:
 from pipeline.embed import Embedder, build_embedder  # noqa: E402
 from pipeline.prepare import model_texts  # noqa: E402
 from pipeline.sentiment import EmbeddingSentiment, PrototypeSentiment  # noqa: E402
-from pipeline.sentiment.workflow import evaluate_frame  # noqa: E402
+from pipeline.sentiment.lifecycle import evaluate_frame  # noqa: E402
 
 log = logging.getLogger("bench_sentiment")
 
@@ -228,7 +228,7 @@ def task_airline(data_dir: Path, vec: Vectors) -> dict[str, Any]:
 
 def task_aspects(data_dir: Path, vec: Vectors) -> dict[str, Any]:
     """Aspect polarity given the gold tags, 5-fold CV grouped by review on the SemEval train file."""
-    from pipeline.sentiment.workflow import train_on_frame
+    from pipeline.sentiment.lifecycle import train_on_frame
 
     stem = "semeval16_restaurants_sentences_train"
     df = read_file(data_dir, stem)

@@ -156,7 +156,7 @@ def few_shot_fine_tuned(
 ) -> dict[str, Any]:
     """Few-shot (``per_tag`` rows per tag) with the frozen encoder and with the SetFit-style fine-tuned
     one, on the same drawn rows of every fold; scored on all rows."""
-    from pipeline.tagging.workflow import fine_tune_encoder
+    from pipeline.tagging.lifecycle import fine_tune_encoder
 
     n = len(data)
     frozen: list[list[str]] = [[] for _ in range(n)]

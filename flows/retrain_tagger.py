@@ -19,6 +19,8 @@ from pipeline.embed.response import answer_embedder
 from pipeline.model_store import ModelStore
 from pipeline.runs import run_session
 from pipeline.tagging.data import LabelledData
+from pipeline.tagging.evaluation import compare_and_promote
+from pipeline.tagging.lifecycle import encoder_spec, load_tagger, save_version, train_tagger
 from pipeline.tagging.retag import retag_stored
 from pipeline.tagging.retrain import (
     MIN_LABELS,
@@ -26,13 +28,6 @@ from pipeline.tagging.retrain import (
     self_train_window,
     split_labels,
     tagger_store,
-)
-from pipeline.tagging.workflow import (
-    compare_and_promote,
-    encoder_spec,
-    load_tagger,
-    save_version,
-    train_tagger,
 )
 from pipeline.taxonomy import load_taxonomy
 from pipeline.warehouse import open_warehouse

@@ -16,8 +16,9 @@ from typing import Any
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Check the warehouse of ``--config`` / ``--warehouse``; 0 when consistent, 2 when broken."""
-    from pipeline.check import check_warehouse, format_counts, open_for_reading
+    from pipeline.check import check_warehouse, format_counts
     from pipeline.config import load_config
+    from pipeline.warehouse.reading import open_for_reading
 
     config = load_config(args.config, warehouse=args.warehouse)
     with open_for_reading(config.warehouse) as wh:

@@ -52,8 +52,8 @@ def _load_model(spec: str, args: argparse.Namespace) -> tuple[Any, Any]:
     """The model and the embedder it reads, from ``--model``."""
     from pipeline.embed import build_embedder
     from pipeline.sentiment import PrototypeSentiment, load_sentiment
+    from pipeline.sentiment.lifecycle import embedder_for
     from pipeline.sentiment.transformers_backend import TransformersSentiment
-    from pipeline.sentiment.workflow import embedder_for
 
     if spec == "default":
         name, options = _embedder_choice(args)
@@ -80,7 +80,7 @@ def _load_model(spec: str, args: argparse.Namespace) -> tuple[Any, Any]:
 def cmd_train(args: argparse.Namespace) -> int:
     """Train and save a sentiment model."""
     from pipeline.embed import build_embedder
-    from pipeline.sentiment.workflow import embedder_spec, read_labelled, train_on_frame
+    from pipeline.sentiment.lifecycle import embedder_spec, read_labelled, train_on_frame
 
     name, options = _embedder_choice(args)
     df = read_labelled(args.data, _prepare(args), args.text_column)
@@ -110,7 +110,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Evaluate a model on a labelled file and write the metrics as JSON."""
-    from pipeline.sentiment.workflow import evaluate_frame, read_labelled
+    from pipeline.sentiment.lifecycle import evaluate_frame, read_labelled
 
     model, embedder = _load_model(args.model, args)
     result = evaluate_frame(model, read_labelled(args.data, _prepare(args), args.text_column), embedder)
@@ -132,7 +132,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Predict sentiment for a file and write id, label, score (and tag_sentiments)."""
-    from pipeline.sentiment.workflow import predict_frame, read_labelled
+    from pipeline.sentiment.lifecycle import predict_frame, read_labelled
     from pipeline.source import check_output_path
 
     check_output_path(args.out)
@@ -156,7 +156,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
     """Gate a version against the promoted one (or the zero-shot default when none is) on --data, and
     promote it: Spearman with the file's scores and/or macro F1 on its labels."""
     from pipeline.cli_store import report_decision, store_of
-    from pipeline.sentiment.workflow import evaluate_frame, read_labelled
+    from pipeline.sentiment.lifecycle import evaluate_frame, read_labelled
 
     df = read_labelled(args.data, _prepare(args), args.text_column)
     candidate, embedder = _load_model(args.model, args)

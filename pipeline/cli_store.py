@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pipeline.model_store import GATES, MAX_DROP_POINTS, ModelStore, PromotionDecision, open_store
+from pipeline.model_gates import GATES, MAX_DROP_POINTS, PromotionDecision
+from pipeline.model_store import ModelStore, open_store
 
 
 def _out(message: str) -> None:

@@ -81,7 +81,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         read_label_table,
         read_labelled_files,
     )
-    from pipeline.tagging.workflow import encoder_spec, save_version, train_tagger
+    from pipeline.tagging.lifecycle import encoder_spec, save_version, train_tagger
     from pipeline.taxonomy import load_taxonomy
 
     config = _config(args)
@@ -158,7 +158,7 @@ def _labelled_for_model(
     from pipeline.embed.response import answer_embedder
     from pipeline.model_store import read_manifest, resolve_version_dir
     from pipeline.tagging.data import read_labelled_files
-    from pipeline.tagging.workflow import (
+    from pipeline.tagging.lifecycle import (
         check_response_vector,
         embedder_from_manifest,
         embeds_itself,
@@ -183,7 +183,7 @@ def _labelled_for_model(
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Score a version on a labelled file: micro/macro F1, per tag, per language."""
-    from pipeline.tagging.workflow import evaluate_tagger
+    from pipeline.tagging.evaluation import evaluate_tagger
 
     folder, model, rows, embedder = _labelled_for_model(args.model, [args.data], args)
     if len(rows) == 0:
@@ -210,14 +210,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from pipeline.prepare import model_texts
     from pipeline.source import check_output_path, file_ids, read_export
     from pipeline.tagging.data import embed_texts_of_file
-    from pipeline.tagging.workflow import (
-        embedder_from_manifest,
-        embeds_itself,
-        load_tagger,
-        predictions_frame,
-        with_sentence_tags,
-        write_frame,
-    )
+    from pipeline.tagging.evaluation import predictions_frame, with_sentence_tags, write_frame
+    from pipeline.tagging.lifecycle import embedder_from_manifest, embeds_itself, load_tagger
 
     check_output_path(args.out)
     folder = resolve_version_dir(args.model)
@@ -254,7 +248,8 @@ def cmd_promote(args: argparse.Namespace) -> int:
     from pipeline.embed.response import answer_embedder
     from pipeline.model_store import read_manifest
     from pipeline.tagging.data import read_labelled_files
-    from pipeline.tagging.workflow import compare_and_promote, embedder_from_manifest
+    from pipeline.tagging.evaluation import compare_and_promote
+    from pipeline.tagging.lifecycle import embedder_from_manifest
 
     eval_data = None
     if args.data:
@@ -276,7 +271,8 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     from pipeline.embed.response import answer_embedder
     from pipeline.source import check_output_path
     from pipeline.tagging.data import embed_texts_of_file
-    from pipeline.tagging.workflow import load_tagger, suggest_for_labelling, tagger_for_run, write_frame
+    from pipeline.tagging.evaluation import suggest_for_labelling, write_frame
+    from pipeline.tagging.lifecycle import load_tagger, tagger_for_run
     from pipeline.taxonomy import load_taxonomy
     from pipeline.warehouse import open_warehouse
 

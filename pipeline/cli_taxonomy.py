@@ -31,7 +31,6 @@ def _config(args: argparse.Namespace) -> Any:
 
 def cmd_draft(args: argparse.Namespace) -> int:
     """Write a draft taxonomy from the stored topics."""
-    from pipeline.check import open_for_reading
     from pipeline.codeframe import (
         DRAFT_HEADER,
         draft_tags,
@@ -41,6 +40,7 @@ def cmd_draft(args: argparse.Namespace) -> int:
         topic_centroids,
     )
     from pipeline.taxonomy import load_taxonomy
+    from pipeline.warehouse.reading import open_for_reading
 
     out = Path(args.out)
     if out.suffix.lower() not in (".yaml", ".yml"):
@@ -101,9 +101,9 @@ def _check_inputs(args: argparse.Namespace, config: Any, stack: ExitStack) -> tu
             }
         )
         return rows, answer_embedder(encoder, config)
-    from pipeline.check import open_for_reading
     from pipeline.codeframe import ReadOnlyStore, read_answers
     from pipeline.embed.cache import CachedEmbedder
+    from pipeline.warehouse.reading import open_for_reading
 
     wh = stack.enter_context(open_for_reading(config.warehouse))
     rows = read_answers(wh, config, limit=args.limit)
@@ -113,7 +113,7 @@ def _check_inputs(args: argparse.Namespace, config: Any, stack: ExitStack) -> tu
 def cmd_check(args: argparse.Namespace) -> int:
     """Tag the answers with the codeframe and say what each tag catches."""
     from pipeline.codeframe import check_codeframe, checking_tagger, tag_prototypes
-    from pipeline.tagging.workflow import with_sentence_tags
+    from pipeline.tagging.evaluation import with_sentence_tags
     from pipeline.taxonomy import load_taxonomy
 
     if args.data and args.warehouse:

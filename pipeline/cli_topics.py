@@ -273,7 +273,7 @@ def _save_version(
     else:
         from pipeline.config import load_config
         from pipeline.embed import build_embedder
-        from pipeline.tagging.workflow import encoder_spec
+        from pipeline.tagging.lifecycle import encoder_spec
 
         config = load_config(args.config)
         embedder = build_embedder(config.embedder.name, **config.embedder.options)

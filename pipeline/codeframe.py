@@ -8,7 +8,7 @@ each tag of a codeframe catches before a night runs on it.
   other tag and how many answers carry both, the tags that never fire and the answers that get no tag.
 
 Tagging itself is the project's: the configured tagger built by :mod:`pipeline.tagging` and applied as
-the nightly run applies it (:func:`pipeline.tagging.workflow.with_sentence_tags`). This module holds no
+the nightly run applies it (:func:`pipeline.tagging.evaluation.with_sentence_tags`). This module holds no
 I/O beyond the warehouse reads of :func:`read_topic_answers` and :func:`read_answers`; the command line is
 :mod:`pipeline.cli_taxonomy`.
 """

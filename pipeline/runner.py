@@ -39,7 +39,7 @@ from pipeline.source import (
     Validated,
     quarantine_frame,
 )
-from pipeline.tagging.workflow import tagger_for_run
+from pipeline.tagging.lifecycle import tagger_for_run
 from pipeline.taxonomy import load_taxonomy
 from pipeline.topic_versions import last_fit_at, load_promoted_topics
 from pipeline.topics import (
@@ -549,8 +549,9 @@ def build_report(config: EnrichmentConfig, out_dir: str | Path | None = None) ->
         The analysis summary and the path of the HTML report.
     """
     from pipeline.analysis import summarise
-    from pipeline.check import open_for_reading, require_consistent
+    from pipeline.check import require_consistent
     from pipeline.report import write_report
+    from pipeline.warehouse.reading import open_for_reading
 
     t = config.tables
     with open_for_reading(config.warehouse) as wh:

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.model_store import ModelStore, PromotionDecision, open_store, read_manifest
+from pipeline.model_gates import PromotionDecision
+from pipeline.model_store import ModelStore, open_store, read_manifest
 from pipeline.topics import BERTopicModel, assign_topics, build_topics, fit_topics
 
 log = logging.getLogger(__name__)

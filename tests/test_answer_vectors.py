@@ -24,7 +24,7 @@ from pipeline.embed.response import AnswerEmbedder, answer_embedder, response_ve
 from pipeline.model_store import read_manifest
 from pipeline.prepare import PrepareConfig, model_texts, prepare
 from pipeline.tagging.data import read_labelled_files
-from pipeline.tagging.workflow import tagger_for_run
+from pipeline.tagging.lifecycle import tagger_for_run
 from pipeline.taxonomy import load_taxonomy
 
 MESSY = [
@@ -130,14 +130,14 @@ def test_cli_versions_record_their_answer_vectors_and_the_run_warns_on_others(tm
     (tmp_path / "registry" / "promoted.json").write_text(json.dumps({"version": "v1", "path": "v1"}))
     config = load_config(cfg)
     taxonomy = load_taxonomy(config.tagger.taxonomy)
-    with caplog.at_level(logging.WARNING, logger="pipeline.tagging.workflow"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.tagging.lifecycle"):
         tagger_for_run(config, taxonomy, build_embedder("hashing"))
     assert not [r for r in caplog.records if "answer vectors" in r.getMessage()]
     # A version trained before answer vectors were recorded was trained on whole-text vectors.
     manifest["encoder"].pop("response_vector")
     (version / "manifest.json").write_text(json.dumps(manifest))
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="pipeline.tagging.workflow"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.tagging.lifecycle"):
         tagger_for_run(config, taxonomy, build_embedder("hashing"))
     assert any("'whole' answer vectors" in r.getMessage() for r in caplog.records)
 
@@ -187,7 +187,7 @@ def test_nightly_tags_of_a_trained_tagger_are_its_answer_level_decision(hashing,
     from pipeline.model_store import FolderStore
     from pipeline.runner import run_enrichment
     from pipeline.tagging import EmbeddingTfidfTagger
-    from pipeline.tagging.workflow import TrainInfo, encoder_spec, save_version
+    from pipeline.tagging.lifecycle import TrainInfo, encoder_spec, save_version
     from pipeline.warehouse import open_warehouse
     from tests.test_pipeline_e2e import make_config
 
@@ -238,7 +238,7 @@ def test_nightly_tags_of_a_trained_tagger_are_its_answer_level_decision(hashing,
 def test_the_zero_shot_tagger_is_measured_with_its_sentences_as_the_nightly_run_applies_it(hashing):
     from pipeline.tagging import ZeroShotTagger
     from pipeline.tagging.data import LabelledData
-    from pipeline.tagging.workflow import evaluate_tagger, predict_tags
+    from pipeline.tagging.evaluation import evaluate_tagger, predict_tags
 
     taxonomy = load_taxonomy(DEFAULT_CONFIG.parent / "taxonomy.yaml")
     model = ZeroShotTagger(taxonomy).fit(hashing)
@@ -261,7 +261,7 @@ def test_file_commands_prepare_texts_with_the_configs_options(tmp_path):
     """A file is cut at the config's max_chars, as the nightly run cuts answers: predicting a long text
     under a 100-character limit gives what predicting its first 100 characters gives."""
     from pipeline.cli_topics import read_topic_data
-    from pipeline.sentiment.workflow import read_labelled
+    from pipeline.sentiment.lifecycle import read_labelled
 
     df = generate_survey(n=300, seed=4, with_truth=True)
     rows = pd.DataFrame({"text": df["comment"], "sentiment": df["true_sentiment"]}).dropna()

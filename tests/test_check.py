@@ -21,15 +21,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from pipeline.check import (
-    DATA_INVARIANTS,
-    INVARIANTS,
-    CheckResult,
-    Violation,
-    check_warehouse,
-    open_for_reading,
-    require_consistent,
-)
+from pipeline.check import check_warehouse, require_consistent
+from pipeline.check.checker import DATA_INVARIANTS, INVARIANTS, CheckResult, Violation
 from pipeline.cli_check import add_check_commands, cmd_check
 from pipeline.config import EnrichmentConfig, TablesConfig
 from pipeline.errors import ConfigError, FeedbackError
@@ -37,6 +30,7 @@ from pipeline.warehouse import open_warehouse
 from pipeline.warehouse.base import Warehouse
 from pipeline.warehouse.duckdb_backend import DuckDBWarehouse
 from pipeline.warehouse.lock import run_lock
+from pipeline.warehouse.reading import open_for_reading
 from tests.conftest import pg_schema
 
 CONFIG = EnrichmentConfig()

@@ -138,7 +138,7 @@ def test_cli_fine_tuned_version_round_trip_and_nightly_use(tmp_path, capsys):
     from pipeline.ingest import load_export
     from pipeline.model_store import FolderStore, read_manifest
     from pipeline.runner import build_models, run_enrichment
-    from pipeline.tagging.workflow import load_tagger
+    from pipeline.tagging.lifecycle import load_tagger
     from pipeline.warehouse import open_warehouse
 
     train, test = _labels(tmp_path)

@@ -155,10 +155,10 @@ def test_every_artefact_the_project_writes_opens_without_pickle(tmp_path):
     from pipeline.ingest import load_export
     from pipeline.runner import run_enrichment
     from pipeline.sentiment import PrototypeSentiment, load_sentiment
+    from pipeline.sentiment.lifecycle import embedder_spec, train_on_frame
     from pipeline.sentiment.retrain import learn_from_scores
-    from pipeline.sentiment.workflow import embedder_spec, train_on_frame
     from pipeline.tagging.data import LabelledData
-    from pipeline.tagging.workflow import encoder_spec, load_tagger, save_version, train_tagger
+    from pipeline.tagging.lifecycle import encoder_spec, load_tagger, save_version, train_tagger
     from pipeline.taxonomy import load_taxonomy
 
     cfg = write_config(

@@ -26,7 +26,7 @@ from pipeline.sentiment import (
     proba_to_scores,
     sentiment_for_run,
 )
-from pipeline.sentiment.workflow import embedder_spec, evaluate_frame, predict_frame, train_on_frame
+from pipeline.sentiment.lifecycle import embedder_spec, evaluate_frame, predict_frame, train_on_frame
 
 
 class WordHashEmbedder:

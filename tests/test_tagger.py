@@ -17,7 +17,8 @@ from pipeline.config import DEFAULT_CONFIG
 from pipeline.demo.sample import generate_survey
 from pipeline.embed import build_embedder
 from pipeline.errors import ConfigError, FeedbackError, NotFittedError
-from pipeline.model_store import FolderStore, gate, read_manifest
+from pipeline.model_gates import gate
+from pipeline.model_store import FolderStore, read_manifest
 from pipeline.tagging import EmbeddingTfidfTagger, ZeroShotTagger, build_tagger
 from pipeline.tagging.data import (
     LabelledData,
@@ -27,17 +28,10 @@ from pipeline.tagging.data import (
     read_labelled_files,
     write_label_table,
 )
+from pipeline.tagging.evaluation import compare_and_promote, evaluate_tagger, suggest_for_labelling
+from pipeline.tagging.lifecycle import encoder_spec, load_tagger, save_version, train_tagger
 from pipeline.tagging.metrics import rollup, tagging_report
 from pipeline.tagging.trained_parts import _tune_thresholds
-from pipeline.tagging.workflow import (
-    compare_and_promote,
-    encoder_spec,
-    evaluate_tagger,
-    load_tagger,
-    save_version,
-    suggest_for_labelling,
-    train_tagger,
-)
 from pipeline.taxonomy import load_taxonomy
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -378,7 +372,7 @@ def test_suggest_picks_uncertain_and_diverse_rows(trained, files, hashing):
     assert out["text"].is_unique
     assert (~out["labelled"]).all()
     _, scores = model.predict(emb, texts=texts)
-    from pipeline.tagging.workflow import uncertainty_scores
+    from pipeline.tagging.evaluation import uncertainty_scores
 
     u = uncertainty_scores(model, scores)
     assert out["uncertainty"].mean() > u.mean() + 0.1  # far more uncertain than a random row

@@ -106,7 +106,7 @@ def test_at_most_max_tags_and_none_for_texts_about_nothing(tagger):
 
 
 def test_a_saved_version_keeps_its_rule_and_calibration(tagger, tmp_path):
-    from pipeline.tagging.workflow import TrainInfo, load_tagger, save_version
+    from pipeline.tagging.lifecycle import TrainInfo, load_tagger, save_version
 
     emb, _ = _window()
     tagger.calibrate(emb)

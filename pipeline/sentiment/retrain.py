@@ -53,7 +53,7 @@ def unit_scores(scores: pd.Series, survey_types: pd.Series) -> pd.Series:
 
 
 def _evaluate(model: Any, rows: pd.DataFrame, emb: np.ndarray) -> dict[str, Any]:
-    from pipeline.sentiment.workflow import evaluate_frame
+    from pipeline.sentiment.lifecycle import evaluate_frame
 
     frame = pd.DataFrame(
         {
@@ -98,7 +98,7 @@ def learn_from_scores(
     from pipeline.embed import CachedEmbedder
     from pipeline.embed.response import AnswerEmbedder
     from pipeline.sentiment import load_sentiment, sentiment_for_run
-    from pipeline.tagging.workflow import encoder_spec
+    from pipeline.tagging.lifecycle import encoder_spec
 
     settings = config.sentiment.options.get("learn_from_scores")
     if not settings:

@@ -103,8 +103,8 @@ def self_train_window(
         A summary: status (promoted / refused / skipped), rows, version and the decision.
     """
     from pipeline.model_store import read_manifest
+    from pipeline.tagging.lifecycle import encoder_spec, save_version
     from pipeline.tagging.selftrain import train_without_labels
-    from pipeline.tagging.workflow import encoder_spec, save_version
     from pipeline.taxonomy import load_taxonomy
     from pipeline.topics import content_sample
 

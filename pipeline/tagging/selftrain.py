@@ -287,8 +287,8 @@ def _fit_student(
     tagger_params: TaggerParams | dict[str, Any] | None,
     version: str | None,
 ) -> EmbeddingTfidfTagger:
+    from pipeline.tagging.lifecycle import taxonomy_seeds
     from pipeline.tagging.rules import KeywordRules
-    from pipeline.tagging.workflow import taxonomy_seeds
 
     tp = (
         tagger_params
@@ -385,11 +385,11 @@ def train_without_labels(
         tagger_params: Hyper-parameters of the student.
 
     Returns:
-        The model and its :class:`pipeline.tagging.workflow.TrainInfo` (mode "self-trained", or
+        The model and its :class:`pipeline.tagging.lifecycle.TrainInfo` (mode "self-trained", or
         "zero-shot" when the window is too small or the gate refused the student).
     """
     from pipeline.tagging.data import embed_labelled, texts_digest
-    from pipeline.tagging.workflow import TrainInfo
+    from pipeline.tagging.lifecycle import TrainInfo
 
     t0 = time.perf_counter()
     if window.embeddings is None or window.embedder_id != embedder.model_id:

@@ -14,7 +14,7 @@ from pipeline.config import EnrichmentConfig
 from pipeline.embed.response import response_vectors
 from pipeline.enrich import Models
 from pipeline.schema import TABLE_KEYS
-from pipeline.tagging.workflow import encoder_spec
+from pipeline.tagging.lifecycle import encoder_spec
 from pipeline.topic_registry import first_match, match_topics
 from pipeline.topic_versions import load_promoted_topics, promote_fit
 from pipeline.topics import (
