@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.only == "fine-tune":  # SetFit-style few-shot, frozen vs fine-tuned (slow: ~1 min per fold)
         import pandas as pd
 
-        from pipeline.cli_tagger import _params
+        from pipeline.cli.tagger import _params
 
         params = _params(args.fine_tune_param)
         sem = read_labelled_files([args.data_dir / f"{SEMEVAL}.parquet"], embedder, args.cache_dir)

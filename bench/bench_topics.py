@@ -97,8 +97,8 @@ def quality(data_dir: Path, cache_dir: Path, seed: int, with_bertopic: bool) -> 
     """The quality part on SemEval sentences (stable model, and BERTopic defaults on request)."""
     from sklearn.metrics import adjusted_rand_score
 
-    from pipeline.cli_topics import evaluate_topics, read_topic_data, topic_scores
     from pipeline.config import load_config
+    from pipeline.topics.evaluation import evaluate_topics, read_topic_data, topic_scores
 
     data = read_topic_data(str(data_dir / f"{QUALITY_FILE}.parquet"))
     emb = np.asarray(cached_embeddings(cache_dir, QUALITY_FILE), dtype=np.float32)

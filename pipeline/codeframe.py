@@ -10,7 +10,7 @@ each tag of a codeframe catches before a night runs on it.
 Tagging itself is the project's: the configured tagger built by :mod:`pipeline.tagging` and applied as
 the nightly run applies it (:func:`pipeline.tagging.evaluation.with_sentence_tags`). This module holds no
 I/O beyond the warehouse reads of :func:`read_topic_answers` and :func:`read_answers`; the command line is
-:mod:`pipeline.cli_taxonomy`.
+:mod:`pipeline.cli.taxonomy`.
 """
 
 from __future__ import annotations

@@ -260,8 +260,8 @@ def test_the_zero_shot_tagger_is_measured_with_its_sentences_as_the_nightly_run_
 def test_file_commands_prepare_texts_with_the_configs_options(tmp_path):
     """A file is cut at the config's max_chars, as the nightly run cuts answers: predicting a long text
     under a 100-character limit gives what predicting its first 100 characters gives."""
-    from pipeline.cli_topics import read_topic_data
     from pipeline.sentiment.lifecycle import read_labelled
+    from pipeline.topics.evaluation import read_topic_data
 
     df = generate_survey(n=300, seed=4, with_truth=True)
     rows = pd.DataFrame({"text": df["comment"], "sentiment": df["true_sentiment"]}).dropna()

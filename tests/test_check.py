@@ -23,7 +23,7 @@ import pytest
 
 from pipeline.check import check_warehouse, require_consistent
 from pipeline.check.checker import DATA_INVARIANTS, INVARIANTS, CheckResult, Violation
-from pipeline.cli_check import add_check_commands, cmd_check
+from pipeline.cli.check import add_check_commands, cmd_check
 from pipeline.config import EnrichmentConfig, TablesConfig
 from pipeline.errors import ConfigError, FeedbackError
 from pipeline.warehouse import open_warehouse

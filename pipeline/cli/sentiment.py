@@ -15,11 +15,19 @@ hub model (``sentiment.transformers.v1``).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any
 
+from pipeline.cli.options import (
+    add_config,
+    add_embedder,
+    add_json,
+    add_out,
+    add_text_column,
+    prepare_of,
+    write_json,
+)
 from pipeline.errors import ConfigError
 
 
@@ -38,14 +46,6 @@ def _answers(embedder: Any, args: argparse.Namespace) -> Any:
     from pipeline.embed.response import answer_embedder
 
     return answer_embedder(embedder, load_config(args.config))
-
-
-def _prepare(args: argparse.Namespace) -> Any:
-    """The run's text options from ``--config`` (files are prepared as the nightly run prepares answers)."""
-    from pipeline.config import load_config
-    from pipeline.prepare import prepare_config_of
-
-    return prepare_config_of(load_config(args.config))
 
 
 def _load_model(spec: str, args: argparse.Namespace) -> tuple[Any, Any]:
@@ -83,7 +83,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from pipeline.sentiment.lifecycle import embedder_spec, read_labelled, train_on_frame
 
     name, options = _embedder_choice(args)
-    df = read_labelled(args.data, _prepare(args), args.text_column)
+    df = read_labelled(args.data, prepare_of(args), args.text_column)
     params: dict[str, Any] = {"cv_folds": args.cv_folds}
     if args.members:
         params["members"] = tuple(m.strip() for m in args.members.split(","))
@@ -113,10 +113,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from pipeline.sentiment.lifecycle import evaluate_frame, read_labelled
 
     model, embedder = _load_model(args.model, args)
-    result = evaluate_frame(model, read_labelled(args.data, _prepare(args), args.text_column), embedder)
+    result = evaluate_frame(model, read_labelled(args.data, prepare_of(args), args.text_column), embedder)
     result["data"] = str(args.data)
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=2), encoding="utf-8")
+    write_json(args.json, result)
     shown = {
         k: result[k]
         for k in ("n", "accuracy", "macro_f1", "aspect_n", "aspect_accuracy", "score_n", "spearman_score")
@@ -137,7 +136,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     check_output_path(args.out)
     model, embedder = _load_model(args.model, args)
-    df = read_labelled(args.data, _prepare(args), args.text_column)
+    df = read_labelled(args.data, prepare_of(args), args.text_column)
     pred = predict_frame(model, df, embedder)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -155,10 +154,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_promote(args: argparse.Namespace) -> int:
     """Gate a version against the promoted one (or the zero-shot default when none is) on --data, and
     promote it: Spearman with the file's scores and/or macro F1 on its labels."""
-    from pipeline.cli_store import report_decision, store_of
+    from pipeline.cli.store import report_decision, store_of
     from pipeline.sentiment.lifecycle import evaluate_frame, read_labelled
 
-    df = read_labelled(args.data, _prepare(args), args.text_column)
+    df = read_labelled(args.data, prepare_of(args), args.text_column)
     candidate, embedder = _load_model(args.model, args)
     reports = {"candidate": evaluate_frame(candidate, df, embedder)}
     with store_of(args, "sentiment") as store:
@@ -186,10 +185,10 @@ def add_sentiment_commands(subparsers: Any) -> None:
     sub = s.add_subparsers(dest="sentiment_command", required=True)
 
     def common(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--config", default=None, help="enrichment YAML (its embedder is the default)")
-        sp.add_argument("--embedder", default=None, help="embedder name or alias (default: the config's)")
+        add_config(sp, "enrichment YAML (its embedder is the default)")
+        add_embedder(sp)
         sp.add_argument("--data", required=True, help="CSV/Parquet file with a text column")
-        sp.add_argument("--text-column", default="text", help="the column of texts (default: text)")
+        add_text_column(sp, "the column of texts (default: text)")
 
     t = sub.add_parser("train", help="train sentiment.embedding_lr.v1 on labels or scores")
     common(t)
@@ -210,16 +209,16 @@ def add_sentiment_commands(subparsers: Any) -> None:
     e = sub.add_parser("evaluate", help="metrics of a model on a labelled file (JSON)")
     common(e)
     e.add_argument("--model", required=True, help="model folder, 'default', HF folder or transformers:NAME")
-    e.add_argument("--json", required=True, help="write the metrics here")
+    add_json(e, "write the metrics here", required=True)
     e.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("predict", help="sentiment of every row of a file")
     common(p)
     p.add_argument("--model", required=True, help="model folder, 'default', HF folder or transformers:NAME")
-    p.add_argument("--out", required=True, help="output .parquet or .csv")
+    add_out(p)
     p.set_defaults(func=cmd_predict)
 
-    from pipeline.cli_store import add_list_command, add_promote_options
+    from pipeline.cli.store import add_list_command, add_promote_options
 
     m = sub.add_parser(
         "promote", help="gate a version against the promoted one (macro F1 / Spearman on --data), promote it"

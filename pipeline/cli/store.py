@@ -9,18 +9,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
+from pipeline.cli.options import add_config, add_json, add_warehouse, echo, write_json
 from pipeline.model_gates import GATES, MAX_DROP_POINTS, PromotionDecision
 from pipeline.model_store import ModelStore, open_store
-
-
-def _out(message: str) -> None:
-    sys.stdout.write(message + "\n")
 
 
 def add_store_options(parser: argparse.ArgumentParser, family: str) -> None:
@@ -29,11 +23,9 @@ def add_store_options(parser: argparse.ArgumentParser, family: str) -> None:
         "--registry", default=None, help=f"a {family} registry folder (default: the config's model_store)"
     )
     if not any("--config" in a.option_strings for a in parser._actions):
-        parser.add_argument(
-            "--config", default=None, help="enrichment YAML (default: configs/enrichment.yaml)"
-        )
+        add_config(parser)
     if not any("--warehouse" in a.option_strings for a in parser._actions):
-        parser.add_argument("--warehouse", default=None, help="DuckDB file path or SQLAlchemy URL")
+        add_warehouse(parser)
 
 
 def add_promote_options(parser: argparse.ArgumentParser, family: str) -> None:
@@ -46,7 +38,7 @@ def add_promote_options(parser: argparse.ArgumentParser, family: str) -> None:
         default=MAX_DROP_POINTS,
         help=f"largest worsening in points of any gate metric ({metrics}; default {MAX_DROP_POINTS:g})",
     )
-    parser.add_argument("--json", default=None, help="write the decision and both reports here")
+    add_json(parser, "write the decision and both reports here")
     add_store_options(parser, family)
 
 
@@ -73,7 +65,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         rows = store.versions()
         where = store.describe()
     if not rows:
-        _out(f"no {family} versions in {where} yet (feedback {family} train, or a nightly run for topics)")
+        echo(f"no {family} versions in {where} yet (feedback {family} train, or a nightly run for topics)")
     for r in rows:
         metrics = r.get("metrics") or {}
         shown = "  ".join(
@@ -83,7 +75,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             if isinstance(metrics.get(m.name), int | float)
         )
         rows_n = (r.get("training_data") or {}).get("rows")
-        _out(
+        echo(
             f"{'*' if r['promoted'] else ' '} {r['version']}  {r.get('mode')}  {r.get('created_at')}  "
             f"{'' if rows_n is None else f'{rows_n} rows  '}{shown}"
         )
@@ -92,16 +84,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def report_decision(decision: PromotionDecision, reports: dict[str, Any], json_path: str | None) -> int:
     """Print a promotion decision (exit 0 promoted, 1 refused) and write it with both reports as JSON."""
-    if json_path:
-        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_path).write_text(
-            json.dumps({"decision": decision.as_dict(), "reports": reports}, indent=2, default=str),
-            encoding="utf-8",
-        )
+    write_json(json_path, {"decision": decision.as_dict(), "reports": reports}, default=str)
     if decision.promoted:
-        _out(f"promoted {decision.candidate_version}: {decision.reason} -> {decision.pointer}")
+        echo(f"promoted {decision.candidate_version}: {decision.reason} -> {decision.pointer}")
         return 0
-    _out(f"refused {decision.candidate_version}: {decision.reason}")
+    echo(f"refused {decision.candidate_version}: {decision.reason}")
     return 1
 
 

@@ -9,28 +9,28 @@ Labelled files have the columns of ``../shared/data/README.md`` (``text``, ``tag
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
+from pipeline.cli.options import (
+    add_config,
+    add_embedder,
+    add_json,
+    add_out,
+    add_warehouse,
+    config_of,
+    echo,
+    key_values,
+    write_json,
+)
 from pipeline.errors import FeedbackError, SchemaError
 
 log = logging.getLogger("feedback.tagger")
 
 
-def _out(message: str = "") -> None:
-    sys.stdout.write(message + "\n")
-
-
 def _write_json(path: str | None, payload: dict[str, Any]) -> None:
-    if path:
-        out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(
-            json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8"
-        )
+    write_json(path, payload, end="\n", ensure_ascii=False, default=str)
 
 
 def _prepare(config: Any) -> Any:
@@ -40,29 +40,10 @@ def _prepare(config: Any) -> Any:
     return prepare_config_of(config)
 
 
-def _config(args: argparse.Namespace) -> Any:
-    from pipeline.config import load_config
-
-    return load_config(args.config, warehouse=getattr(args, "warehouse", None))
-
-
 def _cache_dir(args: argparse.Namespace, config: Any) -> Path | None:
     if args.emb_cache == "none":
         return None
     return Path(args.emb_cache) if args.emb_cache else Path(config.state_dir) / "embeddings"
-
-
-def _params(pairs: list[str] | None) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise FeedbackError(f"--param expects KEY=VALUE, got {pair!r} (e.g. --param cv=3)")
-        try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value
-    return out
 
 
 def _per_lang_line(report: dict[str, Any]) -> str:
@@ -84,7 +65,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from pipeline.tagging.lifecycle import encoder_spec, save_version, train_tagger
     from pipeline.taxonomy import load_taxonomy
 
-    config = _config(args)
+    config = config_of(args)
     name = args.embedder or config.embedder.name
     options = {} if args.embedder else dict(config.embedder.options)
     embedder = answer_embedder(build_embedder(name, **options), config)
@@ -109,32 +90,32 @@ def cmd_train(args: argparse.Namespace) -> int:
         data,
         embedder,
         taxonomy=taxonomy,
-        params=_params(args.param),
+        params=key_values(args.param),
         use_taxonomy_examples=not args.no_taxonomy_examples,
-        fine_tune=_params(args.fine_tune_param) if args.fine_tune else None,
+        fine_tune=key_values(args.fine_tune_param) if args.fine_tune else None,
     )
     version = getattr(model, "version_id_", None) or model.version
     out = Path(args.out) if args.out else Path(config.model_store.path) / "tagger" / version
     save_version(model, out, info, encoder_spec(name, options, embedder))
     cv = getattr(model, "cv_report_", None)
-    _out(
+    echo(
         f"tagger {version} ({info.mode}, tags from {info.tag_source}): {info.rows} rows, {len(model.tag_names_)} tags, {info.seconds:.1f}s"
     )
     fine = getattr(model, "fine_tune_", None)
     if fine is not None:
-        _out(
+        echo(
             f"fine-tuned {fine.base_id} on {fine.pairs} pairs in {fine.seconds:.0f}s (loss {fine.loss_first:.3f} "
             f"-> {fine.loss_last:.3f}); the cross-validation below is optimistic (the encoder saw every row): "
             "evaluate on held-out data"
         )
     selftrain = getattr(model, "self_training_", None)
     if selftrain:  # no labels: the label-free gate instead of a cross-validated F1 against labels
-        _out(_self_training_line(selftrain))
+        echo(_self_training_line(selftrain))
     elif cv:
-        _out(
+        echo(
             f"cross-validated micro F1 {100 * cv['micro_f1']:.1f}, macro F1 {100 * cv['macro_f1']:.1f}   {_per_lang_line(cv)}"
         )
-    _out(f"written to {out}")
+    echo(f"written to {out}")
     _write_json(args.json, {"version": version, "path": str(out), "mode": info.mode, "cv_metrics": cv})
     return 0
 
@@ -170,7 +151,7 @@ def _labelled_for_model(
         raise FeedbackError(
             f"no tagger at {model_dir}: pass a version folder or a registry with promoted.json"
         )
-    config = _config(args)
+    config = config_of(args)
     manifest = read_manifest(folder)
     embedder = answer_embedder(embedder_from_manifest(manifest), config)
     model = load_tagger(folder, embedder)
@@ -194,11 +175,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     report = evaluate_tagger(model, rows, embedder)
     report["model"] = str(folder)
     report["data"] = args.data
-    _out(
+    echo(
         f"{model.version} on {args.data} ({len(rows)} rows): micro F1 {100 * report['micro_f1']:.1f}, macro F1 {100 * report['macro_f1']:.1f}"
     )
     if report["per_lang"]:
-        _out(f"per language: {_per_lang_line(report)}")
+        echo(f"per language: {_per_lang_line(report)}")
     _write_json(args.json, report)
     return 0
 
@@ -219,7 +200,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise FeedbackError(
             f"no tagger at {args.model}: pass a version folder or a registry with promoted.json"
         )
-    config = _config(args)
+    config = config_of(args)
     embedder = answer_embedder(embedder_from_manifest(read_manifest(folder)), config)
     model = load_tagger(folder, embedder)
     df = read_export(args.data)
@@ -238,13 +219,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
     tags = with_sentence_tags(model, tags, texts, langs, embedder)
     out = write_frame(predictions_frame(ids, tags, scores, model.tag_names_), args.out)
     tagged = sum(1 for t in tags if t)
-    _out(f"{len(df)} rows tagged by {model.version} ({tagged} with at least one tag) -> {out}")
+    echo(f"{len(df)} rows tagged by {model.version} ({tagged} with at least one tag) -> {out}")
     return 0
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
     """Gate a version against the promoted one (micro F1 on --data) and point the store at it."""
-    from pipeline.cli_store import report_decision, store_of
+    from pipeline.cli.store import report_decision, store_of
     from pipeline.embed.response import answer_embedder
     from pipeline.model_store import read_manifest
     from pipeline.tagging.data import read_labelled_files
@@ -253,7 +234,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
     eval_data = None
     if args.data:
-        config = _config(args)
+        config = config_of(args)
         embedder = answer_embedder(embedder_from_manifest(read_manifest(args.model, "tagger")), config)
         eval_data = read_labelled_files([args.data], embedder, _cache_dir(args, config), _prepare(config))
     with store_of(args, "tagger") as store:
@@ -277,7 +258,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     from pipeline.warehouse import open_warehouse
 
     check_output_path(args.out)
-    config = _config(args)
+    config = config_of(args)
     base = build_embedder(config.embedder.name, **config.embedder.options)
     if args.data:
         from pipeline.prepare import model_texts
@@ -320,8 +301,8 @@ def cmd_suggest(args: argparse.Namespace) -> int:
             )
     picked = suggest_for_labelling(model, ids, texts, emb, n=args.n, langs=langs)
     out = write_frame(picked if len(picked) else pd.DataFrame(picked), args.out)
-    _out(f"{len(picked)} rows to label (of {len(texts)} candidates, by {model.version}) -> {out}")
-    _out(
+    echo(f"{len(picked)} rows to label (of {len(texts)} candidates, by {model.version}) -> {out}")
+    echo(
         "Correct the 'tags' column, set 'labelled' to true on checked rows, then: feedback tagger import-labels --data FILE"
     )
     return 0
@@ -333,38 +314,38 @@ def cmd_import_labels(args: argparse.Namespace) -> int:
     from pipeline.tagging.data import write_label_table
     from pipeline.warehouse import open_warehouse
 
-    config = _config(args)
+    config = config_of(args)
     df = read_export(args.data)
     if "labelled" in df.columns:
         flags = df["labelled"].map(lambda v: str(v).strip().lower() in ("true", "1", "yes", "y", "x"))
         df = df[flags.to_numpy()]
     with open_warehouse(config.warehouse, config=config) as wh:
         n = write_label_table(wh, df, config.tables.tag_labels, labeller=args.labeller)
-    _out(f"{n} labelled rows upserted into {config.tables.tag_labels} ({config.warehouse})")
+    echo(f"{n} labelled rows upserted into {config.tables.tag_labels} ({config.warehouse})")
     return 0
 
 
 def add_tagger_commands(subparsers: Any) -> None:
     """Add ``feedback tagger ...`` to the CLI."""
-    from pipeline.cli_store import add_list_command, add_promote_options
+    from pipeline.cli.store import add_list_command, add_promote_options
 
     g = subparsers.add_parser("tagger", help="train, evaluate, compare and promote taggers")
     sub = g.add_subparsers(dest="tagger_command", required=True)
 
     def common(sp: argparse.ArgumentParser, warehouse: bool = False) -> None:
-        sp.add_argument("--config", default=None, help="enrichment YAML (default: configs/enrichment.yaml)")
+        add_config(sp)
         sp.add_argument(
             "--emb-cache", default=None, help="embedding file cache (default <state_dir>/embeddings; 'none')"
         )
         if warehouse:
-            sp.add_argument("--warehouse", default=None, help="DuckDB file path or SQLAlchemy URL")
+            add_warehouse(sp)
 
     t = sub.add_parser("train", help="train a version on labelled files and/or tag_labels")
     common(t, warehouse=True)
     t.add_argument("--data", nargs="+", default=None, help="labelled CSV/Parquet file(s)")
     t.add_argument("--from-warehouse", action="store_true", help="also read the warehouse table tag_labels")
     t.add_argument("--out", default=None, help="version folder (default <model_store.path>/tagger/<version>)")
-    t.add_argument("--embedder", default=None, help="embedder name or alias (default: the config's)")
+    add_embedder(t)
     t.add_argument(
         "--taxonomy", default=None, help="taxonomy YAML (default: the config's); 'none': tags from data"
     )
@@ -381,21 +362,21 @@ def add_tagger_commands(subparsers: Any) -> None:
         default=None,
         help="fine-tuning setting KEY=VALUE, e.g. epochs=2, learning_rate=2e-5, max_pairs=20000",
     )
-    t.add_argument("--json", default=None, help="write the cross-validated metrics here")
+    add_json(t, "write the cross-validated metrics here")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="micro/macro F1, per tag and per language on a labelled file")
     common(e)
     e.add_argument("--model", required=True, help="version folder, or registry folder (its promoted version)")
     e.add_argument("--data", required=True, help="labelled CSV/Parquet file")
-    e.add_argument("--json", required=True, help="write the metrics here")
+    add_json(e, "write the metrics here", required=True)
     e.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("predict", help="tag a file: id, tags, tag_scores")
     common(p)
     p.add_argument("--model", required=True, help="version folder, or registry folder (its promoted version)")
     p.add_argument("--data", required=True, help="CSV/Parquet file with a text column")
-    p.add_argument("--out", required=True, help="output .parquet or .csv")
+    add_out(p)
     p.set_defaults(func=cmd_predict)
 
     m = sub.add_parser("promote", help="gate a version against the promoted one (micro F1) and promote it")

@@ -8,25 +8,23 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import textwrap
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipeline.cli.options import (
+    add_config,
+    add_config_and_warehouse,
+    add_json,
+    add_text_column,
+    add_warehouse,
+    config_of,
+    echo,
+    write_json,
+)
 from pipeline.errors import ConfigError
-
-
-def _out(message: str = "") -> None:
-    sys.stdout.write(message + "\n")
-
-
-def _config(args: argparse.Namespace) -> Any:
-    from pipeline.config import load_config
-
-    return load_config(args.config, warehouse=getattr(args, "warehouse", None))
 
 
 def cmd_draft(args: argparse.Namespace) -> int:
@@ -47,7 +45,7 @@ def cmd_draft(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out {out}: expected a .yaml file for the draft taxonomy")
     if out.exists() and not args.force:
         raise ConfigError(f"--out {out} exists: choose another name, or pass --force to overwrite it")
-    config = _config(args)
+    config = config_of(args)
     with open_for_reading(config.warehouse) as wh:
         topics, answers, vectors = read_topic_answers(wh, config)
         source = wh.describe()
@@ -65,7 +63,7 @@ def cmd_draft(args: argparse.Namespace) -> int:
     out.write_text(draft_yaml(tags, version, header), encoding="utf-8")
     load_taxonomy(out)  # what was written must load as a taxonomy
     groups = sum(t.group for t in tags)
-    _out(
+    echo(
         f"draft codeframe: {len(tags) - groups} tags from topics, {groups} suggested parents -> {out}\n"
         f"Edit it (names, one-sentence descriptions, examples), then: feedback taxonomy check --taxonomy {out}"
         + (f" --warehouse {args.warehouse}" if args.warehouse else "")
@@ -118,7 +116,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     if args.data and args.warehouse:
         raise ConfigError("pass --data FILE or --warehouse (the stored answers), not both")
-    config = _config(args)
+    config = config_of(args)
     taxonomy = load_taxonomy(args.taxonomy)
     with ExitStack() as stack:
         rows, embedder = _check_inputs(args, config, stack)
@@ -149,11 +147,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             non_answers=int((~keep).sum()),
             n_examples=args.examples,
         )
-    if args.json:
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    _out(format_check(result))
+    write_json(args.json, result.to_dict(), end="\n", ensure_ascii=False)
+    echo(format_check(result))
     return 0
 
 
@@ -202,8 +197,7 @@ def add_taxonomy_commands(subparsers: Any) -> None:
     sub = g.add_subparsers(dest="taxonomy_command", required=True)
 
     d = sub.add_parser("draft", help="a draft taxonomy (YAML) from the topics discovered in the warehouse")
-    d.add_argument("--config", default=None, help="enrichment YAML (default: configs/enrichment.yaml)")
-    d.add_argument("--warehouse", default=None, help="DuckDB file path or SQLAlchemy URL")
+    add_config_and_warehouse(d)
     d.add_argument("--out", required=True, help="the draft taxonomy to write (.yaml)")
     d.add_argument("--version", default=None, help="version written in the draft (default draft-YYYYMMDD)")
     d.add_argument("--min-size", type=int, default=5, help="smallest topic drafted as a tag (default 5)")
@@ -215,11 +209,11 @@ def add_taxonomy_commands(subparsers: Any) -> None:
 
     c = sub.add_parser("check", help="what each tag catches, tags that never fire, answers with no tag")
     c.add_argument("--taxonomy", required=True, help="the taxonomy (codeframe) YAML to check")
-    c.add_argument("--config", default=None, help="enrichment YAML (its embedder and tagger settings)")
-    c.add_argument("--warehouse", default=None, help="check on the stored answers (default: the config's)")
+    add_config(c, "enrichment YAML (its embedder and tagger settings)")
+    add_warehouse(c, "check on the stored answers (default: the config's)")
     c.add_argument("--data", default=None, help="check on a CSV/Parquet file of answers instead")
-    c.add_argument("--text-column", default="text", help="the column of answers in --data (default: text)")
+    add_text_column(c, "the column of answers in --data (default: text)")
     c.add_argument("--limit", type=int, default=None, help="check on at most this many (latest) answers")
     c.add_argument("--examples", type=int, default=3, help="answers shown per tag (default 3)")
-    c.add_argument("--json", default=None, metavar="OUT", help="also write the whole check as JSON here")
+    add_json(c, "also write the whole check as JSON here", metavar="OUT")
     c.set_defaults(func=cmd_check)

@@ -8,10 +8,10 @@ lines. ``--json OUT`` writes the whole result. A DuckDB file is opened read-only
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 from typing import Any
+
+from pipeline.cli.options import add_config_and_warehouse, add_json, write_json
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -23,10 +23,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     config = load_config(args.config, warehouse=args.warehouse)
     with open_for_reading(config.warehouse) as wh:
         result = check_warehouse(wh, config)
-    if args.json:
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_json(args.json, result.to_dict(), end="\n", ensure_ascii=False)
     for reason in result.skipped:
         print(f"skipped: {reason}")
     if result.ok:
@@ -40,7 +37,6 @@ def cmd_check(args: argparse.Namespace) -> int:
 def add_check_commands(subparsers: Any) -> None:
     """Add ``feedback check`` to the CLI's sub-parsers."""
     c = subparsers.add_parser("check", help="verify the warehouse invariants (exit 2 when broken)")
-    c.add_argument("--config", default=None, help="enrichment YAML (default: configs/enrichment.yaml)")
-    c.add_argument("--warehouse", default=None, help="DuckDB file path or SQLAlchemy URL")
-    c.add_argument("--json", default=None, metavar="OUT", help="also write the result as JSON here")
+    add_config_and_warehouse(c)
+    add_json(c, "also write the result as JSON here", metavar="OUT")
     c.set_defaults(func=cmd_check)
