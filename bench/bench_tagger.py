@@ -257,9 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.only == "fine-tune":  # SetFit-style few-shot, frozen vs fine-tuned (slow: ~1 min per fold)
         import pandas as pd
 
-        from pipeline.cli.tagger import _params
+        from pipeline.cli.options import key_values
 
-        params = _params(args.fine_tune_param)
+        params = key_values(args.fine_tune_param)
         sem = read_labelled_files([args.data_dir / f"{SEMEVAL}.parquet"], embedder, args.cache_dir)
         folds, reviews = semeval_folds(sem, args.folds)
         section = {"semeval": few_shot_fine_tuned(sem, folds, reviews, args.few_shot, embedder, params)}
