@@ -30,7 +30,6 @@ Examples (from the repository root)::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import os
@@ -51,7 +50,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # run as a script from anywhere without installing the package
     sys.path.insert(0, str(REPO_ROOT))
 
-from pipeline.embed import Embedder, build_embedder  # noqa: E402
+from pipeline.embed import Embedder, build_embedder, texts_digest  # noqa: E402
 
 log = logging.getLogger("bench_encoders")
 
@@ -103,15 +102,6 @@ def as_tag_list(value: object) -> list[str] | None:
     if isinstance(value, str):
         return [t for t in value.split("|") if t]
     return [str(t) for t in value]
-
-
-def texts_digest(texts: Sequence[str]) -> str:
-    """A hash of the texts in order, so a cache file is only used for the exact rows it was built from."""
-    h = hashlib.sha256()
-    for t in texts:
-        h.update(t.encode("utf-8", errors="replace"))
-        h.update(b"\0")
-    return h.hexdigest()
 
 
 def sample_index(n: int, k: int | None, rng_seed: int = SEED) -> np.ndarray:

@@ -48,7 +48,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from pipeline.embed import Embedder, build_embedder  # noqa: E402
+from pipeline.embed import Embedder, build_embedder, texts_digest  # noqa: E402
 from pipeline.prepare import model_texts  # noqa: E402
 from pipeline.sentiment import EmbeddingSentiment, PrototypeSentiment  # noqa: E402
 from pipeline.sentiment.lifecycle import evaluate_frame  # noqa: E402
@@ -78,13 +78,6 @@ def read_file(data_dir: Path, stem: str) -> pd.DataFrame:
     df["text"] = model_texts(df["text"].tolist())  # what the nightly run's models see
     df["id"] = df["id"].astype(str)
     return df
-
-
-def _digest(texts: Sequence[str]) -> str:
-    h = hashlib.sha256()
-    for t in texts:
-        h.update(t.encode("utf-8") + b"\0")
-    return h.hexdigest()
 
 
 class Vectors:
@@ -121,7 +114,7 @@ class Vectors:
             meta_file = npy.with_suffix(".meta.json")
             if npy.exists() and meta_file.exists():
                 meta = json.loads(meta_file.read_text())
-                if meta.get("n_rows") == len(texts) and meta.get("texts_sha256") == _digest(texts):
+                if meta.get("n_rows") == len(texts) and meta.get("texts_sha256") == texts_digest(texts):
                     return np.load(npy)
                 log.warning("ignoring %s: it does not match the file's texts", npy)
         log.info("encoding %s (%d texts) with %s", stem, len(texts), self.encoder)

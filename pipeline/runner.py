@@ -51,6 +51,7 @@ from pipeline.topics import (
 from pipeline.topics.refit import fit_window_topics, window_languages, window_vectors
 from pipeline.warehouse import open_warehouse
 from pipeline.warehouse.base import Warehouse
+from pipeline.warehouse.tables import LINEAGE_KEYS
 from pipeline.writeback import remove_deleted, update_alerts, write_batch, write_topics
 
 log = logging.getLogger(__name__)
@@ -565,15 +566,7 @@ def build_report(config: EnrichmentConfig, out_dir: str | Path | None = None) ->
             runs = wh.read(t.runs).sort_values("started_at")
             if len(runs):
                 last = runs.iloc[-1]
-                for key in (
-                    "run_id",
-                    "embedder_id",
-                    "sentiment_model_version",
-                    "sentiment_source",
-                    "tagger_version",
-                    "taxonomy_version",
-                    "topic_model_version",
-                ):
+                for key in ("run_id", *LINEAGE_KEYS):
                     lineage[key] = str(last.get(key))
     segments = config.source.segments
     summary = summarise(enriched, tags=tags, topics=topics, segments=segments)

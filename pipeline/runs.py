@@ -33,18 +33,11 @@ from pipeline.faults import fault_point
 from pipeline.schema import TABLE_KEYS
 from pipeline.warehouse.base import Warehouse
 from pipeline.warehouse.lock_lease import pid_alive
+from pipeline.warehouse.tables import LINEAGE_KEYS
 
 log = logging.getLogger(__name__)
 
 RUNNING, SUCCESS, FAILED, ABANDONED = "running", "success", "failed", "abandoned"
-LINEAGE_KEYS = (
-    "embedder_id",
-    "sentiment_model_version",
-    "sentiment_source",
-    "tagger_version",
-    "taxonomy_version",
-    "topic_model_version",
-)
 
 
 def new_run_id() -> str:

@@ -42,3 +42,29 @@ def test_relative_paths_follow_the_config_file_and_overrides_follow_cwd(tmp_path
 def test_missing_file_says_how_to_fix(tmp_path):
     with pytest.raises(ConfigError, match="--config"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_lineage_fields_and_languages_have_one_source():
+    """The lineage list is declared once (warehouse/tables.py) and is what runs record and rows carry;
+    the default languages are declared once (config.py) and are what prepare and the config default to."""
+    from types import SimpleNamespace as NS
+
+    from pipeline.config import DEFAULT_LANGUAGES, EnrichmentConfig
+    from pipeline.enrich import Models
+    from pipeline.prepare import PrepareConfig
+    from pipeline.schema import ENRICHED_COLUMNS, RUN_COLUMNS
+    from pipeline.warehouse.tables import LINEAGE_KEYS
+
+    models = Models(
+        embedder=NS(model_id="e"),
+        sentiment=NS(version="s", source="zero_shot"),
+        tagger=NS(version="t"),
+        taxonomy=NS(version_id="x"),
+        topics=NS(version="p"),
+    )
+    assert tuple(models.versions()) == LINEAGE_KEYS
+    for columns in (ENRICHED_COLUMNS, RUN_COLUMNS):
+        assert set(LINEAGE_KEYS) <= set(columns)
+    assert "run_id" in ENRICHED_COLUMNS
+    assert EnrichmentConfig().languages == list(DEFAULT_LANGUAGES)
+    assert PrepareConfig().languages == DEFAULT_LANGUAGES

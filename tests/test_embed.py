@@ -160,3 +160,18 @@ def test_concat_reads_each_member_from_the_file_cache(tmp_path):
     v = embed_texts_of_file(src, texts, concat, cache)
     assert v.shape == (2, 80) and all(m.calls == 0 for m in concat.members)
     assert np.allclose(v, np.hstack([a.embed(texts), b.embed(texts)]) / np.sqrt(2), atol=1e-6)
+
+
+def test_texts_digest_is_the_one_fingerprint_of_a_list_of_texts():
+    """Cache keys and manifests written before the digest had one home must still match: these are the
+    values the earlier copies (tagging.data.texts_digest, sentiment.base.texts_hash) gave."""
+    from pipeline.embed import texts_digest
+
+    assert (
+        texts_digest(["a", "ção", ""]) == "5aae273a843d95201358fd503a2b3e2821871cc3cc0fb88c614edcadeb6b9417"
+    )
+    assert (
+        texts_digest(["a", "b"], ["positive", 1])
+        == "93dbb1c39cfa43c8245abe8055f8a0bcdc819134cf335aa405319328c30b2999"
+    )
+    assert texts_digest(["a", "b"]) != texts_digest(["ab"])  # each text ends with NUL

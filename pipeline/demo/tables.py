@@ -18,7 +18,7 @@ import numpy as np
 DEFAULT_END = datetime(2026, 11, 1)
 """Default end of the survey window: fixed, so that a seed gives the same frame on every day."""
 
-LANGUAGES = ("en", "pt", "es", "fr", "nl")
+LANGUAGES = ("en", "pt", "es", "fr", "nl")  # the languages the phrase tables are written in
 LANGUAGE_WEIGHTS = (0.35, 0.20, 0.20, 0.15, 0.10)
 CHANNELS = ("web", "app", "store", "phone")
 CHANNEL_WEIGHTS = (0.40, 0.30, 0.15, 0.15)

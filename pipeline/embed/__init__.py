@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.embed.base import Embedder, l2_normalise, text_hash
+from pipeline.embed.base import Embedder, l2_normalise, text_hash, texts_digest
 from pipeline.embed.cache import CachedEmbedder, MemoryVectorStore, VectorStore
 from pipeline.errors import UnknownComponentError
 
@@ -63,4 +63,5 @@ __all__ = [
     "l2_normalise",
     "resolve_embedder_name",
     "text_hash",
+    "texts_digest",
 ]

@@ -71,6 +71,20 @@ def text_hash(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", errors="replace"), digest_size=16).hexdigest()
 
 
+def texts_digest(texts: Sequence[object], labels: Sequence[object] | None = None) -> str:
+    """sha256 over texts in order, each followed by NUL (and its label, when given, followed by NUL).
+
+    The one fingerprint of a list of texts: the key of the embedding file caches (``tagging.data``,
+    ``bench/``) and the training-data hash in model manifests.
+    """
+    h = hashlib.sha256()
+    for i, t in enumerate(texts):
+        h.update(str(t).encode("utf-8", errors="replace") + b"\0")
+        if labels is not None:
+            h.update(str(labels[i]).encode() + b"\0")
+    return h.hexdigest()
+
+
 def embed_in_batches(
     fn: Callable[[list[str]], np.ndarray],
     texts: list[str],

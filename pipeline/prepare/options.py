@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pipeline.config import DEFAULT_LANGUAGES
 from pipeline.errors import ConfigError
 from pipeline.prepare.pii import PII_KINDS
 
@@ -102,7 +103,7 @@ class PrepareConfig:
         ConfigError: If a value is invalid; the message lists the valid options.
     """
 
-    languages: tuple[str, ...] = ("en", "pt", "es", "fr", "nl")
+    languages: tuple[str, ...] = DEFAULT_LANGUAGES
     min_language_confidence: float = 0.5
     min_chars_for_language: int = 3
     max_chars: int = 5000

@@ -9,7 +9,6 @@ the label of a sentence, a tag and a response always agrees with its score.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
@@ -81,16 +80,6 @@ def proba_to_scores(
     neg = -band - (1.0 - band) * np.clip(-raw, 0.0, 1.0)
     neu = np.clip(raw, -1.0, 1.0) * band * 0.999
     return np.where(decided == "positive", pos, np.where(decided == "negative", neg, neu)).astype(float)
-
-
-def texts_hash(texts: Sequence[str], labels: Sequence[object] | None = None) -> str:
-    """sha256 over the training texts (and labels) in order: the data fingerprint in a manifest."""
-    h = hashlib.sha256()
-    for i, t in enumerate(texts):
-        h.update(str(t).encode("utf-8", errors="replace") + b"\0")
-        if labels is not None:
-            h.update(str(labels[i]).encode() + b"\0")
-    return h.hexdigest()
 
 
 @runtime_checkable

@@ -26,9 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.embed.base import texts_digest
 from pipeline.errors import ConfigError, NotFittedError, SchemaError
 from pipeline.model_store import new_manifest, read_manifest, version_id, write_manifest
-from pipeline.sentiment.base import POLARITIES, label_from_score, proba_to_scores, texts_hash
+from pipeline.sentiment.base import POLARITIES, label_from_score, proba_to_scores
 from pipeline.sentiment.ensemble import DEFAULT_MEMBERS, PolarityEnsemble, macro_f1, tune_bias
 
 log = logging.getLogger(__name__)
@@ -398,7 +399,7 @@ class EmbeddingSentiment:
 
     def _finish(self, embedder_id: str, texts: list[str] | None, y: np.ndarray, n_rows: int) -> None:
         self.embedder_id_ = embedder_id
-        self.data_hash_ = texts_hash(texts if texts is not None else [str(i) for i in range(n_rows)], y)
+        self.data_hash_ = texts_digest(texts if texts is not None else [str(i) for i in range(n_rows)], y)
         self.fitted_at_ = datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
 
     # ---- persistence ----------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.embed import Embedder
+from pipeline.embed.base import texts_digest
 from pipeline.errors import FeedbackError, SchemaError, missing_columns
 from pipeline.prepare import PrepareConfig, model_texts
 from pipeline.source import read_export
@@ -69,15 +70,6 @@ def parse_tags(value: object, empty_is_labelled: bool = True) -> list[str] | Non
 def _distinct(tags: Iterable[str]) -> list[str]:
     """Non-empty tags, each once ("a| a|a" is one tag a)."""
     return list(dict.fromkeys(t for t in tags if t))
-
-
-def texts_digest(texts: Sequence[str]) -> str:
-    """sha256 over texts in order, each followed by NUL (the embedding file cache's key)."""
-    h = hashlib.sha256()
-    for t in texts:
-        h.update(t.encode("utf-8", errors="replace"))
-        h.update(b"\0")
-    return h.hexdigest()
 
 
 def labels_digest(frame: pd.DataFrame) -> str:

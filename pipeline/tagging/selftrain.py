@@ -388,7 +388,8 @@ def train_without_labels(
         The model and its :class:`pipeline.tagging.lifecycle.TrainInfo` (mode "self-trained", or
         "zero-shot" when the window is too small or the gate refused the student).
     """
-    from pipeline.tagging.data import embed_labelled, texts_digest
+    from pipeline.embed.base import texts_digest
+    from pipeline.tagging.data import embed_labelled
     from pipeline.tagging.lifecycle import TrainInfo
 
     t0 = time.perf_counter()

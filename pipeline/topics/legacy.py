@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import clock
+from pipeline.config import DEFAULT_LANGUAGES
 from pipeline.embed import l2_normalise
 from pipeline.errors import (
     InsufficientDataError,
@@ -94,7 +95,7 @@ class BERTopicModel:
         n_keywords: int = 8,
         seed: int = 42,
     ) -> None:
-        self.languages = languages or ["en", "pt", "es", "fr", "nl"]
+        self.languages = languages or list(DEFAULT_LANGUAGES)
         self.min_topic_size = min_topic_size
         self.n_neighbors = n_neighbors
         self.n_components = n_components

@@ -29,6 +29,7 @@ from bertopic import BERTopic
 from sklearn.feature_extraction.text import CountVectorizer
 
 from pipeline import clock
+from pipeline.config import DEFAULT_LANGUAGES
 from pipeline.errors import InsufficientDataError, NotFittedError
 from pipeline.schema import TOPIC_INFO_COLUMNS
 from pipeline.topics.legacy import _fitted_version, save_version, stop_words
@@ -92,7 +93,7 @@ class StableTopicModel(BERTopic):
         seed: int = 42,
         representation_model: Any = None,
     ) -> None:
-        self.languages = languages or ["en", "pt", "es", "fr", "nl"]
+        self.languages = languages or list(DEFAULT_LANGUAGES)
         self.n_topics = n_topics
         self.max_topics = max_topics
         self.min_topic_share = min_topic_share

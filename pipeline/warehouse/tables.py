@@ -45,15 +45,17 @@ if TYPE_CHECKING:
     from pipeline.config import EnrichmentConfig
 
 _T, _I, _F, _B, _TS, _BLOB, _LT = TEXT, BIGINT, DOUBLE, BOOLEAN, TIMESTAMP, BLOB, LIST_TEXT
-_LINEAGE = [
-    ("run_id", _T),
-    ("embedder_id", _T),
-    ("sentiment_model_version", _T),
-    ("sentiment_source", _T),
-    ("tagger_version", _T),
-    ("taxonomy_version", _T),
-    ("topic_model_version", _T),
-]
+LINEAGE_KEYS: tuple[str, ...] = (
+    "embedder_id",
+    "sentiment_model_version",
+    "sentiment_source",
+    "tagger_version",
+    "taxonomy_version",
+    "topic_model_version",
+)
+"""The versions recorded (with the ``run_id``) on every enriched row and every run record, and shown by the
+report: the one list of lineage fields."""
+_LINEAGE = [("run_id", _T), *((key, _T) for key in LINEAGE_KEYS)]
 _SOURCE_HEAD = [("response_id", _T), ("survey_type", _T), ("score", _F), ("submitted_at", _TS)]
 
 # TablesConfig field -> (key, columns before the segments, columns after them, carries segments).
