@@ -5,6 +5,9 @@ Every message says what was expected, what was found, and how to fix it.
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 
 class FeedbackError(Exception):
     """Base class of every error raised by the pipeline."""
@@ -35,6 +38,19 @@ class UnknownComponentError(FeedbackError, KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its message; keep it readable
         return str(self.args[0]) if self.args else ""
+
+
+def optional_import(module: str, message: str) -> Any:
+    """Import ``module`` where a part needs it (heavy and optional packages are imported lazily).
+
+    Raises:
+        MissingDependencyError: With ``message`` (what needs the package and how to install it) when the
+            package is not installed.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(message) from exc
 
 
 def first_line(exc: BaseException) -> str:

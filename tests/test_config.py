@@ -68,3 +68,18 @@ def test_lineage_fields_and_languages_have_one_source():
     assert "run_id" in ENRICHED_COLUMNS
     assert EnrichmentConfig().languages == list(DEFAULT_LANGUAGES)
     assert PrepareConfig().languages == DEFAULT_LANGUAGES
+
+
+def test_a_missing_optional_package_says_what_needs_it_and_how_to_install_it(monkeypatch):
+    import sys
+
+    import pytest
+
+    from pipeline.errors import MissingDependencyError, optional_import
+    from pipeline.prepare.language import _import_lingua
+
+    with pytest.raises(MissingDependencyError, match="the demo needs it: pip install nothing"):
+        optional_import("no_such_module_for_this_test", "the demo needs it: pip install nothing")
+    monkeypatch.setitem(sys.modules, "lingua", None)  # as if lingua were not installed
+    with pytest.raises(MissingDependencyError, match="pip install 'lingua-language-detector"):
+        _import_lingua()

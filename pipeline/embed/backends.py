@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
 import logging
 import os
 import re
@@ -15,19 +14,17 @@ from typing import Any
 import numpy as np
 
 from pipeline.embed.base import Progress, check_texts, embed_in_batches, l2_normalise
-from pipeline.errors import FeedbackError, MissingDependencyError
+from pipeline.errors import FeedbackError, optional_import
 
 log = logging.getLogger(__name__)
 
 
 def _require(module: str, pip_name: str) -> Any:
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise MissingDependencyError(
-            f"This embedder needs the package '{pip_name}' (import '{module}'), which is not installed. "
-            f"Install it with: pip install '{pip_name}'"
-        ) from exc
+    return optional_import(
+        module,
+        f"This embedder needs the package '{pip_name}' (import '{module}'), which is not installed. "
+        f"Install it with: pip install '{pip_name}'",
+    )
 
 
 def _version(dist: str) -> str:

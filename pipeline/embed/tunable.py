@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.errors import FeedbackError, MissingDependencyError
+from pipeline.errors import FeedbackError, MissingDependencyError, optional_import
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +35,10 @@ _USE_CHUNKS = 17  # the package stores its embedding table in 17 interleaved qua
 
 
 def _torch() -> Any:
-    try:
-        import torch
-    except ImportError as exc:  # pragma: no cover - torch is an extra
-        raise MissingDependencyError(
-            "fine-tuning an encoder needs torch: pip install -e '.[torch]' (see README)"
-        ) from exc
-    return torch
+    return optional_import(
+        "torch",
+        "fine-tuning an encoder needs torch: pip install -e '.[torch]' (see README)",
+    )
 
 
 class FineTuneParams(BaseModel):

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from pipeline.errors import MissingDependencyError
+from pipeline.errors import optional_import
 from pipeline.prepare.options import DEFAULT_REJECT_LANGUAGES, UNDETERMINED, PrepareConfig
 from pipeline.prepare.pii import PLACEHOLDER_RE as _PLACEHOLDER_RE
 from pipeline.prepare.text import is_missing, normalise_text
@@ -31,13 +31,10 @@ _NON_LETTERS_RE = re.compile(r"[\W\d_]+")
 
 
 def _import_lingua() -> Any:
-    try:
-        import lingua
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise MissingDependencyError(
-            "Language detection needs lingua: pip install 'lingua-language-detector>=2.0'."
-        ) from exc
-    return lingua
+    return optional_import(
+        "lingua",
+        "Language detection needs lingua: pip install 'lingua-language-detector>=2.0'.",
+    )
 
 
 def _detection_text(text: str) -> str:

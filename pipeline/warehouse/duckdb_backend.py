@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from pipeline.errors import FeedbackError, MissingDependencyError
+from pipeline.errors import FeedbackError, optional_import
 from pipeline.warehouse.base import PreparedFrame, Warehouse
 from pipeline.warehouse.tables import add_column_ddl, create_ddl, upsert_statement
 from pipeline.warehouse.types import (
@@ -75,14 +75,11 @@ _INTEGER_TYPES = {
 
 
 def _import_duckdb() -> Any:
-    try:
-        import duckdb
-    except ImportError as exc:  # pragma: no cover - duckdb is a core dependency
-        raise MissingDependencyError(
-            "The DuckDB warehouse needs the `duckdb` package, which is not installed. "
-            "Install it with: pip install duckdb"
-        ) from exc
-    return duckdb
+    return optional_import(
+        "duckdb",
+        "The DuckDB warehouse needs the `duckdb` package, which is not installed. "
+        "Install it with: pip install duckdb",
+    )
 
 
 def duckdb_logical_type(data_type: str) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.errors import ConfigError, FeedbackError, MissingDependencyError
+from pipeline.errors import ConfigError, FeedbackError, MissingDependencyError, optional_import
 from pipeline.warehouse.base import PreparedFrame, Warehouse
 from pipeline.warehouse.tables import add_column_ddl, build_table, logical_type, sa_type, upsert_statement
 from pipeline.warehouse.types import (
@@ -63,14 +63,11 @@ _COPY_TYPES = {
 
 
 def _import_sqlalchemy() -> Any:
-    try:
-        import sqlalchemy
-    except ImportError as exc:  # pragma: no cover - sqlalchemy is a core dependency
-        raise MissingDependencyError(
-            "SQL warehouses need SQLAlchemy 2.0, which is not installed. Install it with: "
-            "pip install 'sqlalchemy>=2.0,<2.1'"
-        ) from exc
-    return sqlalchemy
+    return optional_import(
+        "sqlalchemy",
+        "SQL warehouses need SQLAlchemy 2.0, which is not installed. Install it with: "
+        "pip install 'sqlalchemy>=2.0,<2.1'",
+    )
 
 
 def _valid_schemes_text() -> str:

@@ -7,7 +7,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from pipeline.errors import MissingDependencyError
+from pipeline.errors import optional_import
 from pipeline.prepare.pii.kinds import _DIGITS_RE, _REGIONS, PLACEHOLDERS, _context
 
 # --------------------------------------------------------------------------------------------------------
@@ -39,13 +39,10 @@ _IBAN_HEAD_RE = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4})* ?$", re.IGNORECAS
 
 
 def _phonenumbers() -> Any:
-    try:
-        import phonenumbers
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise MissingDependencyError(
-            "Phone redaction needs phonenumbers: pip install 'phonenumbers>=8.13'."
-        ) from exc
-    return phonenumbers
+    return optional_import(
+        "phonenumbers",
+        "Phone redaction needs phonenumbers: pip install 'phonenumbers>=8.13'.",
+    )
 
 
 @lru_cache(maxsize=8192)
