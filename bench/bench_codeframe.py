@@ -55,7 +55,7 @@ if str(REPO_ROOT) not in sys.path:  # run as a script from anywhere without inst
 from pipeline.embed import CachedEmbedder, build_embedder  # noqa: E402
 from pipeline.embed.response import AnswerEmbedder  # noqa: E402
 from pipeline.tagging.metrics import rollup, tagging_report  # noqa: E402
-from pipeline.taxonomy import Taxonomy, load_taxonomy  # noqa: E402
+from pipeline.tagging.taxonomy import Taxonomy, load_taxonomy  # noqa: E402
 
 log = logging.getLogger("bench_codeframe")
 

@@ -86,7 +86,7 @@ def run_mode(mode: str, rows: int, workdir: Path) -> dict:
             "encoder_seconds_responses_and_sentences": t_all,
             "peak_mb": peak_mb(),
         }
-    from pipeline.ingest import load_export
+    from pipeline.ingest.load import load_export
     from pipeline.runner import run_enrichment
     from pipeline.warehouse import open_warehouse
 
@@ -120,7 +120,7 @@ def prefect_mode(config, rows: int, workdir: Path) -> dict:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")  # as the CLI does
     os.environ["PREFECT_HOME"] = str(workdir / "prefect")
-    from pipeline.ingest import load_export
+    from pipeline.ingest.load import load_export
     from pipeline.warehouse import open_warehouse
 
     export = workdir / "survey.parquet"

@@ -424,7 +424,7 @@ def export_frame(rows: list[Row]) -> pd.DataFrame:
 
 def loaded_content(path: Path, config: Any) -> dict[str, Row]:
     """What ``load_export`` stores for each response_id of an export (read, conformed, last row wins)."""
-    from pipeline.source import conform, dedupe, read_export
+    from pipeline.ingest.source import conform, dedupe, read_export
 
     df, _, _ = dedupe(conform(read_export(path), config.source))
     return {str(r["response_id"]): {c: norm(v) for c, v in r.items()} for r in df.to_dict(orient="records")}
@@ -581,8 +581,8 @@ def soak(args: argparse.Namespace, tmp: Path) -> dict:
     from pipeline.check import check_warehouse
     from pipeline.config import load_config
     from pipeline.demo.sample import write_export
-    from pipeline.ingest import load_export
-    from pipeline.pending import count_pending
+    from pipeline.ingest.load import load_export
+    from pipeline.ingest.pending import count_pending
     from pipeline.runner import run_enrichment
     from pipeline.warehouse import open_warehouse
 

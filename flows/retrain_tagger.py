@@ -29,7 +29,7 @@ from pipeline.tagging.retrain import (
     split_labels,
     tagger_store,
 )
-from pipeline.taxonomy import load_taxonomy
+from pipeline.tagging.taxonomy import load_taxonomy
 from pipeline.warehouse import open_warehouse
 from pipeline.warehouse.base import Warehouse
 

@@ -20,7 +20,7 @@ from pipeline.prepare import PrepareConfig, prepare
 from pipeline.schema import SENTENCE_COLUMNS, TAG_COLUMNS
 from pipeline.sentiment import SentimentModel, combine_sentences, label_from_score
 from pipeline.tagging import Tagger, answer_tags
-from pipeline.taxonomy import Taxonomy
+from pipeline.tagging.taxonomy import Taxonomy
 from pipeline.topics import BERTopicModel, NoTopics
 
 log = logging.getLogger(__name__)

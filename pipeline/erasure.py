@@ -75,7 +75,7 @@ def resolve_ids(
     ids = {str(i) for i in response_ids}
     customers = [str(c) for c in customer_ids]
     if customers:
-        from pipeline.source import pseudonym
+        from pipeline.ingest.source import pseudonym
 
         column = config.source.customer_id or "customer_id"
         values = customers + [str(pseudonym(c)) for c in customers]

@@ -3,7 +3,7 @@
 ``flows/nightly_enrichment.py`` wires these into Prefect tasks; :func:`run_enrichment` runs the same
 steps without Prefect (tests, notebooks). Rows in = rows enriched + rows quarantined, always.
 
-Nothing is lost: the rows to work on are decided by their content (:mod:`pipeline.pending`), a batch's
+Nothing is lost: the rows to work on are decided by their content (:mod:`pipeline.ingest.pending`), a batch's
 enriched rows, tags, sentences and quarantine records commit in one transaction (:func:`write_batch`),
 and every run holds the run lock and is recorded from start to end (:mod:`pipeline.runs`). Named fault
 points (:mod:`pipeline.faults`) let the tests kill a real run after any step.
@@ -28,20 +28,19 @@ from pipeline.embed.base import Progress
 from pipeline.embed.response import response_vectors
 from pipeline.enrich import Models, enrich_batch, prepare_batch
 from pipeline.faults import fault_point
-from pipeline.ingest import new_watermark, validate_rows
+from pipeline.ingest.load import new_watermark, validate_rows
+from pipeline.ingest.pending import ROW_HASH, iter_pending
+from pipeline.ingest.source import (
+    Validated,
+    quarantine_frame,
+)
 from pipeline.model_store import open_store
-from pipeline.pending import ROW_HASH, iter_pending
 from pipeline.prepare import prepare_config_of
 from pipeline.runs import SUCCESS, RunSession, RunSummary, new_run_id, run_session, write_run
 from pipeline.schema import TABLE_KEYS
 from pipeline.sentiment import sentiment_for_run
-from pipeline.source import (
-    Validated,
-    quarantine_frame,
-)
 from pipeline.tagging.lifecycle import tagger_for_run
-from pipeline.taxonomy import load_taxonomy
-from pipeline.topic_versions import last_fit_at, load_promoted_topics
+from pipeline.tagging.taxonomy import load_taxonomy
 from pipeline.topics import (
     BERTopicModel,
     NoTopics,
@@ -49,6 +48,7 @@ from pipeline.topics import (
     content_sample,
 )
 from pipeline.topics.refit import fit_window_topics, window_languages, window_vectors
+from pipeline.topics.versions import last_fit_at, load_promoted_topics
 from pipeline.warehouse import open_warehouse
 from pipeline.warehouse.base import Warehouse
 from pipeline.warehouse.tables import LINEAGE_KEYS
@@ -438,7 +438,7 @@ def extract_stage(wh: Warehouse, config: EnrichmentConfig, summary: RunSummary) 
 
 
 def pending_pages(wh: Warehouse, config: EnrichmentConfig, summary: RunSummary) -> Iterator[pd.DataFrame]:
-    """The pending rows, ``batch_size`` at a time in key order (:func:`pipeline.pending.iter_pending`):
+    """The pending rows, ``batch_size`` at a time in key order (:func:`pipeline.ingest.pending.iter_pending`):
     the next page is read after the previous one is written, so memory stays bounded by the page."""
     for page in iter_pending(wh, config, page_size=config.batch_size):
         summary.rows_in += len(page)

@@ -13,7 +13,7 @@ from pipeline.clock import utcnow
 from pipeline.config import EnrichmentConfig
 from pipeline.enrich import EnrichedBatch
 from pipeline.faults import fault_point
-from pipeline.pending import removed_ids
+from pipeline.ingest.pending import removed_ids
 from pipeline.schema import TABLE_KEYS
 from pipeline.topics import (
     BERTopicModel,

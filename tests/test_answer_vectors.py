@@ -25,7 +25,7 @@ from pipeline.model_store import read_manifest
 from pipeline.prepare import PrepareConfig, model_texts, prepare
 from pipeline.tagging.data import read_labelled_files
 from pipeline.tagging.lifecycle import tagger_for_run
-from pipeline.taxonomy import load_taxonomy
+from pipeline.tagging.taxonomy import load_taxonomy
 
 MESSY = [
     "Delivery was late. The driver was rude!",
@@ -183,7 +183,7 @@ def test_answer_tags_rule_per_tagger_kind():
 def test_nightly_tags_of_a_trained_tagger_are_its_answer_level_decision(hashing, tmp_path):
     """One reason per answer: the nightly run must not add the reasons single sentences get."""
     from pipeline.demo.sample import write_export
-    from pipeline.ingest import load_export
+    from pipeline.ingest.load import load_export
     from pipeline.model_store import FolderStore
     from pipeline.runner import run_enrichment
     from pipeline.tagging import EmbeddingTfidfTagger

@@ -40,8 +40,8 @@ RUN_START = pd.Timestamp("2024-05-01 02:00:00")
 
 @pytest.fixture(autouse=True)
 def _plain_pending(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The plain NOT EXISTS count: these tests do not depend on pipeline.pending (another module)."""
-    monkeypatch.setitem(sys.modules, "pipeline.pending", None)
+    """The plain NOT EXISTS count: these tests do not depend on pipeline.ingest.pending (another module)."""
+    monkeypatch.setitem(sys.modules, "pipeline.ingest.pending", None)
 
 
 def runs_frame(rows: list[dict]) -> pd.DataFrame:
@@ -417,8 +417,8 @@ def test_pending_callable_and_default_module(wh: Warehouse, monkeypatch: pytest.
     result = check_warehouse(wh, CONFIG, pending=count)
     assert found(result) == {"pending": 3} and calls == [(wh, CONFIG)]
     assert "changed since they were enriched" in result.violations[0].message
-    # Without the argument, pipeline.pending.count_pending is used when it can be imported.
-    monkeypatch.setitem(sys.modules, "pipeline.pending", types.SimpleNamespace(count_pending=count))
+    # Without the argument, pipeline.ingest.pending.count_pending is used when it can be imported.
+    monkeypatch.setitem(sys.modules, "pipeline.ingest.pending", types.SimpleNamespace(count_pending=count))
     assert found(check_warehouse(wh, CONFIG)) == {"pending": 3}
 
 

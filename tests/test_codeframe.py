@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from pipeline.cli import main
-from pipeline.codeframe import (
+from pipeline.tagging.codeframe import (
     check_codeframe,
     draft_tags,
     draft_yaml,
@@ -19,7 +19,7 @@ from pipeline.codeframe import (
     quotes_by_language,
     tag_name,
 )
-from pipeline.taxonomy import Taxonomy, load_taxonomy
+from pipeline.tagging.taxonomy import Taxonomy, load_taxonomy
 from tests.conftest import write_config
 
 

@@ -135,7 +135,7 @@ def _config(tmp: Path, **extra: object) -> Path:
 
 def test_cli_fine_tuned_version_round_trip_and_nightly_use(tmp_path, capsys):
     from pipeline.cli import main
-    from pipeline.ingest import load_export
+    from pipeline.ingest.load import load_export
     from pipeline.model_store import FolderStore, read_manifest
     from pipeline.runner import build_models, run_enrichment
     from pipeline.tagging.lifecycle import load_tagger

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.demo.sample import generate_survey, write_export
-from pipeline.ingest import load_export
+from pipeline.ingest.load import load_export
 from pipeline.warehouse import open_warehouse
 from tests.test_pipeline_e2e import make_config
 

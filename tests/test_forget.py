@@ -16,7 +16,7 @@ from pipeline.config import load_config
 from pipeline.demo.sample import generate_survey, write_export
 from pipeline.embed.base import text_hash
 from pipeline.erasure import id_hash
-from pipeline.ingest import load_export
+from pipeline.ingest.load import load_export
 from pipeline.runner import run_enrichment
 from pipeline.warehouse import open_warehouse
 from tests.conftest import write_config

@@ -14,9 +14,9 @@ import pytest
 
 from pipeline.config import load_config
 from pipeline.errors import FeedbackError, SchemaError
-from pipeline.ingest import load_export
+from pipeline.ingest.load import load_export
+from pipeline.ingest.source import conform, validate
 from pipeline.runner import run_enrichment
-from pipeline.source import conform, validate
 from pipeline.warehouse import open_warehouse
 from tests.conftest import pg_schema, write_config
 

@@ -152,14 +152,14 @@ def test_every_artefact_the_project_writes_opens_without_pickle(tmp_path):
     saved and stored: every file in every folder and every row of the store's table is plain data."""
     from pipeline.demo.sample import generate_survey, write_export
     from pipeline.embed import build_embedder
-    from pipeline.ingest import load_export
+    from pipeline.ingest.load import load_export
     from pipeline.runner import run_enrichment
     from pipeline.sentiment import PrototypeSentiment, load_sentiment
     from pipeline.sentiment.lifecycle import embedder_spec, train_on_frame
     from pipeline.sentiment.retrain import learn_from_scores
     from pipeline.tagging.data import LabelledData
     from pipeline.tagging.lifecycle import encoder_spec, load_tagger, save_version, train_tagger
-    from pipeline.taxonomy import load_taxonomy
+    from pipeline.tagging.taxonomy import load_taxonomy
 
     cfg = write_config(
         tmp_path,

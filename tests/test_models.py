@@ -7,7 +7,7 @@ from pipeline.embed import build_embedder
 from pipeline.errors import ConfigError, NotFittedError, UnknownComponentError
 from pipeline.sentiment import PrototypeSentiment, build_sentiment, combine_sentences
 from pipeline.tagging import ZeroShotTagger, build_tagger
-from pipeline.taxonomy import Taxonomy, load_taxonomy
+from pipeline.tagging.taxonomy import Taxonomy, load_taxonomy
 from pipeline.topics import BERTopicModel, NoTopics, build_topics
 
 SMALL_TAXONOMY = {

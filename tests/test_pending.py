@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from pipeline.config import EnrichmentConfig
-from pipeline.pending import HASH_COLUMN, ROW_HASH, count_pending, read_pending, removed_ids
+from pipeline.ingest.pending import HASH_COLUMN, ROW_HASH, count_pending, read_pending, removed_ids
 from pipeline.warehouse import open_warehouse
 from pipeline.warehouse.base import Warehouse
 from tests.conftest import pg_schema
@@ -89,7 +89,7 @@ def test_pages_are_keyed_and_cover_every_row(wh):
     config = EnrichmentConfig()
     ids = [f"r{i:03d}" for i in range(25)]
     wh.upsert("survey_responses", source(ids), key=["response_id"])
-    from pipeline.pending import iter_pending
+    from pipeline.ingest.pending import iter_pending
 
     pages = list(iter_pending(wh, config, page_size=10))
     assert [len(p) for p in pages] == [10, 10, 5]
@@ -126,7 +126,7 @@ def test_a_transaction_commits_whole_or_not_at_all(wh):
 
 
 def test_implausible_dates_are_quarantined_with_their_own_reason():
-    from pipeline.source import conform, validate
+    from pipeline.ingest.source import conform, validate
 
     rows = pd.DataFrame(
         {
@@ -163,7 +163,7 @@ def test_pages_follow_byte_order_whatever_the_column_collation(wh):
             )
     ids = ["b1", "B1", "a1", "A2", "a2", "B0"]
     wh.upsert("survey_responses", source(ids), key=["response_id"])
-    from pipeline.pending import iter_pending
+    from pipeline.ingest.pending import iter_pending
 
     pages = list(iter_pending(wh, config, page_size=1))
     assert [p["response_id"].iloc[0] for p in pages] == sorted(ids)  # Python's order is byte order

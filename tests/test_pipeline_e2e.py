@@ -11,7 +11,7 @@ import pytest
 from pipeline.config import DEFAULT_CONFIG, load_config
 from pipeline.demo.sample import generate_survey, write_export
 from pipeline.errors import SchemaError
-from pipeline.ingest import load_export
+from pipeline.ingest.load import load_export
 from pipeline.runner import run_enrichment
 from pipeline.warehouse import open_warehouse
 

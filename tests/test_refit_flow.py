@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.demo.sample import generate_survey, write_export
-from pipeline.ingest import load_export
+from pipeline.ingest.load import load_export
 from pipeline.model_store import open_store
 from pipeline.runner import run_enrichment
 from pipeline.warehouse import open_warehouse

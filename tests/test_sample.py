@@ -22,7 +22,7 @@ from pipeline.demo.sample import (
     write_export,
 )
 from pipeline.errors import ConfigError
-from pipeline.taxonomy import load_taxonomy
+from pipeline.tagging.taxonomy import load_taxonomy
 
 TAXONOMY_PATH = Path(__file__).resolve().parents[1] / "configs" / "taxonomy.yaml"
 BASE_COLUMNS = [

@@ -13,7 +13,7 @@ from pipeline.cli import main
 from pipeline.embed import build_embedder
 from pipeline.tagging import EmbeddingTfidfTagger, ZeroShotTagger
 from pipeline.tagging.selftrain import MODE, SelfTrainParams, pseudo_labels, self_train
-from pipeline.taxonomy import Taxonomy
+from pipeline.tagging.taxonomy import Taxonomy
 
 TAXONOMY = {
     "version": "s1",

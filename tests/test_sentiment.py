@@ -415,7 +415,7 @@ def test_nightly_run_uses_a_trained_model_and_records_its_source(survey, tmp_pat
     from pipeline.config import load_config
     from pipeline.demo.sample import write_export
     from pipeline.embed import build_embedder
-    from pipeline.ingest import load_export
+    from pipeline.ingest.load import load_export
     from pipeline.runner import run_enrichment
     from pipeline.warehouse import open_warehouse
     from tests.test_pipeline_e2e import make_config

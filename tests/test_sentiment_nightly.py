@@ -17,7 +17,7 @@ from pipeline.config import DEFAULT_CONFIG, load_config
 from pipeline.enrich import Models, enrich_batch, prepare_batch
 from pipeline.prepare import PrepareConfig
 from pipeline.sentiment import EmbeddingSentiment, PrototypeSentiment, sentiment_for_run
-from pipeline.taxonomy import load_taxonomy
+from pipeline.tagging.taxonomy import load_taxonomy
 from pipeline.topics import NoTopics
 from tests.test_sentiment import WordHashEmbedder
 

@@ -65,7 +65,7 @@ def run_once(api: str, deployment_id: str, timeout: float = 300) -> str:
 def test_serve_serves_every_deployment_and_runs_each_once(tmp_path):
     from pipeline.config import load_config
     from pipeline.demo.sample import generate_survey, write_export
-    from pipeline.ingest import load_export
+    from pipeline.ingest.load import load_export
     from pipeline.warehouse import open_warehouse
     from tests.conftest import write_config
 

@@ -4,7 +4,7 @@ import pytest
 
 from pipeline.config import SourceConfig
 from pipeline.errors import SchemaError
-from pipeline.source import MISSING_ID_PREFIX, conform, dedupe, read_export, segment_columns, validate
+from pipeline.ingest.source import MISSING_ID_PREFIX, conform, dedupe, read_export, segment_columns, validate
 
 
 def frame(**over):

@@ -31,8 +31,8 @@ from pipeline.tagging.data import (
 from pipeline.tagging.evaluation import compare_and_promote, evaluate_tagger, suggest_for_labelling
 from pipeline.tagging.lifecycle import encoder_spec, load_tagger, save_version, train_tagger
 from pipeline.tagging.metrics import rollup, tagging_report
+from pipeline.tagging.taxonomy import load_taxonomy
 from pipeline.tagging.trained_parts import _tune_thresholds
-from pipeline.taxonomy import load_taxonomy
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.config import DEFAULT_CONFIG, load_config
 from pipeline.demo.sample import generate_survey, write_export
-from pipeline.ingest import load_export
+from pipeline.ingest.load import load_export
 from pipeline.model_store import FolderStore
 from pipeline.runner import run_enrichment
 from pipeline.tagging.data import write_label_table

@@ -9,7 +9,7 @@ from pipeline.embed import build_embedder
 from pipeline.errors import ConfigError
 from pipeline.tagging import EmbeddingTfidfTagger, ZeroShotTagger
 from pipeline.tagging.rules import KeywordRules
-from pipeline.taxonomy import Taxonomy, load_taxonomy
+from pipeline.tagging.taxonomy import Taxonomy, load_taxonomy
 
 BASE = {
     "version": "k1",

@@ -12,8 +12,8 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from pipeline.alerts import AlertRules, compute_alerts
 from pipeline.schema import ALERT_COLUMNS
-from pipeline.topic_registry import first_match, match_topics
 from pipeline.topics import BERTopicModel, StableTopicModel, build_topics
+from pipeline.topics.registry import first_match, match_topics
 
 DIM = 48
 
@@ -370,7 +370,7 @@ def test_refit_reassigns_the_stored_rows_of_the_window_from_cached_vectors(tmp_p
     from pipeline import runner
     from pipeline.config import load_config
     from pipeline.demo.sample import DEFAULT_END, generate_survey, write_export
-    from pipeline.ingest import load_export
+    from pipeline.ingest.load import load_export
     from pipeline.warehouse import open_warehouse
     from tests.test_pipeline_e2e import make_config
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pipeline.tagging import ZeroShotTagger
-from pipeline.taxonomy import Taxonomy
+from pipeline.tagging.taxonomy import Taxonomy
 
 TAX = Taxonomy.model_validate(
     {

@@ -13,7 +13,7 @@ The invariants (their codes are stable; see :data:`INVARIANTS`):
 * ``orphan_tags`` / ``orphan_sentences``: tag / sentence rows of responses that are not enriched.
 * ``orphan_enriched`` / ``orphan_quarantined``: enriched / quarantined responses not in the source.
 * ``enriched_and_quarantined``: a response both enriched and quarantined.
-* ``pending``: source rows neither enriched nor quarantined (or, with :mod:`pipeline.pending`, also
+* ``pending``: source rows neither enriched nor quarantined (or, with :mod:`pipeline.ingest.pending`, also
   those changed since they were enriched).
 * ``run_unbalanced``: a finished run whose ``rows_in`` is not ``rows_enriched + rows_quarantined``.
 * ``run_dead``: a run left ``running`` although a later run has finished: it was killed.
@@ -82,7 +82,7 @@ def check_warehouse(
     Args:
         wh: The warehouse (only read).
         config: The enrichment config (its ``tables`` name the tables).
-        pending: Counts the pending source rows; default ``pipeline.pending.count_pending`` (which also
+        pending: Counts the pending source rows; default ``pipeline.ingest.pending.count_pending`` (which also
             counts rows changed since they were enriched) when importable, else the source rows in
             neither the enriched table nor the quarantine.
 

@@ -197,7 +197,7 @@ def _plain_pending(c: _Checker) -> _Found:
 
 def _default_pending() -> PendingCounter | None:
     try:
-        from pipeline.pending import count_pending
+        from pipeline.ingest.pending import count_pending
     except ImportError:
         return None
     return count_pending

@@ -68,7 +68,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Sample survey -> DuckDB -> nightly flow -> report."""
     from pipeline.config import load_config
     from pipeline.demo.sample import generate_survey, write_export
-    from pipeline.ingest import load_export
+    from pipeline.ingest.load import load_export
     from pipeline.runner import build_report
     from pipeline.warehouse import open_warehouse
 
@@ -107,7 +107,7 @@ def cmd_enrich(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, warehouse=args.warehouse)
     if args.source:
-        from pipeline.ingest import load_export
+        from pipeline.ingest.load import load_export
         from pipeline.warehouse import open_warehouse
 
         with open_warehouse(config.warehouse, config=config) as wh:
@@ -191,7 +191,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
     from pipeline.config import load_config
     from pipeline.embed import build_embedder
-    from pipeline.source import read_export
+    from pipeline.ingest.source import read_export
 
     config = load_config(args.config)
     name = args.embedder or config.embedder.name

@@ -131,8 +131,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Predict sentiment for a file and write id, label, score (and tag_sentiments)."""
+    from pipeline.ingest.source import check_output_path
     from pipeline.sentiment.lifecycle import predict_frame, read_labelled
-    from pipeline.source import check_output_path
 
     check_output_path(args.out)
     model, embedder = _load_model(args.model, args)

@@ -63,7 +63,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         read_labelled_files,
     )
     from pipeline.tagging.lifecycle import encoder_spec, save_version, train_tagger
-    from pipeline.taxonomy import load_taxonomy
+    from pipeline.tagging.taxonomy import load_taxonomy
 
     config = config_of(args)
     name = args.embedder or config.embedder.name
@@ -187,9 +187,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     """Tag a file: writes id, tags (list) and tag_scores."""
     from pipeline.embed.response import answer_embedder
+    from pipeline.ingest.source import check_output_path, file_ids, read_export
     from pipeline.model_store import read_manifest, resolve_version_dir
     from pipeline.prepare import model_texts
-    from pipeline.source import check_output_path, file_ids, read_export
     from pipeline.tagging.data import embed_texts_of_file
     from pipeline.tagging.evaluation import predictions_frame, with_sentence_tags, write_frame
     from pipeline.tagging.lifecycle import embedder_from_manifest, embeds_itself, load_tagger
@@ -250,19 +250,19 @@ def cmd_suggest(args: argparse.Namespace) -> int:
 
     from pipeline.embed import CachedEmbedder, build_embedder
     from pipeline.embed.response import answer_embedder
-    from pipeline.source import check_output_path
+    from pipeline.ingest.source import check_output_path
     from pipeline.tagging.data import embed_texts_of_file
     from pipeline.tagging.evaluation import suggest_for_labelling, write_frame
     from pipeline.tagging.lifecycle import load_tagger, tagger_for_run
-    from pipeline.taxonomy import load_taxonomy
+    from pipeline.tagging.taxonomy import load_taxonomy
     from pipeline.warehouse import open_warehouse
 
     check_output_path(args.out)
     config = config_of(args)
     base = build_embedder(config.embedder.name, **config.embedder.options)
     if args.data:
+        from pipeline.ingest.source import file_ids, read_export
         from pipeline.prepare import model_texts
-        from pipeline.source import file_ids, read_export
 
         df = read_export(args.data)
         texts = model_texts(df["text"].tolist(), _prepare(config))
@@ -310,7 +310,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
 
 def cmd_import_labels(args: argparse.Namespace) -> int:
     """Upsert a labelled file into the warehouse table tag_labels."""
-    from pipeline.source import read_export
+    from pipeline.ingest.source import read_export
     from pipeline.tagging.data import write_label_table
     from pipeline.warehouse import open_warehouse
 

@@ -1,5 +1,5 @@
 """``feedback taxonomy draft | check``: write a codeframe without a data scientist (see
-:mod:`pipeline.codeframe`).
+:mod:`pipeline.tagging.codeframe`).
 
 * ``draft --warehouse ... --out draft.yaml``: a draft taxonomy from the topics discovered in the warehouse.
 * ``check --taxonomy FILE [--warehouse ... | --data FILE] [--json OUT]``: what each tag catches.
@@ -29,7 +29,7 @@ from pipeline.errors import ConfigError
 
 def cmd_draft(args: argparse.Namespace) -> int:
     """Write a draft taxonomy from the stored topics."""
-    from pipeline.codeframe import (
+    from pipeline.tagging.codeframe import (
         DRAFT_HEADER,
         draft_tags,
         draft_yaml,
@@ -37,7 +37,7 @@ def cmd_draft(args: argparse.Namespace) -> int:
         read_topic_answers,
         topic_centroids,
     )
-    from pipeline.taxonomy import load_taxonomy
+    from pipeline.tagging.taxonomy import load_taxonomy
     from pipeline.warehouse.reading import open_for_reading
 
     out = Path(args.out)
@@ -81,8 +81,8 @@ def _check_inputs(args: argparse.Namespace, config: Any, stack: ExitStack) -> tu
     if args.data:
         import pandas as pd
 
+        from pipeline.ingest.source import read_export
         from pipeline.prepare import is_non_answer, model_texts, prepare_config_of
-        from pipeline.source import read_export
 
         df = read_export(args.data)
         if args.text_column not in df.columns:
@@ -99,8 +99,8 @@ def _check_inputs(args: argparse.Namespace, config: Any, stack: ExitStack) -> tu
             }
         )
         return rows, answer_embedder(encoder, config)
-    from pipeline.codeframe import ReadOnlyStore, read_answers
     from pipeline.embed.cache import CachedEmbedder
+    from pipeline.tagging.codeframe import ReadOnlyStore, read_answers
     from pipeline.warehouse.reading import open_for_reading
 
     wh = stack.enter_context(open_for_reading(config.warehouse))
@@ -110,9 +110,9 @@ def _check_inputs(args: argparse.Namespace, config: Any, stack: ExitStack) -> tu
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Tag the answers with the codeframe and say what each tag catches."""
-    from pipeline.codeframe import check_codeframe, checking_tagger, tag_prototypes
+    from pipeline.tagging.codeframe import check_codeframe, checking_tagger, tag_prototypes
     from pipeline.tagging.evaluation import with_sentence_tags
-    from pipeline.taxonomy import load_taxonomy
+    from pipeline.tagging.taxonomy import load_taxonomy
 
     if args.data and args.warehouse:
         raise ConfigError("pass --data FILE or --warehouse (the stored answers), not both")

@@ -64,8 +64,8 @@ def _topic_options(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
 
 def cmd_topics_assign(args: argparse.Namespace) -> int:
     """Fit topics on a file (or load a saved model) and write id, topic_id, topic_label."""
+    from pipeline.ingest.source import check_output_path
     from pipeline.prepare import is_non_answer
-    from pipeline.source import check_output_path
     from pipeline.topics import BERTopicModel
 
     check_output_path(args.out)
@@ -107,7 +107,7 @@ def _save_version(
     model: Any, args: argparse.Namespace, texts: list[str], emb: np.ndarray, langs: Any
 ) -> None:
     """Write a fitted model as a model-store version folder (promotable with ``topics promote``)."""
-    from pipeline.topic_versions import gate_metrics
+    from pipeline.topics.versions import gate_metrics
 
     if args.embeddings:
         encoder: dict[str, Any] = {"model_id": None, "embeddings_file": str(args.embeddings)}
@@ -131,8 +131,8 @@ def cmd_topics_promote(args: argparse.Namespace) -> int:
     from pipeline.cli.store import report_decision, store_of
     from pipeline.config import load_config
     from pipeline.model_store import read_manifest
-    from pipeline.topic_versions import gate_metrics, resample_labels
     from pipeline.topics import BERTopicModel
+    from pipeline.topics.versions import gate_metrics, resample_labels
 
     with store_of(args, "topics") as store:
         candidate = Path(args.model)

@@ -19,10 +19,10 @@ import pandas as pd
 
 from pipeline.embed import Embedder, build_embedder
 from pipeline.errors import SchemaError, missing_columns
+from pipeline.ingest.source import file_ids
 from pipeline.prepare import is_missing
 from pipeline.sentiment.base import POLARITIES, combine_sentences, label_from_score
 from pipeline.sentiment.supervised import EmbeddingSentiment, parse_pairs
-from pipeline.source import file_ids
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,8 @@ def read_labelled(path: str | Path, prepare: Any = None, text_column: str = "tex
     Returns:
         The frame with ``id`` (added as the row number when absent) and ``text`` as strings.
     """
+    from pipeline.ingest.source import read_export
     from pipeline.prepare import model_texts
-    from pipeline.source import read_export
 
     df = read_export(path)
     if text_column not in df.columns:

@@ -13,10 +13,10 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from pipeline.errors import UnknownComponentError
+from pipeline.tagging.taxonomy import Taxonomy
 from pipeline.tagging.trained import EmbeddingTfidfTagger
 from pipeline.tagging.trained_parts import TaggerParams
 from pipeline.tagging.zeroshot import ZeroShotTagger
-from pipeline.taxonomy import Taxonomy
 
 
 @runtime_checkable

@@ -29,8 +29,8 @@ import pandas as pd
 from pipeline.embed import Embedder
 from pipeline.embed.base import texts_digest
 from pipeline.errors import FeedbackError, SchemaError, missing_columns
+from pipeline.ingest.source import read_export
 from pipeline.prepare import PrepareConfig, model_texts
-from pipeline.source import read_export
 
 log = logging.getLogger(__name__)
 

@@ -28,10 +28,10 @@ from pipeline.model_store import (
     write_manifest,
 )
 from pipeline.tagging.data import LabelledData, embed_labelled
+from pipeline.tagging.taxonomy import Taxonomy
 from pipeline.tagging.trained import EmbeddingTfidfTagger
 from pipeline.tagging.trained_parts import TaggerParams
 from pipeline.tagging.zeroshot import ZeroShotTagger
-from pipeline.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
 

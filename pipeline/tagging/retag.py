@@ -82,7 +82,7 @@ def retag_stored(
     run_id = run_id or f"retag-{datetime.now(UTC):%Y%m%dT%H%M%S}"
     parent_of = parent_of or getattr(tagger, "parent_of", None) or (lambda _tag: None)
     if taxonomy_version is None:
-        from pipeline.taxonomy import load_taxonomy
+        from pipeline.tagging.taxonomy import load_taxonomy
 
         taxonomy_version = load_taxonomy(config.tagger.taxonomy).version_id
     lineage = {"tagger_version": tagger.version, "taxonomy_version": taxonomy_version}

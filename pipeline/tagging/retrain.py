@@ -105,7 +105,7 @@ def self_train_window(
     from pipeline.model_store import read_manifest
     from pipeline.tagging.lifecycle import encoder_spec, save_version
     from pipeline.tagging.selftrain import train_without_labels
-    from pipeline.taxonomy import load_taxonomy
+    from pipeline.tagging.taxonomy import load_taxonomy
     from pipeline.topics import content_sample
 
     current = store.promoted_path()

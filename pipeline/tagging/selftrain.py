@@ -39,10 +39,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.embed import Embedder
 from pipeline.errors import FeedbackError
+from pipeline.tagging.taxonomy import Taxonomy
 from pipeline.tagging.trained import EmbeddingTfidfTagger
 from pipeline.tagging.trained_parts import TaggerParams
 from pipeline.tagging.zeroshot import ZeroShotTagger
-from pipeline.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
 

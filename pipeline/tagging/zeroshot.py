@@ -23,7 +23,7 @@ from pipeline.embed import Embedder
 from pipeline.errors import NotFittedError
 from pipeline.model_store import version_id
 from pipeline.tagging.rules import KeywordRules
-from pipeline.taxonomy import Taxonomy
+from pipeline.tagging.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ Registered models (:func:`build_topics`):
 * ``topics.none.v1`` (:class:`~pipeline.topics.legacy.NoTopics`): the switched-off stage.
 
 Topic ids of a fitted stable model can be renamed (``relabel``) to the stable ids of the ``topics``
-registry; see :mod:`pipeline.topics.registry` (``pipeline.topic_registry``).
+registry; see :mod:`pipeline.topics.registry` (``pipeline.topics.registry``).
 """
 
 from __future__ import annotations

@@ -31,8 +31,8 @@ def read_topic_data(path: str, text_column: str = "text", prepare: Any = None) -
     Returns:
         Columns id, text, lang (None when absent) and tags (None when absent).
     """
+    from pipeline.ingest.source import file_ids, read_export
     from pipeline.prepare import is_missing, model_texts
-    from pipeline.source import file_ids, read_export
 
     df = read_export(path)
     if text_column not in df.columns:

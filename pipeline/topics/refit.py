@@ -15,8 +15,6 @@ from pipeline.embed.response import response_vectors
 from pipeline.enrich import Models
 from pipeline.schema import TABLE_KEYS
 from pipeline.tagging.lifecycle import encoder_spec
-from pipeline.topic_registry import first_match, match_topics
-from pipeline.topic_versions import load_promoted_topics, promote_fit
 from pipeline.topics import (
     BERTopicModel,
     NoTopics,
@@ -25,6 +23,8 @@ from pipeline.topics import (
     fit_topics,
     is_stable,
 )
+from pipeline.topics.registry import first_match, match_topics
+from pipeline.topics.versions import load_promoted_topics, promote_fit
 from pipeline.warehouse.base import Warehouse
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def fit_window_topics(
     """Fit the configured topic model on a window and store it, keeping the registry's topic ids.
 
     For ``topics.stable.v1`` the new topics are matched to the previous model's by the overlap of their
-    texts in the window (:func:`pipeline.topic_registry.match_topics`): continuing topics keep their
+    texts in the window (:func:`pipeline.topics.registry.match_topics`): continuing topics keep their
     ids, splits and merges are written to the ``topic_history`` table, and each topic gets a suggested
     taxonomy tag from the tags of its texts (the tagger's, for texts not tagged yet).
 

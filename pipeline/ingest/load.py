@@ -13,9 +13,8 @@ import pandas as pd
 
 from pipeline.clock import utcnow
 from pipeline.config import EnrichmentConfig
-from pipeline.migrations import COLUMN_NAMES_KEY, read_meta, upgrade, write_meta
-from pipeline.pending import ROW_HASH
-from pipeline.source import (
+from pipeline.ingest.pending import ROW_HASH
+from pipeline.ingest.source import (
     Validated,
     apply_personal_data,
     conform,
@@ -24,6 +23,7 @@ from pipeline.source import (
     segment_columns,
     validate,
 )
+from pipeline.migrations import COLUMN_NAMES_KEY, read_meta, upgrade, write_meta
 from pipeline.warehouse.base import Warehouse
 
 log = logging.getLogger(__name__)

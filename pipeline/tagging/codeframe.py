@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import ConfigError, FeedbackError
-from pipeline.taxonomy import Taxonomy
+from pipeline.tagging.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
 
@@ -282,7 +282,7 @@ def _none_if_missing(value: object) -> str | None:
 
 
 def draft_yaml(tags: Sequence[DraftTag], version: str, header: str) -> str:
-    """The draft as taxonomy YAML (loadable by :func:`pipeline.taxonomy.load_taxonomy`), with a comment
+    """The draft as taxonomy YAML (loadable by :func:`pipeline.tagging.taxonomy.load_taxonomy`), with a comment
     over each tag saying which topic it comes from."""
     import yaml
 
