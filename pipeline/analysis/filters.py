@@ -321,7 +321,9 @@ class Scope:
         """``WITH base AS (...), etags AS (...)`` (``etags`` only when ``tags``)."""
         out = "WITH " + self.base_cte(filters, p, extra)
         if tags:
-            out += f", etags AS ({self.etags_select(p)})"
+            # Not restricted to base: every consumer joins base anyway, and a second semi-join on text ids
+            # doubles the cost on millions of rows (bench/README.md, "Analysis").
+            out += f", etags AS ({self.etags_select(p, restrict=None)})"
         return out
 
 
