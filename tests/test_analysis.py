@@ -144,6 +144,12 @@ def test_corrections_show_in_the_analysis_survive_reenrichment_and_reach_the_ret
     labels = read_label_table(wh, CONFIG.tables.tag_labels, CONFIG.tables.enriched)
     assert labels.set_index("id").loc["r0", "tags"] == ["billing"]
     assert labels.set_index("id").loc["r0", "text"] == "answer 0"
+    from pipeline.sentiment.retrain import stored_scores
+
+    targets = stored_scores(wh, CONFIG).set_index("text")["score"]
+    assert (
+        targets["answer 6"] == 10.0 and targets["answer 7"] == 5.0
+    )  # r6 corrected to positive; r7 as scored
     got = an.corrections(wh, config=CONFIG)
     assert set(zip(got["response_id"], got["kind"], strict=True)) == {("r0", "themes"), ("r6", "sentiment")}
 
