@@ -51,7 +51,6 @@ from pipeline.topics.refit import fit_window_topics, window_languages, window_ve
 from pipeline.topics.versions import last_fit_at, load_promoted_topics
 from pipeline.warehouse import open_warehouse
 from pipeline.warehouse.base import Warehouse
-from pipeline.warehouse.tables import LINEAGE_KEYS
 from pipeline.writeback import remove_deleted, update_alerts, write_batch, write_topics
 
 log = logging.getLogger(__name__)
@@ -497,6 +496,9 @@ def alerts_after_run(wh: Warehouse, config: EnrichmentConfig) -> int:
     """The alerts over what is stored; a failure is logged and does not undo the recorded run."""
     try:
         n = update_alerts(wh, config)
+        from pipeline.analysis.followups import add_candidates
+
+        log.info("followups: %d new candidate(s)", add_candidates(wh, config=config))
     except Exception:
         log.exception("alerts: computation failed; the run itself succeeded")
         return 0
@@ -544,33 +546,7 @@ def log_progress(label: str, every: float = 0.1) -> Progress:
 
 
 def build_report(config: EnrichmentConfig, out_dir: str | Path | None = None) -> tuple[object, Path]:
-    """Read the enriched tables, run the root-cause analysis and write the HTML report.
+    """The root-cause report (:func:`pipeline.report.build_report`): the data and the HTML path."""
+    from pipeline.report import build_report as build
 
-    Returns:
-        The analysis summary and the path of the HTML report.
-    """
-    from pipeline.analysis import summarise
-    from pipeline.check import require_consistent
-    from pipeline.report import write_report
-    from pipeline.warehouse.reading import open_for_reading
-
-    t = config.tables
-    with open_for_reading(config.warehouse) as wh:
-        # A report over a warehouse with lost or half-written rows would show wrong numbers as if right.
-        require_consistent(wh, config)
-        enriched = wh.read(t.enriched) if wh.table_exists(t.enriched) else pd.DataFrame()
-        tags = wh.read(t.tags) if wh.table_exists(t.tags) else None
-        topics = wh.read(t.topics) if wh.table_exists(t.topics) else None
-        lineage: dict[str, str] = {"warehouse": wh.describe()}
-        if wh.table_exists(t.runs):
-            runs = wh.read(t.runs).sort_values("started_at")
-            if len(runs):
-                last = runs.iloc[-1]
-                for key in ("run_id", *LINEAGE_KEYS):
-                    lineage[key] = str(last.get(key))
-    segments = config.source.segments
-    summary = summarise(enriched, tags=tags, topics=topics, segments=segments)
-    for i, note in enumerate(summary.notes):  # shown with the lineage in the HTML report too
-        lineage[f"note {i + 1}"] = note
-    path = write_report(summary, Path(out_dir or config.report_dir), lineage=lineage)
-    return summary, path
+    return build(config, out_dir)

@@ -107,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_embedder(m, "registered name or alias (default: the config's)")
     m.set_defaults(func=cmd_embed)
     # Sub-command groups live in their own modules (each imports its heavy parts lazily).
+    from pipeline.cli.analysis import add_analysis_commands
     from pipeline.cli.check import add_check_commands
     from pipeline.cli.sentiment import add_sentiment_commands
     from pipeline.cli.tagger import add_tagger_commands
@@ -118,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sentiment_commands(sub)
     add_tagger_commands(sub)
     add_taxonomy_commands(sub)
+    add_analysis_commands(sub)
     return p
 
 

@@ -84,7 +84,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     result = _run_flow(args.config, config.warehouse, False, not args.no_prefect)
     _print_run(result)
     summary, html = build_report(config, args.report_dir)
-    from pipeline.analysis import format_summary
+    from pipeline.report import format_summary
 
     print()
     print(format_summary(summary))
@@ -139,8 +139,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Root-cause report: HTML with plots, summary in the terminal."""
-    from pipeline.analysis import format_summary
     from pipeline.config import load_config
+    from pipeline.report import format_summary
     from pipeline.runner import build_report
 
     config = load_config(args.config, warehouse=args.warehouse)
