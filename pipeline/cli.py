@@ -312,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=cmd_embed)
     # Sub-command groups live in their own modules (each imports its heavy parts lazily).
     from pipeline.cli_check import add_check_commands
+    from pipeline.cli_dashboard import add_dashboard_commands
     from pipeline.cli_sentiment import add_sentiment_commands
     from pipeline.cli_tagger import add_tagger_commands
     from pipeline.cli_taxonomy import add_taxonomy_commands
@@ -322,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sentiment_commands(sub)
     add_tagger_commands(sub)
     add_taxonomy_commands(sub)
+    add_dashboard_commands(sub)
     return p
 
 
