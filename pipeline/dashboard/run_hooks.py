@@ -16,14 +16,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def before_run(wh: Warehouse, config: EnrichmentConfig) -> list[str]:
+def before_run(wh: Warehouse, config: EnrichmentConfig) -> dict:
     """Import the dashboard's pending edits (DuckDB side file); returns their ids for :func:`after_run`."""
     from pipeline.dashboard.edits import import_edits
 
     return import_edits(wh, config)
 
 
-def after_run(wh: Warehouse, config: EnrichmentConfig, imported: list[str]) -> None:
+def after_run(wh: Warehouse, config: EnrichmentConfig, imported: dict) -> None:
     """Publish the dashboard snapshot, then forget the edits that it now holds."""
     from pipeline.dashboard.edits import prune_edits
     from pipeline.dashboard.snapshot import publish_snapshot
@@ -33,4 +33,4 @@ def after_run(wh: Warehouse, config: EnrichmentConfig, imported: list[str]) -> N
     except Exception:
         log.exception("dashboard snapshot: publishing failed; the dashboard keeps reading the previous one")
         return
-    prune_edits(wh, imported)
+    prune_edits(wh, config, imported)
