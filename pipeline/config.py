@@ -43,6 +43,8 @@ class TablesConfig(_Strict):
     model_pointers: str = "model_pointers"
     embedding_cache: str = "embedding_cache"
     tag_labels: str = "tag_labels"
+    followups: str = "followups"
+    sentiment_labels: str = "sentiment_labels"
 
 
 class SourceConfig(_Strict):
@@ -161,6 +163,118 @@ class AlertsSection(_Strict):
     min_increase: int = Field(5, ge=0)
 
 
+class AnalysisSection(_Strict):
+    """Root-cause analysis (see pipeline.analysis).
+
+    Attributes:
+        confidence: Level of every interval (score, change, theme impact, drivers).
+        small_sample: Fewer responses than this: a number is flagged ``small_sample`` (shown, not hidden).
+        bootstrap_samples: Resamples of the theme-impact bootstrap (over aggregated counts: fast).
+        seed: Seed of the bootstrap, so a report shows the same interval twice.
+        fdr: False-discovery rate of the segment x theme cells (Benjamini-Hochberg).
+        driver_themes: Most themes (by volume) the driver model uses.
+    """
+
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    small_sample: int = Field(30, ge=1)
+    bootstrap_samples: int = Field(1000, ge=100, le=100_000)
+    seed: int = 0
+    fdr: float = Field(0.05, gt=0, lt=1)
+    driver_themes: int = Field(20, ge=1, le=200)
+
+
+class FollowupRule(_Strict):
+    """One close-the-loop rule: who qualifies and what to do (the first rule that matches wins).
+
+    Attributes:
+        name: Recorded as the follow-up's ``reason``.
+        action: What to do, e.g. ``call back``, ``thank``, ``invite to review``.
+        group: ``detractor``, ``passive`` or ``promoter`` (on each survey type's own scale).
+        themes: The answer must carry one of these themes (or their children); empty: any answer.
+        any_theme: With no ``themes``: the answer must carry at least one theme.
+        sentiment: Allowed sentiment labels; empty: any.
+    """
+
+    name: str
+    action: str
+    group: Literal["detractor", "passive", "promoter"]
+    themes: list[str] = Field(default_factory=list)
+    any_theme: bool = False
+    sentiment: list[Literal["negative", "neutral", "positive"]] = Field(default_factory=list)
+
+
+def _default_followup_rules() -> list[FollowupRule]:
+    return [
+        FollowupRule(
+            name="detractor_critical_theme",
+            action="call back",
+            group="detractor",
+            any_theme=True,
+            sentiment=["negative"],
+        ),
+        FollowupRule(name="promoter_thanks", action="thank and invite to review", group="promoter"),
+    ]
+
+
+class FollowupsSection(_Strict):
+    """The close-the-loop queue (table ``followups``).
+
+    Attributes:
+        enabled: The nightly run adds new candidates (never touching rows a person edited).
+        lookback_days: Only answers submitted this recently become candidates.
+        rules: In order; the first that matches an answer decides its reason and action.
+    """
+
+    enabled: bool = True
+    lookback_days: int = Field(30, ge=1)
+    rules: list[FollowupRule] = Field(default_factory=_default_followup_rules)
+
+    @field_validator("rules")
+    @classmethod
+    def _unique_names(cls, value: list[FollowupRule]) -> list[FollowupRule]:
+        names = [r.name for r in value]
+        if len(set(names)) != len(names):
+            raise ValueError(f"followups.rules: rule names must be unique, found {names}")
+        return value
+
+
+class StatusSection(_Strict):
+    """When ``feedback status`` says the pipeline is sick (exit 1), and where the nightly run tells it.
+
+    Attributes:
+        max_age_hours: The last successful run is older than this.
+        quarantine_share: The last run quarantined more than this share of its rows ...
+        quarantine_spike: ... or more than this many times the previous runs' share.
+        baseline_weeks: Weeks before the last one that the drift checks compare against.
+        tag_coverage_drift: Share of answered responses with a theme moved more than this (0..1).
+        language_drift: Total-variation distance of the language mix above this (0..1).
+        sentiment_drift: Total-variation distance of the sentiment mix above this (0..1).
+        min_week_answers: Drift checks need this many answers in the last week (else: skipped).
+        notification_block: A Prefect notification block (``slug/name``, e.g. ``slack-webhook/cx``)
+            the nightly flow sends a failed status through; None: no notification.
+    """
+
+    max_age_hours: float = Field(36.0, gt=0)
+    quarantine_share: float = Field(0.2, ge=0, le=1)
+    quarantine_spike: float = Field(3.0, gt=1)
+    baseline_weeks: int = Field(4, ge=1)
+    tag_coverage_drift: float = Field(0.15, gt=0, le=1)
+    language_drift: float = Field(0.2, gt=0, le=1)
+    sentiment_drift: float = Field(0.2, gt=0, le=1)
+    min_week_answers: int = Field(50, ge=1)
+    notification_block: str | None = None
+
+    @field_validator("notification_block")
+    @classmethod
+    def _block_name(cls, value: str | None) -> str | None:
+        if value is not None and value.count("/") != 1:
+            raise ValueError(
+                f"status.notification_block {value!r}: expected 'block-type-slug/block-name', "
+                "e.g. 'slack-webhook/cx-alerts' (see `prefect block ls`)"
+            )
+        return value
+
+
 class ModelStoreSection(_Strict):
     """Where model versions live (see pipeline.model_store).
 
@@ -188,6 +302,9 @@ class EnrichmentConfig(_Strict):
     tagger: TaggerSection = Field(default_factory=TaggerSection)
     topics: TopicsSection = Field(default_factory=TopicsSection)
     alerts: AlertsSection = Field(default_factory=AlertsSection)
+    analysis: AnalysisSection = Field(default_factory=AnalysisSection)
+    followups: FollowupsSection = Field(default_factory=FollowupsSection)
+    status: StatusSection = Field(default_factory=StatusSection)
     model_store: ModelStoreSection = Field(default_factory=ModelStoreSection)
     run_lock: RunLockSection = Field(default_factory=RunLockSection)
     retention_days: int | None = Field(

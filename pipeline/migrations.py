@@ -22,7 +22,7 @@ from pipeline.warehouse.tables import TableSpec, add_column_ddl, build_table, de
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 VERSION_KEY = "schema_version"
 COLUMN_NAMES_KEY = "source_column_names"  # {export column name: warehouse column name}, set by loads
 
@@ -109,6 +109,25 @@ def _v4_declared_tables(wh: Warehouse, config: EnrichmentConfig) -> None:
         log.info("upgrade: %s rebuilt from its declaration (%d rows)", spec.name, len(rows))
 
 
+def _v5_analysis_tables(wh: Warehouse, config: EnrichmentConfig) -> None:
+    """Version 5: the close-the-loop queue (``followups``) and sentiment corrections (``sentiment_labels``).
+
+    Both are created empty from their declarations, so that readers (report, dashboard, ``feedback
+    status``) can always query them.
+    """
+    from pipeline.warehouse.tables import declared_columns
+
+    declared = declare(config)
+    for table in (config.tables.followups, config.tables.sentiment_labels):
+        if wh.table_exists(table):
+            continue
+        spec = declared.tables[table]
+        field_name = "followups" if table == config.tables.followups else "sentiment_labels"
+        empty = pd.DataFrame({c: pd.Series(dtype=object) for c in declared_columns(field_name)})
+        wh.upsert(table, empty, key=spec.key)
+        log.info("upgrade: created %s", table)
+
+
 def _matches(found: dict[str, str], spec: TableSpec) -> bool:
     """Whether a table exists with exactly the declared columns and types (absent tables match)."""
     return not found or found == spec.types
@@ -118,6 +137,7 @@ MIGRATIONS: dict[int, Callable[[Warehouse, EnrichmentConfig], None]] = {
     2: _v2_content_hashes,
     3: _v3_topic_models_in_the_store,
     4: _v4_declared_tables,
+    5: _v5_analysis_tables,
 }
 
 

@@ -253,6 +253,42 @@ _COLUMNS: dict[str, tuple[list[str], list[tuple[str, str]], list[tuple[str, str]
         [],
         False,
     ),
+    # The close-the-loop queue (pipeline.analysis.followups): the nightly run inserts new candidates,
+    # people edit status/owner/note; a row is never rewritten by a run.
+    "followups": (
+        ["response_id"],
+        [
+            ("response_id", _T),
+            ("customer_id", _T),
+            ("survey_type", _T),
+            ("score", _F),
+            ("submitted_at", _TS),
+            ("reason", _T),
+            ("action", _T),
+            ("status", _T),
+            ("owner", _T),
+            ("note", _T),
+            ("created_at", _TS),
+            ("created_by", _T),
+            ("updated_at", _TS),
+            ("updated_by", _T),
+        ],
+        [],
+        False,
+    ),
+    # Human sentiment corrections (pipeline.analysis.corrections): shown over the model's label.
+    "sentiment_labels": (
+        ["response_id"],
+        [
+            ("response_id", _T),
+            ("sentiment_label", _T),
+            ("note", _T),
+            ("labeller", _T),
+            ("labelled_at", _TS),
+        ],
+        [],
+        False,
+    ),
 }
 
 

@@ -1,0 +1,327 @@
+"""What an analysis looks at (:class:`Filters`) and the SQL that selects it (:class:`Scope`).
+
+Every query of :mod:`pipeline.analysis` starts from the same two common table expressions, built here:
+
+* ``base``: one row per enriched response inside the filters, with the *effective* sentiment (a human
+  correction from ``sentiment_labels`` over the model's label), the per-response score value ``v``
+  (+100/0/-100 for NPS, 100/0 for CSAT, the score for CES; its mean is the score), and flags ``det``
+  / ``pro`` (detractor / promoter on the row's own scale).
+* ``etags``: one row per (response, theme) for the responses of ``base``: the human themes of
+  ``tag_labels`` for a corrected answer (all of them, none when a person removed every theme), the
+  model's ``feedback_tags`` rows otherwise; ``parent_tag`` comes from the taxonomy as the tags table
+  records it.
+
+The SQL is plain and portable (DuckDB and PostgreSQL read the same text): ``:name`` placeholders with
+scalar values (lists are expanded into one placeholder per value), ``CAST`` not ``::``,
+``date_trunc`` for periods. Only aggregated rows leave the database, except in
+:func:`pipeline.analysis.answers.answers`, which pages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from pipeline.config import EnrichmentConfig
+from pipeline.errors import ConfigError
+from pipeline.schema import SURVEY_TYPES
+from pipeline.warehouse.base import Warehouse
+
+DETRACTOR_MAX: dict[str, float] = {"nps": 6, "csat": 2, "ces": 3}
+"""Highest score that still counts as a detractor, per survey type."""
+PROMOTER_MIN: dict[str, float] = {"nps": 9, "csat": 4, "ces": 6}
+"""Lowest score that counts as a promoter (NPS), satisfied (CSAT) or easy (CES)."""
+SCORE_NAMES: dict[str, str] = {"nps": "NPS", "csat": "CSAT", "ces": "CES"}
+FREQS: dict[str, str] = {"D": "day", "W": "week", "M": "month", "Q": "quarter"}
+SENTIMENT_VALUES: dict[str, float] = {"negative": -1.0, "neutral": 0.0, "positive": 1.0}
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The slice of responses every analysis function looks at (None / empty: no restriction).
+
+    Attributes:
+        start: First day (or moment) included, on ``submitted_at``.
+        end: Last day included (a ``date`` includes the whole day; a ``datetime`` is exclusive).
+        survey_type: ``nps``, ``csat`` or ``ces``. Score-based results need one type; None picks the
+            dominant type of the slice (:func:`pipeline.analysis.scores.dominant_survey_type`).
+        segments: Segment column -> allowed values, e.g. ``{"channel": ["app", "web"]}``; the columns
+            must be declared segment columns of the enriched table (``source.segments``).
+        languages: Detected languages.
+        themes: Answers carrying at least one of these themes (or a child of one).
+        sentiments: Effective sentiment labels (human correction over the model's).
+        topics: Topic ids.
+    """
+
+    start: date | datetime | None = None
+    end: date | datetime | None = None
+    survey_type: str | None = None
+    segments: dict[str, list[str]] = field(default_factory=dict)
+    languages: list[str] = field(default_factory=list)
+    themes: list[str] = field(default_factory=list)
+    sentiments: list[str] = field(default_factory=list)
+    topics: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.survey_type is not None and self.survey_type not in SURVEY_TYPES:
+            raise ConfigError(
+                f"Filters.survey_type {self.survey_type!r}: expected one of {list(SURVEY_TYPES)} or None."
+            )
+        if not isinstance(self.segments, dict):
+            raise ConfigError("Filters.segments: expected {column: [values]}, e.g. {'channel': ['app']}.")
+        bad = [s for s in self.sentiments if s not in SENTIMENT_VALUES]
+        if bad:
+            raise ConfigError(f"Filters.sentiments {bad}: expected values of {list(SENTIMENT_VALUES)}.")
+
+    def with_period(self, start: date | datetime | None, end: date | datetime | None) -> Filters:
+        """The same filters over another period."""
+        return replace(self, start=start, end=end)
+
+    def with_type(self, survey_type: str | None) -> Filters:
+        """The same filters for one survey type."""
+        return replace(self, survey_type=survey_type)
+
+    def bounds(self) -> tuple[datetime | None, datetime | None]:
+        """``[start, end)`` as datetimes (a ``date`` end includes its day)."""
+        return _as_start(self.start), _as_end(self.end)
+
+    def previous(self) -> Filters | None:
+        """The period of the same length just before this one; None without both bounds."""
+        lo, hi = self.bounds()
+        if lo is None or hi is None:
+            return None
+        length = hi - lo
+        return replace(self, start=lo - length, end=lo)
+
+
+def _as_start(value: date | datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return pd.Timestamp(value).tz_localize(None).to_pydatetime() if value.tzinfo else value
+    return datetime(value.year, value.month, value.day)
+
+
+def _as_end(value: date | datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return _as_start(value)
+    return datetime(value.year, value.month, value.day) + timedelta(days=1)
+
+
+class Params:
+    """Collects placeholder values while SQL text is built."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def add(self, value: Any) -> str:
+        """A new ``:pN`` placeholder bound to ``value``."""
+        name = f"p{len(self.values)}"
+        self.values[name] = value
+        return f":{name}"
+
+    def many(self, values: list[Any]) -> str:
+        """``(:p1, :p2, ...)`` for a list (``(NULL)`` for an empty one: matches nothing)."""
+        if not values:
+            return "(NULL)"
+        return "(" + ", ".join(self.add(v) for v in values) + ")"
+
+
+def value_expr(col: str = "e.score", type_col: str = "e.survey_type") -> str:
+    """SQL of the per-response score value whose mean is the row's score (see the module docstring)."""
+    return (
+        f"CASE WHEN {type_col} = 'nps' THEN (CASE WHEN {col} >= 9 THEN 100.0 WHEN {col} <= 6 THEN -100.0 "
+        f"ELSE 0.0 END) WHEN {type_col} = 'csat' THEN (CASE WHEN {col} >= 4 THEN 100.0 ELSE 0.0 END) "
+        f"ELSE CAST({col} AS DOUBLE PRECISION) END"
+    )
+
+
+def _group_expr(kind: str, col: str = "e.score", type_col: str = "e.survey_type") -> str:
+    limits = DETRACTOR_MAX if kind == "det" else PROMOTER_MIN
+    op = "<=" if kind == "det" else ">="
+    parts = " ".join(f"WHEN {type_col} = '{t}' THEN {col} {op} {limits[t]:g}" for t in SURVEY_TYPES)
+    return f"COALESCE(CASE {parts} END, FALSE)"
+
+
+@dataclass
+class Scope:
+    """The tables of one warehouse that the analysis reads, and what exists in it.
+
+    Build one with :meth:`of`; every analysis function does, from its ``wh`` and ``config``.
+    """
+
+    wh: Warehouse
+    config: EnrichmentConfig
+    enriched_columns: list[str]
+    has_tags: bool
+    has_tag_labels: bool
+    has_sentiment_labels: bool
+
+    @classmethod
+    def of(cls, wh: Warehouse, config: EnrichmentConfig | None = None) -> Scope:
+        """The scope of ``wh`` with the table names of ``config`` (default: the default names)."""
+        config = config or EnrichmentConfig()
+        t = config.tables
+        cols = wh.columns(t.enriched) if wh.table_exists(t.enriched) else []
+        return cls(
+            wh,
+            config,
+            cols,
+            wh.table_exists(t.tags),
+            wh.table_exists(t.tag_labels),
+            wh.table_exists(t.sentiment_labels),
+        )
+
+    @property
+    def empty(self) -> bool:
+        """No enriched table yet."""
+        return not self.enriched_columns
+
+    def q(self, table: str) -> str:
+        """A table of the config, qualified and quoted."""
+        return self.wh._qualified(table)
+
+    def col(self, name: str) -> str:
+        """A quoted column name."""
+        return self.wh._quote(name)
+
+    def segment_columns(self) -> list[str]:
+        """Segment columns that are real columns of the enriched table (usable in filters and cross-tabs)."""
+        from pipeline.warehouse.tables import declared_columns
+
+        own = set(declared_columns("enriched"))
+        customer = self.config.source.customer_id or "customer_id"
+        return [c for c in self.enriched_columns if c not in own and c not in (customer, "segments_extra")]
+
+    def run(self, sql: str, params: Params) -> pd.DataFrame:
+        """Run a read-only query."""
+        return self.wh.sql(sql, params.values)
+
+    # ---- the common table expressions ---------------------------------------------------------------
+
+    def base_cte(self, filters: Filters, p: Params, extra: list[str] | None = None) -> str:
+        """``base AS (...)``: the responses inside ``filters`` (see the module docstring)."""
+        t = self.config.tables
+        cols = [
+            "e.response_id",
+            "e.survey_type",
+            "e.score",
+            "e.submitted_at",
+            "e.is_non_answer",
+            "e.language" if "language" in self.enriched_columns else "CAST(NULL AS TEXT) AS language",
+            "e.topic_id" if "topic_id" in self.enriched_columns else "CAST(NULL AS BIGINT) AS topic_id",
+        ]
+        for name in extra or []:
+            cols.append(f"e.{self.col(name)}")
+        join = ""
+        if self.has_sentiment_labels:
+            join = f" LEFT JOIN {self.q(t.sentiment_labels)} sl ON sl.response_id = e.response_id"
+            cols.append("COALESCE(sl.sentiment_label, e.sentiment_label) AS sentiment_label")
+            cases = " ".join(f"WHEN '{k}' THEN {v}" for k, v in SENTIMENT_VALUES.items())
+            cols.append(
+                "CASE WHEN sl.sentiment_label IS NULL THEN e.sentiment_score "
+                f"ELSE CASE sl.sentiment_label {cases} END END AS sentiment_score"
+            )
+            cols.append("sl.sentiment_label IS NOT NULL AS sentiment_human")
+        else:
+            cols += ["e.sentiment_label", "e.sentiment_score", "FALSE AS sentiment_human"]
+        cols += [f"{value_expr()} AS v", f"{_group_expr('det')} AS det", f"{_group_expr('pro')} AS pro"]
+        where = self.where(filters, p)
+        return f"base AS (SELECT {', '.join(cols)} FROM {self.q(t.enriched)} e{join}{where})"
+
+    def where(self, filters: Filters, p: Params) -> str:
+        """The WHERE clause of ``base`` (on alias ``e``)."""
+        conds: list[str] = []
+        lo, hi = filters.bounds()
+        if lo is not None:
+            conds.append(f"e.submitted_at >= {p.add(lo)}")
+        if hi is not None:
+            conds.append(f"e.submitted_at < {p.add(hi)}")
+        if filters.survey_type:
+            conds.append(f"e.survey_type = {p.add(filters.survey_type)}")
+        if filters.languages:
+            conds.append(f"e.language IN {p.many(list(filters.languages))}")
+        if filters.topics:
+            conds.append(f"e.topic_id IN {p.many([int(x) for x in filters.topics])}")
+        usable = self.segment_columns()
+        for column, values in filters.segments.items():
+            if column not in usable:
+                raise ConfigError(
+                    f"Filters.segments: {column!r} is not a segment column of {self.config.tables.enriched} "
+                    f"(usable: {usable}); name it in source.segments to make it a column."
+                )
+            conds.append(f"CAST(e.{self.col(column)} AS TEXT) IN {p.many([str(v) for v in values])}")
+        if filters.sentiments:
+            label = "e.sentiment_label"
+            if self.has_sentiment_labels:
+                label = "COALESCE(sl.sentiment_label, e.sentiment_label)"
+            conds.append(f"{label} IN {p.many(list(filters.sentiments))}")
+        if filters.themes:
+            inner = self.etags_select(p, restrict=None)
+            names = p.many(list(filters.themes))
+            conds.append(
+                f"e.response_id IN (SELECT x.response_id FROM ({inner}) x "
+                f"WHERE x.tag IN {names} OR x.parent_tag IN {names})"
+            )
+        return (" WHERE " + " AND ".join(conds)) if conds else ""
+
+    def etags_select(self, p: Params, restrict: str | None = "base") -> str:
+        """SELECT of the effective (response, theme) rows; ``restrict``: a CTE of allowed responses."""
+        t = self.config.tables
+        parts: list[str] = []
+        only = f" AND t.response_id IN (SELECT response_id FROM {restrict})" if restrict else ""
+        if self.has_tags:
+            human = (
+                f" AND NOT EXISTS (SELECT 1 FROM {self.q(t.tag_labels)} l WHERE l.id = t.response_id)"
+                if self.has_tag_labels
+                else ""
+            )
+            parts.append(
+                "SELECT t.response_id, t.tag, t.parent_tag, t.sentiment_label AS tag_sentiment_label, "
+                "t.sentiment_score AS tag_sentiment_score, FALSE AS human "
+                f"FROM {self.q(t.tags)} t WHERE t.tag IS NOT NULL{human}{only}"
+            )
+        if self.has_tag_labels:
+            parents = (
+                f"LEFT JOIN (SELECT tag, MAX(parent_tag) AS parent_tag FROM {self.q(t.tags)} GROUP BY tag) pt "
+                "ON pt.tag = u.tag"
+                if self.has_tags
+                else ""
+            )
+            parent = "pt.parent_tag" if self.has_tags else "CAST(NULL AS TEXT)"
+            only_u = f" WHERE u.response_id IN (SELECT response_id FROM {restrict})" if restrict else ""
+            parts.append(
+                f"SELECT u.response_id, u.tag, {parent} AS parent_tag, CAST(NULL AS TEXT) AS tag_sentiment_label, "
+                "CAST(NULL AS DOUBLE PRECISION) AS tag_sentiment_score, TRUE AS human FROM "
+                f"(SELECT l.id AS response_id, unnest(l.tags) AS tag FROM {self.q(t.tag_labels)} l) u "
+                f"{parents}{only_u}"
+            )
+        if not parts:
+            return (
+                "SELECT CAST(NULL AS TEXT) AS response_id, CAST(NULL AS TEXT) AS tag, CAST(NULL AS TEXT) "
+                "AS parent_tag, CAST(NULL AS TEXT) AS tag_sentiment_label, CAST(NULL AS DOUBLE PRECISION) "
+                "AS tag_sentiment_score, FALSE AS human WHERE 1 = 0"
+            )
+        return " UNION ALL ".join(parts)
+
+    def ctes(self, filters: Filters, p: Params, extra: list[str] | None = None, tags: bool = True) -> str:
+        """``WITH base AS (...), etags AS (...)`` (``etags`` only when ``tags``)."""
+        out = "WITH " + self.base_cte(filters, p, extra)
+        if tags:
+            out += f", etags AS ({self.etags_select(p)})"
+        return out
+
+
+def period_expr(freq: str, column: str = "submitted_at") -> str:
+    """``date_trunc`` of a pandas-style period alias (D, W, M, Q); weeks start on Monday."""
+    unit = FREQS.get(str(freq).upper())
+    if unit is None:
+        raise ConfigError(
+            f"Unknown period {freq!r}: expected one of {list(FREQS)} (day, week, month, quarter)."
+        )
+    return f"date_trunc('{unit}', {column})"
