@@ -36,6 +36,7 @@ class Ctx:
     store: EditStore
     state: ViewState
     segments: list[str]
+    themes: list[str]
 
     @property
     def filters(self) -> Filters:
@@ -177,24 +178,66 @@ def _sync_url(state: ViewState) -> None:
         st.query_params.from_dict(wanted)
 
 
-def render_table(frame: pd.DataFrame, *, highlight: str | None = None, key: str | None = None) -> None:
-    """A table whose cells are text (never HTML); ``highlight``: a boolean column marking rows."""
-    del key
-    if highlight and highlight in frame.columns and len(frame):
-        mask = frame[highlight].astype(bool)
-        shown = frame.drop(columns=[highlight])
-        styler = shown.style.apply(
-            lambda row: ["background-color: #fff3b0" if mask.loc[row.name] else "" for _ in row], axis=1
-        )
-        st.table(styler)
+def text_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every cell as display text: numbers rounded as the report does, text made inert for Markdown.
+
+    ``st.table`` renders cells as Markdown (HTML escaped, but links and images would work): answer
+    text, labels and notes are backslash-escaped so that they show as the characters they are.
+    """
+    out = pd.DataFrame(index=range(len(frame)))
+    for col in frame.columns:
+        values = frame[col].reset_index(drop=True)
+        if pd.api.types.is_bool_dtype(values):
+            out[col] = values.map({True: "yes", False: ""})
+        elif pd.api.types.is_float_dtype(values):
+            spec = ".3g" if str(col).startswith("p_") or col == "p_value" else ".1f"
+            out[col] = values.map(lambda x, spec=spec: "" if pd.isna(x) else format(float(x), spec))
+        elif pd.api.types.is_integer_dtype(values):
+            out[col] = values.astype(str)
+        else:
+            out[col] = values.map(_cell)
+    return out
+
+
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    if isinstance(value, list | tuple):
+        value = ", ".join(map(str, value))
+    elif isinstance(value, pd.Timestamp):
+        value = value.strftime("%Y-%m-%d %H:%M")
+    return md_text(str(value))
+
+
+def render_table(frame: pd.DataFrame, *, highlight: str | None = None, column: str | None = None) -> None:
+    """A table of text (never HTML, never live Markdown); ``highlight``: a boolean column marking rows,
+    ``column``: a column to highlight in every row."""
+    mask = frame[highlight].fillna(False).astype(bool).to_numpy() if highlight in frame.columns else None
+    shown = text_frame(frame.drop(columns=[highlight]) if mask is not None else frame)
+    if len(shown) and (mask is not None or column in shown.columns):
+
+        def paint(row: pd.Series) -> list[str]:
+            return [
+                "background-color: #fff3b0" if (mask is not None and mask[row.name]) or name == column else ""
+                for name in row.index
+            ]
+
+        st.table(shown.style.apply(paint, axis=1))
     else:
-        st.table(frame)
+        st.table(shown)
 
 
 def drill(label: str, href: str) -> None:
     """A link to the answers behind a number (the label is ours, never answer text)."""
-    safe = label.replace("[", "(").replace("]", ")")
-    st.markdown(f"[{safe}]({href})")
+    st.markdown(f"[{md_text(label)}]({href})")
+
+
+def md_text(text: str) -> str:
+    """Text made inert for Markdown: every ASCII punctuation character backslash-escaped, no newlines."""
+    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in " ".join(str(text).split()))
+
+
+_MD_SPECIAL = set("\\`*_{}[]()<>#+-.!|~&$=:;\"'/")
 
 
 def main() -> None:
@@ -217,7 +260,14 @@ def main() -> None:
     state = from_params(st.query_params, segment_columns=segs)
     state = _sidebar(state, options)
     _sync_url(state)
-    ctx = Ctx(config=config, wh=wh, store=EditStore(config), state=state, segments=segs)
+    ctx = Ctx(
+        config=config,
+        wh=wh,
+        store=EditStore(config),
+        state=state,
+        segments=segs,
+        themes=options.get("theme", []),
+    )
     from pipeline.dashboard import pages_analysis, pages_work
 
     render = {
@@ -231,3 +281,19 @@ def main() -> None:
     }[state.page]
     st.title(PAGES[state.page])
     render(ctx)
+    # The last element of every page (a browser test waits for it): how fresh the numbers are.
+    st.caption(
+        f"Data as of {_as_of(config)}.", help="The last run's snapshot (DuckDB) or the live warehouse."
+    )
+
+
+def _as_of(config: EnrichmentConfig) -> str:
+    from datetime import datetime
+
+    from pipeline.dashboard.snapshot import duckdb_file, snapshot_path
+
+    path = duckdb_file(config.warehouse)
+    if path is None:
+        return "now (live warehouse)"
+    stamp = datetime.fromtimestamp(snapshot_path(path).stat().st_mtime)
+    return f"the run that ended {stamp:%Y-%m-%d %H:%M}"
