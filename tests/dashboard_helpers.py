@@ -16,7 +16,9 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 XSS_ID = "RXSS0001"
-XSS_TEXT = "Delivery was late <script>window.__pwned=1</script> and <img src=x onerror=\"window.__pwned=2\"> ugh"
+XSS_TEXT = (
+    'Delivery was late <script>window.__pwned=1</script> and <img src=x onerror="window.__pwned=2"> ugh'
+)
 
 
 def build_warehouse(tmp: Path, n: int = 300, seed: int = 7) -> Path:
@@ -93,7 +95,9 @@ def chrome(download_dir: Path):
     from selenium.webdriver.chrome.service import Service
 
     browser = os.environ.get("FEEDBACK_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-    driver = os.environ.get("FEEDBACK_CHROMEDRIVER") or shutil.which("chromedriver") or "/usr/bin/chromedriver"
+    driver = (
+        os.environ.get("FEEDBACK_CHROMEDRIVER") or shutil.which("chromedriver") or "/usr/bin/chromedriver"
+    )
     if not (Path(browser).is_file() and Path(driver).is_file()):
         pytest.fail(
             "Chromium and chromedriver are needed for the dashboard browser test: `source .ci/chromium.sh && "

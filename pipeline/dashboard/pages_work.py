@@ -106,7 +106,8 @@ def followups(ctx: Ctx) -> None:
     """The close-the-loop queue; set a follow-up's status, owner and note."""
     queue = _queue(ctx)
     statuses = st.multiselect("Status", list(STATUSES), default=["new", "contacted"], key="w_statuses")
-    shown = queue[queue["status"].isin(statuses)] if statuses else queue
+    picked = queue["response_id"].astype(str) == ctx.state.response_id  # the one being worked on stays
+    shown = queue[queue["status"].isin(statuses) | picked] if statuses else queue
     cust = ctx.config.source.customer_id or "customer_id"
     st.caption(f"{len(shown):,} follow-ups. The customer identifier ({cust}) is shown here only.")
     cols = [c for c in ("response_id", "customer_id", "survey_type", "score", "reason", "action", "status",

@@ -10,6 +10,7 @@ number comes from :mod:`pipeline.analysis` (the dashboard computes no statistic 
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -53,10 +54,24 @@ def _config(path: str | None, warehouse: str) -> EnrichmentConfig:
     return load_config(path, warehouse=warehouse)
 
 
-@st.cache_resource(max_entries=1)
+_OPEN: dict[str, Any] = {"key": None, "wh": None}
+_OPEN_LOCK = threading.Lock()
+
+
 def _open(key: tuple, warehouse: str) -> Warehouse:
-    del key  # a new snapshot has a new key: the old connection is dropped, the new file opened
-    return open_for_dashboard(warehouse)
+    """The warehouse the app reads; reopened when a run has published a new snapshot (a new key).
+
+    The old connection is closed first: DuckDB shares one database instance per path within a process,
+    so a new connection to the renamed-over path would otherwise still read the old file.
+    """
+    with _OPEN_LOCK:
+        if _OPEN["key"] != key or _OPEN["wh"] is None:
+            if _OPEN["wh"] is not None:
+                _OPEN["wh"].close()
+            _OPEN["wh"], _OPEN["key"] = None, None
+            _OPEN["wh"] = open_for_dashboard(warehouse)
+            _OPEN["key"] = key
+        return _OPEN["wh"]
 
 
 def _distinct(wh: Warehouse, config: EnrichmentConfig, column: str, limit: int = 200) -> list[str]:
