@@ -80,6 +80,8 @@ def nightly_enrichment(
     ):
         # The same stages in the same order as `--no-prefect` (pipeline.runner.run_steps), each a task.
         summary = runner.run_steps(wh, run, config, as_task=as_task)
+    if config.status.notification_block:
+        _notify_when_sick(config, logger)
     logger.info(
         "run %s: %d in, %d enriched, %d quarantined %s",
         summary.run_id,
@@ -100,6 +102,19 @@ def nightly_enrichment(
         "alerts": summary.alerts,
         "warehouse": config.warehouse,
     }
+
+
+def _notify_when_sick(config: Any, logger: Any) -> None:
+    """Send ``feedback status``'s failures through the configured Prefect notification block."""
+    from pipeline.analysis.health import notify, pipeline_status
+
+    try:
+        with open_warehouse(config.warehouse, config=config) as wh:
+            report = pipeline_status(wh, config=config)
+        if not report.ok:
+            notify(report, config.status.notification_block)
+    except Exception:  # a notification must not fail the recorded run
+        logger.exception("status notification through %s failed", config.status.notification_block)
 
 
 if __name__ == "__main__":

@@ -103,7 +103,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     result = _run_flow(args.config, config.warehouse, False, not args.no_prefect)
     _print_run(result)
     summary, html = build_report(config, args.report_dir)
-    from pipeline.analysis import format_summary
+    from pipeline.report import format_summary
 
     print()
     print(format_summary(summary))
@@ -158,8 +158,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Root-cause report: HTML with plots, summary in the terminal."""
-    from pipeline.analysis import format_summary
     from pipeline.config import load_config
+    from pipeline.report import format_summary
     from pipeline.runner import build_report
 
     config = load_config(args.config, warehouse=args.warehouse)
@@ -311,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--embedder", default=None, help="registered name or alias (default: the config's)")
     m.set_defaults(func=cmd_embed)
     # Sub-command groups live in their own modules (each imports its heavy parts lazily).
+    from pipeline.cli_analysis import add_analysis_commands
     from pipeline.cli_check import add_check_commands
     from pipeline.cli_dashboard import add_dashboard_commands
     from pipeline.cli_sentiment import add_sentiment_commands
@@ -323,6 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sentiment_commands(sub)
     add_tagger_commands(sub)
     add_taxonomy_commands(sub)
+    add_analysis_commands(sub)
     add_dashboard_commands(sub)
     return p
 

@@ -606,59 +606,10 @@ def write_topics(
 
 
 def update_alerts(wh: Warehouse, config: EnrichmentConfig, now: datetime | None = None) -> int:
-    """Compute emerging-theme alerts over ``feedback_enriched`` and upsert them into ``alerts``.
+    """Emerging-theme alerts computed in the warehouse (:func:`pipeline.analysis.alerts.update_alerts`)."""
+    from pipeline.analysis.alerts import update_alerts as update
 
-    Only the rows the rules look at are read: ``submitted_at`` within the current period and the
-    baseline periods before it (:attr:`pipeline.alerts.AlertRules.lookback`), filtered in the
-    database, so the nightly cost does not grow with the table's history.
-
-    Args:
-        wh: The warehouse.
-        config: The enrichment config (``alerts`` section, table names).
-        now: End of the current period (default: the latest stored ``submitted_at``).
-
-    Returns:
-        The number of alerts written (re-running the same night replaces them).
-    """
-    t = config.tables
-    if not config.alerts.enabled or not wh.table_exists(t.enriched):
-        return 0
-    from pipeline.alerts import AlertRules, alert_frame, compute_alerts
-
-    have = set(wh.columns(t.enriched))
-    cols = [
-        c
-        for c in ("response_id", "submitted_at", "topic_id", "topic_label", "is_non_answer", "text_redacted")
-        if c in have
-    ]
-    rules = AlertRules(**config.alerts.model_dump(exclude={"enabled"}))
-    kinds = ("topic",) if "topic_id" in have else ()
-    kinds += ("tag",) if wh.table_exists(t.tags) else ()
-    # The period's end must be fixed before filtering (compute_alerts would take the latest row read).
-    end = pd.Timestamp(now) if now is not None else wh.max_value(t.enriched, "submitted_at")
-    if end is None:
-        alerts = alert_frame([])
-    else:
-        rows = _with_tag_lists(
-            wh, config, wh.read_range(t.enriched, "submitted_at", end - rules.lookback, end, cols)
-        )
-        alerts = compute_alerts(rows, now=end, rules=rules, kinds=kinds, created_at=utcnow())
-    if alerts.empty and wh.table_exists(t.alerts):
-        return 0
-    # A quiet night still creates the (empty) table, so that readers can always query it.
-    return wh.upsert(t.alerts, alerts, key=TABLE_KEYS["alerts"])
-
-
-def _with_tag_lists(wh: Warehouse, config: EnrichmentConfig, rows: pd.DataFrame) -> pd.DataFrame:
-    """``rows`` with each response's tags as a list, read from the tags table (the themes' truth)."""
-    t = config.tables
-    if not wh.table_exists(t.tags) or "response_id" not in rows:
-        return rows
-    ids = rows["response_id"].tolist()
-    long = wh.read(t.tags, ["response_id", "tag"], where={"response_id": ids}) if ids else None
-    lists = long.groupby("response_id", sort=False)["tag"].agg(list) if long is not None else {}
-    tags = [lists.get(r, []) if len(lists) else [] for r in ids]
-    return rows.assign(tags=pd.Series(tags, index=rows.index, dtype=object))
+    return update(wh, config, now)
 
 
 def prepare_stage(validated: Validated, config: EnrichmentConfig, summary: RunSummary) -> pd.DataFrame:
@@ -927,6 +878,9 @@ def alerts_after_run(wh: Warehouse, config: EnrichmentConfig) -> int:
     """The alerts over what is stored; a failure is logged and does not undo the recorded run."""
     try:
         n = update_alerts(wh, config)
+        from pipeline.analysis.followups import add_candidates
+
+        log.info("followups: %d new candidate(s)", add_candidates(wh, config=config))
     except Exception:
         log.exception("alerts: computation failed; the run itself succeeded")
         return 0
@@ -974,40 +928,7 @@ def log_progress(label: str, every: float = 0.1) -> Progress:
 
 
 def build_report(config: EnrichmentConfig, out_dir: str | Path | None = None) -> tuple[object, Path]:
-    """Read the enriched tables, run the root-cause analysis and write the HTML report.
+    """The root-cause report (:func:`pipeline.report.build_report`): the data and the HTML path."""
+    from pipeline.report import build_report as build
 
-    Returns:
-        The analysis summary and the path of the HTML report.
-    """
-    from pipeline.analysis import summarise
-    from pipeline.check import open_for_reading, require_consistent
-    from pipeline.report import write_report
-
-    t = config.tables
-    with open_for_reading(config.warehouse) as wh:
-        # A report over a warehouse with lost or half-written rows would show wrong numbers as if right.
-        require_consistent(wh, config)
-        enriched = wh.read(t.enriched) if wh.table_exists(t.enriched) else pd.DataFrame()
-        tags = wh.read(t.tags) if wh.table_exists(t.tags) else None
-        topics = wh.read(t.topics) if wh.table_exists(t.topics) else None
-        lineage: dict[str, str] = {"warehouse": wh.describe()}
-        if wh.table_exists(t.runs):
-            runs = wh.read(t.runs).sort_values("started_at")
-            if len(runs):
-                last = runs.iloc[-1]
-                for key in (
-                    "run_id",
-                    "embedder_id",
-                    "sentiment_model_version",
-                    "sentiment_source",
-                    "tagger_version",
-                    "taxonomy_version",
-                    "topic_model_version",
-                ):
-                    lineage[key] = str(last.get(key))
-    segments = config.source.segments
-    summary = summarise(enriched, tags=tags, topics=topics, segments=segments)
-    for i, note in enumerate(summary.notes):  # shown with the lineage in the HTML report too
-        lineage[f"note {i + 1}"] = note
-    path = write_report(summary, Path(out_dir or config.report_dir), lineage=lineage)
-    return summary, path
+    return build(config, out_dir)

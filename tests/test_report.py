@@ -1,4 +1,4 @@
-"""The HTML report and its JSON summary."""
+"""The HTML report, its JSON summary and the terminal summary: every number is the analysis layer's."""
 
 from __future__ import annotations
 
@@ -7,58 +7,65 @@ import re
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from pipeline import analysis as an
-from pipeline.report import write_report
-from tests.test_analysis import tiny
+from pipeline.report import build_summary, format_summary, write_report
+from pipeline.warehouse import open_warehouse
+from tests.test_analysis import CONFIG, load, tiny
 
 
-def test_report_is_self_contained_escaped_and_has_json(tmp_path: Path) -> None:
+def _data(tmp_path: Path, df: pd.DataFrame):
+    with open_warehouse(tmp_path / "r.duckdb", config=CONFIG) as wh:
+        load(wh, df)
+        an.add_candidates(wh, config=CONFIG)
+        return (
+            build_summary(wh, CONFIG),
+            an.score_summary(wh, config=CONFIG),
+            an.theme_impact(wh, config=CONFIG),
+        )
+
+
+def test_report_numbers_are_the_analysis_layers_and_the_page_is_escaped(tmp_path: Path) -> None:
     df = tiny()
     df.loc[8, "text_redacted"] = "<script>alert('x')</script> & the bill"
-    df.loc[7, "tags"] = ["billing", "<b>speed</b>"]
-    df["comment"] = "RAW-UNREDACTED jane@example.com"  # the raw column must never reach the page
-    s = an.summarise(df, min_count=1, segment_min_count=5)
+    df.at[7, "tags"] = ["billing", "<b>speed</b>"]
+    data, score, impact = _data(tmp_path, df)
     lineage = {"run_id": "run-<42>", "tagger_version": "tagger.zeroshot.v1"}
-    path = write_report(s, tmp_path / "out", title="Q1 <NPS>", lineage=lineage)
-
-    assert path == tmp_path / "out" / "report.html"
+    path = write_report(data, tmp_path / "out", title="Q1 <NPS>", lineage=lineage, config=CONFIG)
     html = path.read_text(encoding="utf-8")
-    assert '<img src="data:image/png;base64,' in html
-    assert len(re.findall(r'<img src="data:image/png;base64,[A-Za-z0-9+/=]+"', html)) >= 3
-    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; the bill" in html
-    assert "<script" not in html.lower()
-    assert "&lt;b&gt;speed&lt;/b&gt;" in html and "<b>speed" not in html
-    assert "RAW-UNREDACTED" not in html
-    assert "<title>Q1 &lt;NPS&gt;</title>" in html
-    assert "run-&lt;42&gt;" in html and "tagger.zeroshot.v1" in html
-    assert "billing" in html and "-42.9" in html
-    assert "http://" not in html and "https://" not in html  # nothing fetched from elsewhere
-
+    assert len(re.findall(r'<img src="data:image/png;base64,[A-Za-z0-9+/=]+"', html)) >= 2
+    assert "<script" not in html.lower() and "&lt;b&gt;speed&lt;/b&gt;" in html
+    assert "<title>Q1 &lt;NPS&gt;</title>" in html and "run-&lt;42&gt;" in html
+    assert "http://" not in html and "https://" not in html
     summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
-    assert summary["overall"]["score"] == 0.0
-    assert summary["score_type"] == "nps"
-    assert summary["theme_impact"][0]["tag"] == "billing"
-    assert abs(summary["theme_impact"][0]["nps_impact"] + 300 / 7) < 1e-9
-    assert {r["value"] for r in summary["segments"]} == {"web", "app"}
-    assert summary["lineage"]["run_id"] == "run-<42>"
-    assert "close_the_loop" not in summary and summary["close_the_loop_count"] == 3
-    assert "RAW-UNREDACTED" not in json.dumps(summary)
+    # the same numbers as the analysis layer's
+    assert summary["overall"]["score"] == score.score and summary["overall"]["high"] == pytest.approx(
+        score.high
+    )
+    top = summary["theme_impact"][0]
+    row = impact.iloc[0]
+    assert top["tag"] == row["tag"] == "billing"
+    assert top["impact"] == pytest.approx(row["impact"]) == pytest.approx(-300 / 7)
+    assert (top["impact_low"], top["impact_high"]) == pytest.approx((row["impact_low"], row["impact_high"]))
+    assert f"{row['impact']:+.1f}" in html and f"[{row['impact_low']:.1f}, {row['impact_high']:.1f}]" in html
+    text = format_summary(data)
+    assert f"{row['impact']:+.1f}" in text and f"[{score.low:.1f}, {score.high:.1f}]" in text
+    assert summary["followups_open"] == 7 and "answer 8" not in json.dumps(summary)
 
 
-def test_report_on_empty_input_says_so(tmp_path: Path) -> None:
-    path = write_report(an.summarise(pd.DataFrame()), tmp_path)
-    html = path.read_text(encoding="utf-8")
-    assert "No responses" in html
+def test_report_on_an_empty_warehouse_says_so(tmp_path: Path) -> None:
+    data, _, _ = _data(tmp_path, tiny().head(0))
+    path = write_report(data, tmp_path)
+    assert "No responses" in path.read_text(encoding="utf-8")
     summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
-    assert summary["n_responses"] == 0 and summary["theme_impact"] == []
-    assert summary["overall"]["score"] is None  # NaN is written as null, never as invalid JSON
+    assert (
+        summary["n_responses"] == 0 and summary["theme_impact"] == [] and summary["overall"]["score"] is None
+    )
+    assert "No responses to analyse" in format_summary(data)
 
 
 def test_report_without_tags_says_so(tmp_path: Path) -> None:
-    df = tiny().assign(tags=[[] for _ in range(10)])
-    path = write_report(an.summarise(df), tmp_path, lineage=None)
-    html = path.read_text(encoding="utf-8")
+    data, _, _ = _data(tmp_path, tiny().assign(tags=[[] for _ in range(10)]))
+    html = write_report(data, tmp_path).read_text(encoding="utf-8")
     assert "No themes to rank" in html
-    assert "No detractor with negative sentiment and a theme" in html
-    assert json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))["theme_impact"] == []

@@ -161,6 +161,7 @@ class Scope:
     has_tags: bool
     has_tag_labels: bool
     has_sentiment_labels: bool
+    tag_columns: list[str] = field(default_factory=list)
 
     @classmethod
     def of(cls, wh: Warehouse, config: EnrichmentConfig | None = None) -> Scope:
@@ -175,6 +176,7 @@ class Scope:
             wh.table_exists(t.tags),
             wh.table_exists(t.tag_labels),
             wh.table_exists(t.sentiment_labels),
+            wh.columns(t.tags) if wh.table_exists(t.tags) else [],
         )
 
     @property
@@ -281,19 +283,25 @@ class Scope:
                 if self.has_tag_labels
                 else ""
             )
+
+            def tcol(name: str, kind: str) -> str:
+                return f"t.{name}" if name in self.tag_columns else f"CAST(NULL AS {kind})"
+
             parts.append(
-                "SELECT t.response_id, t.tag, t.parent_tag, t.sentiment_label AS tag_sentiment_label, "
-                "t.sentiment_score AS tag_sentiment_score, FALSE AS human "
+                f"SELECT t.response_id, t.tag, {tcol('parent_tag', 'TEXT')} AS parent_tag, "
+                f"{tcol('sentiment_label', 'TEXT')} AS tag_sentiment_label, "
+                f"{tcol('sentiment_score', 'DOUBLE PRECISION')} AS tag_sentiment_score, FALSE AS human "
                 f"FROM {self.q(t.tags)} t WHERE t.tag IS NOT NULL{human}{only}"
             )
         if self.has_tag_labels:
+            with_parents = self.has_tags and "parent_tag" in self.tag_columns
             parents = (
                 f"LEFT JOIN (SELECT tag, MAX(parent_tag) AS parent_tag FROM {self.q(t.tags)} GROUP BY tag) pt "
                 "ON pt.tag = u.tag"
-                if self.has_tags
+                if with_parents
                 else ""
             )
-            parent = "pt.parent_tag" if self.has_tags else "CAST(NULL AS TEXT)"
+            parent = "pt.parent_tag" if with_parents else "CAST(NULL AS TEXT)"
             only_u = f" WHERE u.response_id IN (SELECT response_id FROM {restrict})" if restrict else ""
             parts.append(
                 f"SELECT u.response_id, u.tag, {parent} AS parent_tag, CAST(NULL AS TEXT) AS tag_sentiment_label, "
@@ -313,7 +321,9 @@ class Scope:
         """``WITH base AS (...), etags AS (...)`` (``etags`` only when ``tags``)."""
         out = "WITH " + self.base_cte(filters, p, extra)
         if tags:
-            out += f", etags AS ({self.etags_select(p)})"
+            # Not restricted to base: every consumer joins base anyway, and a second semi-join on text ids
+            # doubles the cost on millions of rows (bench/README.md, "Analysis").
+            out += f", etags AS ({self.etags_select(p, restrict=None)})"
         return out
 
 

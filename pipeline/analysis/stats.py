@@ -261,14 +261,16 @@ def logistic_drivers(
     rejected, adjusted = bh_adjust(p, fdr)
     coef = np.asarray(fit.params)[1:]
     n = (x[:, keep] * w[:, None]).sum(axis=0)
+    with np.errstate(over="ignore"):  # a separated theme: an infinite odds ratio is the honest answer
+        odds, lo, hi = np.exp(coef), np.exp(ci[:, 0]), np.exp(ci[:, 1])
     out = pd.DataFrame(
         {
             "theme": themes,
             "n": n.astype(int),
             "coef": coef,
-            "odds_ratio": np.exp(coef),
-            "low": np.exp(ci[:, 0]),
-            "high": np.exp(ci[:, 1]),
+            "odds_ratio": odds,
+            "low": lo,
+            "high": hi,
             "p_value": p,
             "p_adjusted": adjusted,
             "significant": rejected,

@@ -35,10 +35,34 @@ def stored_scores(wh: Any, config: Any) -> pd.DataFrame:
     cols = ["text", "score", "survey_type", "language"]
     if not wh.table_exists(t):
         return pd.DataFrame(columns=cols)
-    rows = wh.read(t, ["text_redacted", "score", "survey_type", "language", "is_non_answer"])
+    rows = wh.read(t, ["response_id", "text_redacted", "score", "survey_type", "language", "is_non_answer"])
     rows = rows[~rows["is_non_answer"].astype(bool)].rename(columns={"text_redacted": "text"})
+    rows = _with_corrections(wh, config, rows)
     rows = rows[rows["text"].notna() & rows["score"].notna()]
     return rows[cols].reset_index(drop=True)
+
+
+def _with_corrections(wh: Any, config: Any, rows: pd.DataFrame) -> pd.DataFrame:
+    """A person's sentiment correction (``sentiment_labels``) wins over the score as the training target:
+    the score becomes the bottom of its scale, the middle of its neutral band, or the top."""
+    table = getattr(config.tables, "sentiment_labels", None)
+    if not table or not wh.table_exists(table) or rows.empty:
+        return rows
+    labels = wh.read(table, ["response_id", "sentiment_label"]).set_index("response_id")["sentiment_label"]
+    found = rows["response_id"].map(labels)
+    if found.notna().any():
+        lo_hi = {k: SCALES[v][:2] for k, v in SURVEY_SCALES.items()}
+        targets = []
+        for label, kind, score in zip(
+            found, rows["survey_type"].astype(str).str.lower(), rows["score"], strict=True
+        ):
+            lo, hi = lo_hi.get(kind, (0, 10))
+            targets.append(
+                score if pd.isna(label) else {"negative": lo, "neutral": (lo + hi) / 2, "positive": hi}[label]
+            )
+        rows = rows.assign(score=targets)
+        log.info("sentiment: %d human correction(s) used as targets", int(found.notna().sum()))
+    return rows
 
 
 def unit_scores(scores: pd.Series, survey_types: pd.Series) -> pd.Series:
