@@ -23,6 +23,7 @@ import pandas as pd
 
 from pipeline.clock import utcnow
 from pipeline.config import EnrichmentConfig
+from pipeline.dashboard import run_hooks as dashboard
 from pipeline.embed import CachedEmbedder, build_embedder
 from pipeline.embed.base import Progress
 from pipeline.embed.response import response_vectors
@@ -469,6 +470,7 @@ def run_steps(
     """
     summary = run.summary
     summary.rows_in = 0
+    dashboard_edits = dashboard.before_run(wh, config)  # the dashboard's edits, never overwritten
     as_task(extract_stage, retries=2)(wh, config, summary)
     models = as_task(load_models_stage)(wh, config, summary)
     for page in pending_pages(wh, config, summary):
@@ -479,6 +481,7 @@ def run_steps(
     as_task(topics_stage)(wh, config, models, summary)
     as_task(finish_run, retries=2)(wh, config, summary, run.flow, run.started_at)
     summary.alerts = as_task(alerts_after_run)(wh, config)
+    dashboard.after_run(wh, config, dashboard_edits)  # a read-only snapshot: an open dashboard never blocks
     return summary
 
 

@@ -13,6 +13,10 @@ source .ci/postgres.sh
 pg_start || echo "PostgreSQL could not be started: the postgres tests will be skipped"
 trap 'pg_stop' EXIT
 
+# Chromium + chromedriver for the dashboard's browser test (installed when missing; the test fails without).
+source .ci/chromium.sh
+chromium_ensure || echo "Chromium could not be installed: the dashboard browser test will fail"
+
 "$BIN/python" -m pytest "$@"
 rc=$?
 # pytest exits 5 when no test was collected: that is a failure here, not a pass.

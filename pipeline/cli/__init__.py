@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Sub-command groups live in their own modules (each imports its heavy parts lazily).
     from pipeline.cli.analysis import add_analysis_commands
     from pipeline.cli.check import add_check_commands
+    from pipeline.cli.dashboard import add_dashboard_commands
     from pipeline.cli.sentiment import add_sentiment_commands
     from pipeline.cli.tagger import add_tagger_commands
     from pipeline.cli.taxonomy import add_taxonomy_commands
@@ -120,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_tagger_commands(sub)
     add_taxonomy_commands(sub)
     add_analysis_commands(sub)
+    add_dashboard_commands(sub)
     return p
 
 

@@ -1,0 +1,80 @@
+"""Dashboard speed at scale: each page's server-side render time and the process's peak memory.
+
+On a warehouse of N generated enriched responses (bench/bench_analysis.py's generator, written straight
+into the tables), the run's snapshot is published, then each page is rendered in process with
+Streamlit's AppTest (streamlit.testing.v1: the same script ``feedback dashboard`` serves, without a
+browser): one warm-up render per page (it fills the filter options and opens the snapshot, as the first
+visitor does), then the median of ``--repeat`` renders. Peak memory: the max RSS of this process, which
+hosts the app as the server process would. Goal: every page < 1 s median, the process < 1 GB.
+
+    python bench/bench_dashboard.py --n 1000000 --json bench/results/dashboard.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=1_000_000)
+    ap.add_argument("--wh", default=None, help="an existing generated warehouse (else a temporary one)")
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+
+    from streamlit.testing.v1 import AppTest
+
+    from bench.bench_analysis import generate
+    from pipeline.config import EnrichmentConfig
+    from pipeline.dashboard.server import APP, ENV_WAREHOUSE
+    from pipeline.dashboard.snapshot import ensure_snapshot
+    from pipeline.dashboard.state import PAGES
+
+    tmp = tempfile.TemporaryDirectory(prefix="bench_dashboard_")
+    wh = args.wh or str(Path(tmp.name) / "wh.duckdb")
+    if not Path(wh).exists():
+        t0 = time.perf_counter()
+        generate(args.n, wh)
+        print(f"generated {args.n:,} responses in {time.perf_counter() - t0:.0f} s")
+    t0 = time.perf_counter()
+    ensure_snapshot(EnrichmentConfig(warehouse=wh, source={"segments": ["channel", "region", "plan"]}))
+    publish_s = time.perf_counter() - t0
+    os.environ[ENV_WAREHOUSE] = wh
+    results: dict[str, dict] = {}
+    for page in PAGES:
+        times = []
+        for i in range(args.repeat + 1):
+            at = AppTest.from_file(str(APP), default_timeout=120)
+            at.query_params["page"] = page
+            t0 = time.perf_counter()
+            at.run()
+            seconds = time.perf_counter() - t0
+            if at.exception:
+                raise SystemExit(f"{page}: {at.exception[0].value}")
+            if i:  # the first render of each page is the warm-up
+                times.append(seconds)
+        results[page] = {"median_s": statistics.median(times), "max_s": max(times)}
+        print(f"{page:10s} median {results[page]['median_s']:.3f} s (max {results[page]['max_s']:.3f})")
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"snapshot publish {publish_s:.1f} s; peak RSS of the process {peak_mb:.0f} MB")
+    out = {
+        "n": args.n,
+        "repeat": args.repeat,
+        "pages": results,
+        "peak_rss_mb": peak_mb,
+        "publish_s": publish_s,
+    }
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
