@@ -88,6 +88,12 @@ def _punct_hashes(lang: str) -> np.ndarray:
     return np.array(sorted(nlp.vocab.strings.add(c) for c in chars), dtype=np.uint64)
 
 
+def release_sentencizers() -> None:
+    """Drop the cached spaCy pipelines (their vocabularies grow with every new word they tokenise)."""
+    _sentencizer.cache_clear()
+    _punct_hashes.cache_clear()
+
+
 def _sentences_of(text: str, doc: SpacyDoc, punct: np.ndarray) -> list[str]:
     """The sentences spaCy's ``Sentencizer`` finds in a tokenised text, read from the token arrays.
 
