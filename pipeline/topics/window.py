@@ -50,7 +50,7 @@ def window_sample(wh: Warehouse, config: EnrichmentConfig, cap: int, page_size: 
     start = end - timedelta(days=config.topics.window_days)
     cols = [c for c in ("response_id", "text_redacted", "submitted_at", "language", "tags") if c in types]
     key = wh._key_expr(q("response_id"), types["response_id"])
-    size = page_size or config.batch_size
+    size = page_size or max(config.batch_size, cap)  # few pages: each is a scan of the window
     seen: set[str] = set()
     best: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
     after = None
