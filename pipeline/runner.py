@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from pipeline.clock import utcnow
@@ -36,7 +35,7 @@ from pipeline.ingest.source import (
     quarantine_frame,
 )
 from pipeline.model_store import open_store
-from pipeline.prepare import prepare_config_of
+from pipeline.prepare import prepare_config_of, release_prepare_models
 from pipeline.runs import SUCCESS, RunSession, RunSummary, new_run_id, run_session, write_run
 from pipeline.schema import TABLE_KEYS
 from pipeline.sentiment import sentiment_for_run
@@ -46,10 +45,10 @@ from pipeline.topics import (
     BERTopicModel,
     NoTopics,
     assign_topics,
-    content_sample,
 )
 from pipeline.topics.refit import fit_window_topics, window_languages, window_vectors
 from pipeline.topics.versions import last_fit_at, load_promoted_topics
+from pipeline.topics.window import window_sample
 from pipeline.warehouse import open_warehouse
 from pipeline.warehouse.base import Warehouse
 from pipeline.writeback import remove_deleted, update_alerts, write_batch, write_topics
@@ -89,102 +88,6 @@ def build_models(
     )
 
 
-def topic_window(
-    wh: Warehouse,
-    config: EnrichmentConfig,
-    new_texts: list[str] | None = None,
-    new_times: pd.Series | list | None = None,
-    new_languages: list[str] | None = None,
-) -> pd.DataFrame:
-    """The distinct answered texts of the rolling window: new ones first, then stored ones.
-
-    Returns:
-        Columns text, submitted_at, language (None when unknown) and tags (None for new texts);
-        ``attrs["start"]`` holds the window's first instant (None when the window is empty), from
-        which :func:`reassign_rows` reads the stored rows of the window.
-    """
-    span = timedelta(days=config.topics.window_days)
-    n_new = len(new_texts or [])
-    new = pd.DataFrame(
-        {
-            "text": list(new_texts or []),
-            "submitted_at": _naive_utc(list(new_times) if new_times is not None and n_new else []),
-            "language": list(new_languages) if new_languages is not None and n_new else [None] * n_new,
-            "tags": [None] * n_new,
-        }
-    )
-    new = _usable(new)
-    t = config.tables
-    stored_max = _naive(wh.max_value(t.enriched, "submitted_at")) if wh.table_exists(t.enriched) else None
-    ends = [x for x in (new["submitted_at"].max() if len(new) else None, stored_max) if x is not None]
-    if not ends:
-        return _empty_window()
-    # Only the stored rows of the window leave the database (a SQL range, not the whole table). The
-    # window ends at the latest usable answer; when the latest stored rows are non-answers, that end
-    # is earlier than the table's maximum, and the (rare) extra stretch is read in a second range.
-    read_from: pd.Timestamp | None = max(ends) - span
-
-    def gather(since: pd.Timestamp | None) -> pd.DataFrame:
-        if stored_max is None:
-            return new
-        return _usable(pd.concat([new, _stored_window(wh, config, since)], ignore_index=True))
-
-    window = gather(read_from)
-    if window.empty and stored_max is not None:  # nothing usable lately: the latest usable is older
-        read_from = None
-        window = gather(None)
-    if window.empty:
-        return _empty_window()
-    start = window["submitted_at"].max() - span
-    if read_from is not None and start < read_from:
-        window = gather(start)
-    window = window[window["submitted_at"] >= start]
-    window = window.drop_duplicates("text", keep="first").reset_index(drop=True)
-    window.attrs["start"] = pd.Timestamp(start)
-    return window
-
-
-def _naive(value: Any) -> pd.Timestamp | None:
-    """A timestamp as naive UTC (how the window compares times), or None."""
-    if value is None or pd.isna(value):
-        return None
-    ts = pd.Timestamp(value)
-    return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo is not None else ts
-
-
-def _naive_utc(values: Any) -> np.ndarray:
-    """Times as naive UTC datetime64 (the warehouse's convention); naive inputs are taken as UTC."""
-    return pd.to_datetime(pd.Series(list(values), dtype=object), utc=True).dt.tz_localize(None).to_numpy()
-
-
-def _usable(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows with a non-empty text and a submission time."""
-    return frame[frame["text"].astype(str).str.strip().ne("") & frame["submitted_at"].notna()]
-
-
-def _empty_window() -> pd.DataFrame:
-    window = pd.DataFrame(columns=["text", "submitted_at", "language", "tags"])
-    window.attrs["start"] = None
-    return window
-
-
-def _stored_window(wh: Warehouse, config: EnrichmentConfig, start: pd.Timestamp | None) -> pd.DataFrame:
-    """The stored answered rows submitted at or after ``start`` (all when None), as window columns."""
-    t = config.tables
-    have = set(wh.columns(t.enriched))
-    cols = [c for c in ("text_redacted", "submitted_at", "is_non_answer", "language", "tags") if c in have]
-    stored = wh.read_range(t.enriched, "submitted_at", start=start, columns=cols)
-    stored = stored[~stored["is_non_answer"].astype(bool)]
-    return pd.DataFrame(
-        {
-            "text": stored["text_redacted"].astype(str).to_numpy(),
-            "submitted_at": _naive_utc(stored["submitted_at"]),
-            "language": stored["language"].to_numpy() if "language" in stored else None,
-            "tags": stored["tags"].to_numpy() if "tags" in stored else None,
-        }
-    )
-
-
 def refit_topics(config: EnrichmentConfig, now: datetime | None = None, wait_s: float = 0.0) -> dict:
     """The weekly refit, without Prefect: fit on the stored window, keep ids, update the registry.
 
@@ -204,16 +107,20 @@ def refit_topics(config: EnrichmentConfig, now: datetime | None = None, wait_s: 
         run_session(wh, config, "refit-topics", wait_s=wait_s) as run,
     ):
         models = build_models(config, wh)
-        window = topic_window(wh, config)
-        sample = fit_sample(window, config.topics.fit_sample)
+        sample = window_sample(wh, config, config.topics.fit_sample)
         emb = window_vectors(config, models, sample) if len(sample) >= config.topics.min_docs else None
         with wh.transaction():  # model, history, registry and re-assigned rows: all or nothing
             model = fit_window_topics(config, wh, models, sample, now, emb=emb)
             if model is None or isinstance(model, NoTopics):
                 run.succeed(wh, config)
-                return {"model_version": None, "n_topics": 0, "window": len(window), "refit": False}
+                return {
+                    "model_version": None,
+                    "n_topics": 0,
+                    "window": sample.attrs.get("window_size", len(sample)),
+                    "refit": False,
+                }
             models.topics = model
-            reassigned = reassign_rows(wh, config, models, window.attrs.get("start"))
+            reassigned = reassign_rows(wh, config, models, sample.attrs.get("start"))
             write_topics(wh, config, model)
         run.summary.versions = {**models.versions(), "topic_model_version": model.version}
         run.succeed(wh, config)
@@ -224,7 +131,7 @@ def refit_topics(config: EnrichmentConfig, now: datetime | None = None, wait_s: 
     return {
         "model_version": model.version,
         "n_topics": len(model.topic_ids_),
-        "window": len(window),
+        "window": sample.attrs.get("window_size", len(sample)),
         "outlier_share": round(float(model.fit_outlier_share_), 4),
         "events": events,
         "refit": True,
@@ -293,16 +200,6 @@ def topics_due(config: EnrichmentConfig, wh: Warehouse, models: Models, now: dat
     return last is None or now - last >= timedelta(days=config.topics.refit_after_days)
 
 
-def fit_sample(window: pd.DataFrame, cap: int) -> pd.DataFrame:
-    """At most ``cap`` texts of the window, chosen by content (the same texts whatever their order)."""
-    if len(window) <= cap:
-        return window
-    keep = np.sort(content_sample(window["text"].astype(str).tolist(), cap))
-    sample = window.iloc[keep].reset_index(drop=True)
-    sample.attrs["start"] = window.attrs.get("start")
-    return sample
-
-
 def topics_stage(
     wh: Warehouse, config: EnrichmentConfig, models: Models, summary: RunSummary, now: datetime | None = None
 ) -> Models:
@@ -313,8 +210,7 @@ def topics_stage(
     t0 = time.perf_counter()
     now = now or utcnow()
     if topics_due(config, wh, models, now):
-        window = topic_window(wh, config)
-        sample = fit_sample(window, config.topics.fit_sample)
+        sample = window_sample(wh, config, config.topics.fit_sample)
         emb = window_vectors(config, models, sample) if len(sample) >= config.topics.min_docs else None
         # The model, its history and the stored rows' new topics commit together: a kill in between would
         # leave stored rows on topics of a model that the next run loads as if they matched.
@@ -322,7 +218,7 @@ def topics_stage(
             model = fit_window_topics(config, wh, models, sample, now, emb=emb)
             if model is not None:
                 models.topics = model
-                reassign_rows(wh, config, models, window.attrs.get("start"))
+                reassign_rows(wh, config, models, sample.attrs.get("start"))
         summary.versions = models.versions()
     _add_time(summary, "topics_fit", t0)
     fault_point("topics_fit")
@@ -478,6 +374,7 @@ def run_steps(
         prepared = as_task(prepare_stage)(validated, config, summary)
         as_task(embed_stage)(config, models, prepared, summary, progress)
         as_task(score_and_write_stage)(wh, config, models, validated, prepared, segments, summary)
+    release_prepare_models()  # the topic stage needs the memory more than the next run needs them warm
     as_task(topics_stage)(wh, config, models, summary)
     as_task(finish_run, retries=2)(wh, config, summary, run.flow, run.started_at)
     summary.alerts = as_task(alerts_after_run)(wh, config)

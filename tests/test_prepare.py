@@ -453,6 +453,40 @@ def test_single_sentence_shortcut_matches_spacy() -> None:
         assert split_sentences(text, "en") == direct, text
 
 
+_TRICKY_SENTENCES = [
+    "Hello.  World",  # a run of spaces is a token of its own
+    "...Starts with dots. Then a word",
+    'He said "stop." Then left (angry). OK?',
+    "Dr. Smith arrived at 10 a.m. and left. Fine!",
+    "Wait... what?! Really?? Yes!!! ok",
+    "Lista: 1. um; 2. dois. Fim",
+    "¡Hola! ¿Qué tal? Bien.",
+    "C'est nul !!! Vraiment … nul.",
+    "emoji 😀. next 👍! last",
+    "Preço R$ 49,90. Entrega: 3 dias.\nObrigado!",
+    "line one\nline two. line three",
+    "。日本語。文",
+    "a.b.c. d",
+    "?! . ,",
+]
+
+
+@pytest.mark.parametrize("lang", ["en", "pt", "es", "fr", "nl", "und"])
+def test_sentences_from_token_arrays_equal_spacys_sentencizer(lang: str) -> None:
+    """The array rule (pipeline.prepare.sentences._sentences_of) gives exactly the sentences spaCy's own
+    Sentencizer gives, on tricky texts and, when ../shared/data is there, on 2,000 real answers."""
+    from pipeline.prepare.sentences import _sentencizer
+
+    nlp, _ = _sentencizer(lang)
+    texts = list(_TRICKY_SENTENCES)
+    real = Path(__file__).resolve().parents[2] / "shared" / "data" / "throughput_dev_texts.parquet"
+    if real.exists():
+        texts += pd.read_parquet(real, columns=["text"])["text"].sample(2000, random_state=7).tolist()
+    for text in texts:
+        direct = [s.text.strip() for s in nlp(text.strip()).sents if s.text.strip()] or [text.strip()]
+        assert split_sentences(text, lang) == direct, text
+
+
 def test_split_sentences_long_text_is_fast_and_lossless() -> None:
     text = " ".join(f"Sentence number {i} is about the delivery." for i in range(120))[:5000]
     started = time.perf_counter()

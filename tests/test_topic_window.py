@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from pipeline.config import load_config
-from pipeline.runner import topic_window
+from pipeline.topics.window import topic_window
 from pipeline.warehouse import open_warehouse
 
 DAY0 = pd.Timestamp("2026-01-01 08:00")
@@ -100,3 +100,41 @@ def test_window_reads_a_range_and_matches_the_whole_table_rule(
     assert window["text"].is_unique and window["submitted_at"].notna().all()
     if with_new and texts:
         assert window["text"].iloc[0] == "new one"  # new rows first (their tags are not known yet)
+
+
+@pytest.mark.parametrize(
+    ("non_answer_after", "cap", "page"), [(None, 50, 7), (170, 50, 1000), (None, 10_000, 64), (0, 50, 7)]
+)
+def test_window_sample_draws_the_content_sample_of_the_window_page_by_page(
+    tmp_path, non_answer_after, cap, page
+):
+    """window_sample (what a run fits on) holds at most 2 x cap candidates, yet draws exactly the texts
+    fit_sample draws from the whole window: same window, same content-hash sample, repeats counted once."""
+    from pipeline.topics.window import fit_sample, window_sample
+
+    cfg = tmp_path / "enrichment.yaml"
+    cfg.write_text(
+        json.dumps(
+            {
+                "warehouse": str(tmp_path / "wh.duckdb"),
+                "state_dir": str(tmp_path / "state"),
+                "embedder": {"name": "hashing"},
+                "topics": {"name": "topics.stable.v1", "window_days": 90},
+            }
+        )
+    )
+    config = load_config(cfg)
+    stored = _stored(400, non_answer_after, seed=3)
+    stored.loc[stored.index % 5 == 0, "text_redacted"] = "the same answer again"  # repeated texts
+    with open_warehouse(config.warehouse) as wh:
+        wh.upsert(config.tables.enriched, stored, key=["response_id"])
+        whole = topic_window(wh, config)
+        expected = fit_sample(whole, cap)
+        sample = window_sample(wh, config, cap, page_size=page)
+    assert set(sample["text"]) == set(expected["text"])
+    assert len(sample) == min(cap, len(whole)) and sample["text"].is_unique
+    assert sample.attrs["start"] == whole.attrs["start"]
+    assert sample.attrs.get("window_size", 0) == len(whole)
+    if len(sample):
+        assert sample["language"].eq("en").all() and all(list(t) == ["price"] for t in sample["tags"])
+        assert sample["submitted_at"].min() >= whole.attrs["start"]

@@ -20,7 +20,7 @@ from pipeline.prepare.non_answers import NON_ANSWERS_FILE, NonAnswerList, is_non
 from pipeline.prepare.options import LINGUA_LANGUAGES, UNDETERMINED, PrepareConfig, prepare_config_of
 from pipeline.prepare.pii import PII_KINDS, PLACEHOLDERS, redact_pii
 from pipeline.prepare.sentences import split_sentences, split_sentences_many
-from pipeline.prepare.stage import OUTPUT_COLUMNS, prepare
+from pipeline.prepare.stage import OUTPUT_COLUMNS, prepare, release_prepare_models
 from pipeline.prepare.text import is_missing, model_texts, normalise_text, redact_and_truncate
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "prepare_config_of",
     "redact_and_truncate",
     "redact_pii",
+    "release_prepare_models",
     "split_sentences",
     "split_sentences_many",
 ]

