@@ -127,7 +127,7 @@ def to_postgres(path: str, url: str) -> None:
     src = duckdb.connect(path, read_only=True)
     with open_warehouse(url, config=cfg) as wh:  # creates the declared tables (and their keys)
         for table, key in (("feedback_enriched", ["response_id"]), ("feedback_tags", ["response_id", "tag"])):
-            cols = [c for (c,) in src.execute(f"DESCRIBE {table}").fetchall()]
+            cols = [row[0] for row in src.execute(f"DESCRIBE {table}").fetchall()]
             wh.upsert(table, pd.DataFrame({c: pd.Series(dtype=object) for c in cols}), key=key)
     with tempfile.TemporaryDirectory() as tmp, psycopg.connect(url.replace("+psycopg", "")) as pg:
         for table, cols in (("feedback_enriched", ENRICHED_COLUMNS), ("feedback_tags", TAG_COLUMNS)):
