@@ -8,10 +8,14 @@ sentiment, topics. Modes (each in its own process, so that peak memory is the mo
 * ``new --wh FILE``: each analysis query (median of ``--repeat``), ``build_summary`` + HTML, alerts.
 * ``old --wh FILE``: the pandas code of main (run with PYTHONPATH pointing at a checkout of main):
   read the enriched and tags tables into pandas, ``summarise`` + ``write_report``, ``compute_alerts``.
+* ``topg --wh FILE --pg URL``: copy a generated DuckDB warehouse into PostgreSQL (``COPY``, then
+  ``ANALYZE``), so that ``new --wh URL`` measures the same rows there.
 
     python bench/bench_analysis.py generate --n 1000000 --wh /tmp/a.duckdb
     python bench/bench_analysis.py new --wh /tmp/a.duckdb --json bench/results/analysis_new.json
     PYTHONPATH=../main python bench/bench_analysis.py old --wh /tmp/a.duckdb --json bench/results/analysis_old.json
+    source .ci/postgres.sh && pg_start && python bench/bench_analysis.py topg --wh /tmp/a.duckdb \
+        --pg "$FEEDBACK_TEST_PG_URL" && python bench/bench_analysis.py new --wh "$FEEDBACK_TEST_PG_URL"; pg_stop
 """
 
 from __future__ import annotations
@@ -101,6 +105,42 @@ def generate(n: int, path: str) -> None:
         print(
             f"generated {wh.count('feedback_enriched'):,} responses, {wh.count('feedback_tags'):,} tag rows"
         )
+
+
+ENRICHED_COLUMNS = (
+    "response_id, survey_type, score, submitted_at, channel, region, plan, language, is_non_answer, "
+    "text_redacted, sentiment_label, sentiment_score, topic_id, topic_label, taxonomy_version"
+)
+TAG_COLUMNS = "response_id, tag, parent_tag, score, sentiment_label, sentiment_score, source"
+
+
+def to_postgres(path: str, url: str) -> None:
+    """Copy the generated tables of the DuckDB file ``path`` into the PostgreSQL warehouse ``url``."""
+    import duckdb
+    import pandas as pd
+    import psycopg
+
+    from pipeline.config import EnrichmentConfig
+    from pipeline.warehouse import open_warehouse
+
+    cfg = EnrichmentConfig(source={"segments": ["channel", "region", "plan"]})
+    src = duckdb.connect(path, read_only=True)
+    with open_warehouse(url, config=cfg) as wh:  # creates the declared tables (and their keys)
+        for table, key in (("feedback_enriched", ["response_id"]), ("feedback_tags", ["response_id", "tag"])):
+            cols = [row[0] for row in src.execute(f"DESCRIBE {table}").fetchall()]
+            wh.upsert(table, pd.DataFrame({c: pd.Series(dtype=object) for c in cols}), key=key)
+    with tempfile.TemporaryDirectory() as tmp, psycopg.connect(url.replace("+psycopg", "")) as pg:
+        for table, cols in (("feedback_enriched", ENRICHED_COLUMNS), ("feedback_tags", TAG_COLUMNS)):
+            csv = Path(tmp) / f"{table}.csv"
+            src.execute(f"COPY (SELECT {cols} FROM {table}) TO '{csv}' (HEADER false)")
+            copy = f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv)"
+            with pg.cursor() as cur, cur.copy(copy) as cp, csv.open("rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    cp.write(chunk)
+        pg.execute("UPDATE feedback_enriched SET tags = '{}'")
+        pg.commit()
+        pg.autocommit = True
+        pg.execute("ANALYZE")
 
 
 def _timed(fn, repeat: int) -> tuple[float, object]:
@@ -193,7 +233,8 @@ def run_old(path: str) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("mode", choices=["generate", "new", "old"])
+    p.add_argument("mode", choices=["generate", "new", "old", "topg"])
+    p.add_argument("--pg", default=None, help="PostgreSQL URL (topg)")
     p.add_argument("--wh", required=True)
     p.add_argument("--n", type=int, default=1_000_000)
     p.add_argument("--repeat", type=int, default=5)
@@ -201,6 +242,9 @@ def main() -> None:
     args = p.parse_args()
     if args.mode == "generate":
         generate(args.n, args.wh)
+        return
+    if args.mode == "topg":
+        to_postgres(args.wh, args.pg)
         return
     result = run_new(args.wh, args.repeat) if args.mode == "new" else run_old(args.wh)
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

@@ -1,8 +1,14 @@
-"""The analysis layer in the warehouse: hand-checked numbers, filters, corrections and the follow-up queue."""
+"""The analysis layer in the warehouse: hand-checked numbers, filters, corrections and the follow-up queue.
+
+Every test runs on DuckDB and on PostgreSQL (the latter skips unless ``FEEDBACK_TEST_PG_URL`` is set:
+``source .ci/postgres.sh && pg_start``): the analysis SQL is one text for both.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 
 import numpy as np
@@ -12,6 +18,8 @@ import pytest
 from pipeline import analysis as an
 from pipeline.config import EnrichmentConfig
 from pipeline.warehouse import open_warehouse
+from pipeline.warehouse.base import Warehouse
+from tests.conftest import pg_schema
 
 SCORES = [10, 10, 10, 9, 8, 7, 6, 5, 3, 0]  # 4 promoters, 2 passives, 4 detractors: NPS 0
 CONFIG = EnrichmentConfig(source={"segments": ["channel"]})
@@ -58,9 +66,35 @@ def load(wh, df: pd.DataFrame, config: EnrichmentConfig = CONFIG) -> None:
     wh.upsert(config.tables.tags, long, key=["response_id", "tag"])
 
 
+BACKENDS = [
+    pytest.param("duckdb", id="duckdb"),
+    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+]
+
+
+@contextmanager
+def open_test_warehouse(
+    request: pytest.FixtureRequest, path, config: EnrichmentConfig = CONFIG
+) -> Iterator[Warehouse]:
+    """A fresh warehouse of the test's backend: a DuckDB file at ``path``, or a PostgreSQL schema."""
+    if request.param == "postgres":
+        url = request.getfixturevalue("pg_url")
+        with pg_schema(url, "an") as schema, open_warehouse(url, schema=schema, config=config) as w:
+            yield w
+        return
+    with open_warehouse(path, config=config) as w:
+        yield w
+
+
+@pytest.fixture(params=BACKENDS)
+def kind(request: pytest.FixtureRequest) -> pytest.FixtureRequest:
+    """The backend of a test that opens its own warehouses (pass it to :func:`open_test_warehouse`)."""
+    return request
+
+
 @pytest.fixture
-def wh(tmp_path):
-    with open_warehouse(tmp_path / "a.duckdb", config=CONFIG) as w:
+def wh(kind, tmp_path):
+    with open_test_warehouse(kind, tmp_path / "a.duckdb") as w:
         load(w, tiny())
         yield w
 
@@ -117,8 +151,8 @@ def test_trends_segments_and_answers(wh) -> None:
     assert an.answer_count(wh, search="ANSWER 8", config=CONFIG) == 1
 
 
-def test_empty_and_missing_tables_do_not_crash(tmp_path) -> None:
-    with open_warehouse(tmp_path / "e.duckdb", config=CONFIG) as w:
+def test_empty_and_missing_tables_do_not_crash(kind, tmp_path) -> None:
+    with open_test_warehouse(kind, tmp_path / "e.duckdb") as w:
         assert math.isnan(an.score_summary(w, config=CONFIG).score)
         assert an.theme_impact(w, config=CONFIG).empty and an.drivers(w, config=CONFIG).empty
         assert an.overview(w, config=CONFIG).n_responses == 0 and an.followups(w, config=CONFIG).empty
@@ -188,12 +222,12 @@ def test_followups_nightly_adds_candidates_and_keeps_human_edits(wh, tmp_path) -
         an.set_followup(wh, "r0", who="x", status="done", config=CONFIG)
 
 
-def test_status_fails_on_stale_runs_and_drift(tmp_path) -> None:
+def test_status_fails_on_stale_runs_and_drift(kind, tmp_path) -> None:
     from pipeline.clock import utcnow
     from pipeline.runs import RunSummary, write_run
 
     cfg = CONFIG.model_copy(update={"status": CONFIG.status.model_copy(update={"min_week_answers": 5})})
-    with open_warehouse(tmp_path / "s.duckdb", config=cfg) as w:
+    with open_test_warehouse(kind, tmp_path / "s.duckdb", cfg) as w:
         n = 400
         rng = np.random.default_rng(1)
         days = pd.Timestamp("2026-01-01") + pd.to_timedelta(np.arange(n) % 35, unit="D")
@@ -216,3 +250,45 @@ def test_status_fails_on_stale_runs_and_drift(tmp_path) -> None:
         assert status["language_mix"] == "fail" and not report.ok  # the last week is all Portuguese
         late = an.pipeline_status(w, config=cfg, now=utcnow() + timedelta(hours=40))
         assert {c.name: c.status for c in late.checks}["last_success"] == "fail"
+
+
+def _random_answers(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    df = tiny().sample(n, replace=True, random_state=seed).reset_index(drop=True)
+    df["response_id"] = [f"y{i}" for i in range(n)]
+    df["score"] = rng.integers(0, 11, n).astype(float)
+    names = ["billing", "speed", "staff", "app", "price"]
+    df["tags"] = [sorted(set(rng.choice(names, rng.integers(0, 4)).tolist())) for _ in range(n)]
+    return df
+
+
+@pytest.mark.parametrize(("driver_themes", "max_bits"), [(2, 62), (3, 62), (20, 62), (3, 2)])
+def test_driver_patterns_are_the_theme_sets_of_the_scored_answers(
+    kind, tmp_path, monkeypatch, driver_themes, max_bits
+) -> None:
+    """The bit-mask patterns equal the theme sets counted row by row, ties at the cut by name; with
+    more themes than a mask holds, the named fallback gives the same."""
+    import importlib
+
+    mod = importlib.import_module("pipeline.analysis.drivers")  # the package exports a function `drivers`
+    monkeypatch.setattr(mod, "MAX_BITS", max_bits)
+
+    cfg = CONFIG.model_copy(
+        update={"analysis": CONFIG.analysis.model_copy(update={"driver_themes": driver_themes})}
+    )
+    df = _random_answers(300, 7)
+    for i in range(1, 21):
+        df.at[i, "tags"] = ["rare"]  # a theme below the cut
+    with open_test_warehouse(kind, tmp_path / "d.duckdb", cfg) as w:
+        load(w, df, cfg)
+        an.correct_themes(w, "y0", ["staff", "staff"], who="ann", config=cfg)  # a duplicate label
+        frame, themes = mod.driver_patterns(w, config=cfg)
+    df.at[0, "tags"] = ["staff"]
+    counts = pd.Series([t for tags in df["tags"] for t in tags]).value_counts()
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    assert themes == sorted(t for t, _ in ranked[:driver_themes])
+    want = pd.DataFrame({t: [int(t in tags) for tags in df["tags"]] for t in themes})
+    want["det"] = (df["score"] <= 6).astype(int)
+    want = want.groupby([*themes, "det"]).size().rename("weight").reset_index()
+    got = frame.sort_values([*themes, "det"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)

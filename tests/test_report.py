@@ -11,12 +11,17 @@ import pytest
 
 from pipeline import analysis as an
 from pipeline.report import build_summary, format_summary, write_report
-from pipeline.warehouse import open_warehouse
-from tests.test_analysis import CONFIG, load, tiny
+from tests.test_analysis import BACKENDS, CONFIG, load, open_test_warehouse, tiny
 
 
-def _data(tmp_path: Path, df: pd.DataFrame):
-    with open_warehouse(tmp_path / "r.duckdb", config=CONFIG) as wh:
+@pytest.fixture(params=BACKENDS)
+def kind(request: pytest.FixtureRequest) -> pytest.FixtureRequest:
+    """DuckDB, and PostgreSQL when ``FEEDBACK_TEST_PG_URL`` is set."""
+    return request
+
+
+def _data(kind: pytest.FixtureRequest, tmp_path: Path, df: pd.DataFrame):
+    with open_test_warehouse(kind, tmp_path / "r.duckdb") as wh:
         load(wh, df)
         an.add_candidates(wh, config=CONFIG)
         return (
@@ -26,11 +31,11 @@ def _data(tmp_path: Path, df: pd.DataFrame):
         )
 
 
-def test_report_numbers_are_the_analysis_layers_and_the_page_is_escaped(tmp_path: Path) -> None:
+def test_report_numbers_are_the_analysis_layers_and_the_page_is_escaped(kind, tmp_path: Path) -> None:
     df = tiny()
     df.loc[8, "text_redacted"] = "<script>alert('x')</script> & the bill"
     df.at[7, "tags"] = ["billing", "<b>speed</b>"]
-    data, score, impact = _data(tmp_path, df)
+    data, score, impact = _data(kind, tmp_path, df)
     lineage = {"run_id": "run-<42>", "tagger_version": "tagger.zeroshot.v1"}
     path = write_report(data, tmp_path / "out", title="Q1 <NPS>", lineage=lineage, config=CONFIG)
     html = path.read_text(encoding="utf-8")
@@ -54,8 +59,8 @@ def test_report_numbers_are_the_analysis_layers_and_the_page_is_escaped(tmp_path
     assert summary["followups_open"] == 7 and "answer 8" not in json.dumps(summary)
 
 
-def test_report_on_an_empty_warehouse_says_so(tmp_path: Path) -> None:
-    data, _, _ = _data(tmp_path, tiny().head(0))
+def test_report_on_an_empty_warehouse_says_so(kind, tmp_path: Path) -> None:
+    data, _, _ = _data(kind, tmp_path, tiny().head(0))
     path = write_report(data, tmp_path)
     assert "No responses" in path.read_text(encoding="utf-8")
     summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
@@ -65,7 +70,7 @@ def test_report_on_an_empty_warehouse_says_so(tmp_path: Path) -> None:
     assert "No responses to analyse" in format_summary(data)
 
 
-def test_report_without_tags_says_so(tmp_path: Path) -> None:
-    data, _, _ = _data(tmp_path, tiny().assign(tags=[[] for _ in range(10)]))
+def test_report_without_tags_says_so(kind, tmp_path: Path) -> None:
+    data, _, _ = _data(kind, tmp_path, tiny().assign(tags=[[] for _ in range(10)]))
     html = write_report(data, tmp_path).read_text(encoding="utf-8")
     assert "No themes to rank" in html

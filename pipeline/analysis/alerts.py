@@ -206,9 +206,10 @@ def alert_counts(
         )
     etags = ""
     if "tag" in kinds:
-        etags = f", etags AS ({scope.etags_select(p, restrict='win')})"
+        # one row per (response, theme): the join to the window restricts and a plain count is distinct
+        etags = f", tt AS ({scope.theme_rows(p)})"
         branches.append(
-            "SELECT 'tag', x.tag, x.tag, w.period, COUNT(DISTINCT w.response_id) FROM etags x "
+            "SELECT 'tag', x.tag, x.tag, w.period, COUNT(*) FROM tt x "
             "JOIN win w ON w.response_id = x.response_id GROUP BY x.tag, w.period"
         )
     rows = scope.run(f"WITH {win}{etags} {' UNION ALL '.join(branches)}", p)

@@ -32,6 +32,11 @@ ANSWER_COLUMNS = [
 MAX_LIMIT = 1000
 
 
+def _searching(search: str | None) -> bool:
+    """Whether a search text restricts the answers."""
+    return bool(search and search.strip())
+
+
 def _search(scope: Scope, search: str | None, p: Params) -> str:
     if not search or not search.strip():
         return ""
@@ -91,14 +96,30 @@ def answers(
     segs = scope.segment_columns()
     extra = ["text_redacted", *segs] + ([customer] if customer in scope.enriched_columns else [])
     p = Params()
-    head = scope.ctes(filters, p, extra=extra, tags=False)
+    head = scope.ctes(filters, p, extra=["text_redacted"] if _searching(search) else None, tags=False)
     cond = _search(scope, search, p).replace("e.text_redacted", "text_redacted")
-    page = scope.run(
-        f"{head} SELECT * FROM base WHERE NOT is_non_answer{cond} "
+    # The page's ids first (two narrow columns to sort), then its wide rows by id: sorting every
+    # matching row with its text cost most of a page at 1M responses (bench/README.md, "Analysis").
+    keys = scope.run(
+        f"{head} SELECT response_id FROM base WHERE NOT is_non_answer{cond} "
         f"ORDER BY submitted_at DESC, response_id LIMIT {limit} OFFSET {max(0, int(offset))}",
         p,
     )
-    ids = page["response_id"].astype(str).tolist()
+    ids = keys["response_id"].astype(str).tolist()
+    if ids:
+        p1 = Params()
+        rows = scope.run(
+            f"{scope.ctes(Filters(), p1, extra=extra, tags=False)} SELECT * FROM base "
+            f"WHERE response_id IN {p1.many(ids)}",
+            p1,
+        )
+        rows["response_id"] = rows["response_id"].astype(str)
+        page = rows.set_index("response_id", drop=False).loc[ids].reset_index(drop=True)
+    else:
+        p1 = Params()
+        page = scope.run(
+            f"{scope.ctes(Filters(), p1, extra=extra, tags=False)} SELECT * FROM base WHERE 1 = 0", p1
+        )
     themes: dict[str, list[str]] = {}
     human: dict[str, bool] = {}
     if ids:

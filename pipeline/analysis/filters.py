@@ -274,8 +274,20 @@ class Scope:
 
     def etags_select(self, p: Params, restrict: str | None = "base") -> str:
         """SELECT of the effective (response, theme) rows; ``restrict``: a CTE of allowed responses."""
+        parts = [x for x in self._etags_parts(p, restrict) if x]
+        if not parts:
+            return (
+                "SELECT CAST(NULL AS TEXT) AS response_id, CAST(NULL AS TEXT) AS tag, CAST(NULL AS TEXT) "
+                "AS parent_tag, CAST(NULL AS TEXT) AS tag_sentiment_label, CAST(NULL AS DOUBLE PRECISION) "
+                "AS tag_sentiment_score, FALSE AS human WHERE 1 = 0"
+            )
+        return " UNION ALL ".join(parts)
+
+    def _etags_parts(self, p: Params, restrict: str | None) -> tuple[str, str]:
+        """The model's rows (responses without a human correction) and the human rows, as two SELECTs
+        (each "" when its table is missing)."""
         t = self.config.tables
-        parts: list[str] = []
+        model = human_rows = ""
         only = f" AND t.response_id IN (SELECT response_id FROM {restrict})" if restrict else ""
         if self.has_tags:
             human = (
@@ -287,7 +299,7 @@ class Scope:
             def tcol(name: str, kind: str) -> str:
                 return f"t.{name}" if name in self.tag_columns else f"CAST(NULL AS {kind})"
 
-            parts.append(
+            model = (
                 f"SELECT t.response_id, t.tag, {tcol('parent_tag', 'TEXT')} AS parent_tag, "
                 f"{tcol('sentiment_label', 'TEXT')} AS tag_sentiment_label, "
                 f"{tcol('sentiment_score', 'DOUBLE PRECISION')} AS tag_sentiment_score, FALSE AS human "
@@ -303,18 +315,55 @@ class Scope:
             )
             parent = "pt.parent_tag" if with_parents else "CAST(NULL AS TEXT)"
             only_u = f" WHERE u.response_id IN (SELECT response_id FROM {restrict})" if restrict else ""
-            parts.append(
+            human_rows = (
                 f"SELECT u.response_id, u.tag, {parent} AS parent_tag, CAST(NULL AS TEXT) AS tag_sentiment_label, "
                 "CAST(NULL AS DOUBLE PRECISION) AS tag_sentiment_score, TRUE AS human FROM "
                 f"(SELECT l.id AS response_id, unnest(l.tags) AS tag FROM {self.q(t.tag_labels)} l) u "
                 f"{parents}{only_u}"
             )
-        if not parts:
+        return model, human_rows
+
+    def theme_rows(self, p: Params, level: str = "theme", detail: bool = False) -> str:
+        """SELECT of one row per (response, theme key): ``response_id``, ``tag`` (the theme, or its parent
+        for ``level="parent"``); with ``detail`` also ``parent_tag``, ``tss`` / ``tsl`` (per-theme
+        sentiment score / label) and ``human`` (1 when a person set the response's themes, else 0).
+
+        On the theme level the model's rows are unique by the tags table's key (response_id, tag), so
+        only the (small) human branch is grouped; grouping 1.3M (text id, theme) rows was most of the time
+        of the theme queries at 1M responses (bench/README.md, "Analysis"). Parents always group.
+        """
+        if level not in ("theme", "parent"):
+            raise ConfigError(f"Unknown theme level {level!r}: expected 'theme' or 'parent'.")
+        more = (
+            ", MAX(parent_tag) AS parent_tag, AVG(tag_sentiment_score) AS tss, MAX(tag_sentiment_label) AS tsl, "
+            "MAX(CASE WHEN human THEN 1 ELSE 0 END) AS human"
+            if detail
+            else ""
+        )
+        if level == "parent":
             return (
-                "SELECT CAST(NULL AS TEXT) AS response_id, CAST(NULL AS TEXT) AS tag, CAST(NULL AS TEXT) "
-                "AS parent_tag, CAST(NULL AS TEXT) AS tag_sentiment_label, CAST(NULL AS DOUBLE PRECISION) "
-                "AS tag_sentiment_score, FALSE AS human WHERE 1 = 0"
+                f"SELECT response_id, COALESCE(parent_tag, tag) AS tag{more} FROM ({self.etags_select(p, None)}) x "
+                "GROUP BY response_id, COALESCE(parent_tag, tag)"
             )
+        model, human = self._etags_parts(p, None)
+        parts: list[str] = []
+        if model:
+            cols = (
+                ", parent_tag, tag_sentiment_score AS tss, tag_sentiment_label AS tsl, 0 AS human"
+                if detail
+                else ""
+            )
+            parts.append(f"SELECT response_id, tag{cols} FROM ({model}) m")
+        if human:
+            parts.append(f"SELECT response_id, tag{more} FROM ({human}) h GROUP BY response_id, tag")
+        if not parts:
+            cols = (
+                ", CAST(NULL AS TEXT) AS parent_tag, CAST(NULL AS DOUBLE PRECISION) AS tss, "
+                "CAST(NULL AS TEXT) AS tsl, 0 AS human"
+                if detail
+                else ""
+            )
+            return f"SELECT CAST(NULL AS TEXT) AS response_id, CAST(NULL AS TEXT) AS tag{cols} WHERE 1 = 0"
         return " UNION ALL ".join(parts)
 
     def ctes(self, filters: Filters, p: Params, extra: list[str] | None = None, tags: bool = True) -> str:

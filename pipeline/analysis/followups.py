@@ -72,7 +72,9 @@ def candidates(
     p = Params()
     head = scope.ctes(filters, p, extra=extra)
     queued = (
-        f" AND response_id NOT IN (SELECT response_id FROM {scope.q(t.followups)})"
+        # NOT EXISTS, not NOT IN: PostgreSQL plans NOT IN (subquery) as a per-row subplan once the ids
+        # outgrow work_mem; NOT EXISTS is an anti-join on both backends (response_id is never NULL).
+        f" AND NOT EXISTS (SELECT 1 FROM {scope.q(t.followups)} q WHERE q.response_id = base.response_id)"
         if wh.table_exists(t.followups)
         else ""
     )

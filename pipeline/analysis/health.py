@@ -154,9 +154,23 @@ def _drift(wh: Warehouse, config: EnrichmentConfig) -> list[Check]:
         f"AS last FROM base WHERE NOT is_non_answer AND submitted_at > {lo}) "
         "SELECT 'language' AS k, last, language AS key, COUNT(*) AS n FROM w GROUP BY last, language UNION ALL "
         "SELECT 'sentiment', last, sentiment_label, COUNT(*) FROM w GROUP BY last, sentiment_label UNION ALL "
-        "SELECT 'tagged', last, CASE WHEN response_id IN (SELECT response_id FROM etags) THEN 'yes' ELSE 'no' END, "
-        "COUNT(*) FROM w GROUP BY 1, 2, 3",
+        "SELECT 'tagged', last, 'all', COUNT(*) FROM w GROUP BY last UNION ALL "
+        "SELECT 'tagged', last, 'yes', COUNT(*) FROM w WHERE response_id IN (SELECT response_id FROM etags) "
+        "GROUP BY last",
         p,
+    )
+    # tagged / untagged from the total and a semi-join in WHERE (an IN (subquery) inside CASE is a
+    # per-row subplan on PostgreSQL)
+    tag_rows = rows[rows["k"] == "tagged"]
+    tagged_rows = []
+    for last in (0, 1):
+        part = tag_rows[tag_rows["last"] == last].set_index("key")["n"]
+        total, yes = int(part.get("all", 0)), int(part.get("yes", 0))
+        if total:
+            tagged_rows += [("tagged", last, "yes", yes), ("tagged", last, "no", total - yes)]
+    rows = pd.concat(
+        [rows[rows["k"] != "tagged"], pd.DataFrame(tagged_rows, columns=["k", "last", "key", "n"])],
+        ignore_index=True,
     )
 
     def mix(kind: str, last: int) -> dict[str, int]:

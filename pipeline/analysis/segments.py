@@ -13,7 +13,6 @@ import pandas as pd
 from pipeline.analysis.filters import Filters, Params, Scope
 from pipeline.analysis.scores import dominant_survey_type
 from pipeline.analysis.stats import NAN, bh_adjust, score_interval, two_proportion_test
-from pipeline.analysis.themes import theme_key
 from pipeline.config import EnrichmentConfig
 from pipeline.errors import ConfigError
 from pipeline.warehouse.base import Warehouse
@@ -84,9 +83,9 @@ def segment_theme_crosstab(
     _check(scope, segment)
     p = Params()
     seg = f"CAST(b.{scope.col(segment)} AS TEXT)"
-    head = scope.ctes(filters or Filters(), p, extra=[segment])
+    head = scope.ctes(filters or Filters(), p, extra=[segment], tags=False)
     rows = scope.run(
-        f"{head}, tt AS (SELECT DISTINCT response_id, {theme_key(level)} AS tag FROM etags) "
+        f"{head}, tt AS ({scope.theme_rows(p, level)}) "
         f"SELECT {seg} AS value, tt.tag, COUNT(*) AS n FROM tt JOIN base b ON b.response_id = tt.response_id "
         f"WHERE NOT b.is_non_answer AND b.{scope.col(segment)} IS NOT NULL GROUP BY 1, 2 UNION ALL "
         f"SELECT {seg}, CAST(NULL AS TEXT), COUNT(*) FROM base b WHERE NOT b.is_non_answer "

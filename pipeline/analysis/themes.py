@@ -51,16 +51,6 @@ def theme_key(level: str) -> str:
     raise ConfigError(f"Unknown theme level {level!r}: expected 'theme' or 'parent'.")
 
 
-def _per_theme(scope: Scope, filters: Filters, level: str) -> str:
-    """``tt``: one row per (response, theme key) with its per-theme sentiment."""
-    return (
-        f"tt AS (SELECT response_id, {theme_key(level)} AS tag, MAX(parent_tag) AS parent_tag, "
-        "AVG(tag_sentiment_score) AS tss, MAX(tag_sentiment_label) AS tsl, "
-        "MAX(CASE WHEN human THEN 1 ELSE 0 END) AS human FROM etags GROUP BY response_id, "
-        f"{theme_key(level)})"
-    )
-
-
 def theme_impact(
     wh: Warehouse,
     filters: Filters | None = None,
@@ -93,37 +83,52 @@ def theme_impact(
         return _empty(THEME_IMPACT_COLUMNS)
     a = config.analysis
     p = Params()
-    head = f"{scope.ctes(filters, p)}, {_per_theme(scope, filters, level)}"
-    stats = scope.run(
-        f"{head} SELECT tt.tag, MAX(tt.parent_tag) AS parent_tag, COUNT(*) AS volume, "
-        "COUNT(b.v) AS scored, SUM(CASE WHEN b.det AND b.v IS NOT NULL THEN 1 ELSE 0 END) AS det, "
-        "AVG(COALESCE(tt.tss, b.sentiment_score)) AS mean_sentiment, "
+    # One pass: per (theme, score value) the counts every column is summed from, and per score value
+    # the counts of the whole slice (tag NULL); the bootstrap needs exactly these value counts.
+    cells = scope.run(
+        f"{scope.ctes(filters, p, tags=False)}, tt AS ({scope.theme_rows(p, level, detail=True)}) "
+        "SELECT tt.tag, b.v, MAX(tt.parent_tag) AS parent_tag, COUNT(*) AS n, "
+        "SUM(CASE WHEN b.det THEN 1 ELSE 0 END) AS det, "
+        "SUM(COALESCE(tt.tss, b.sentiment_score)) AS sent_sum, COUNT(COALESCE(tt.tss, b.sentiment_score)) AS sent_n, "
         "SUM(CASE WHEN COALESCE(tt.tsl, b.sentiment_label) = 'negative' THEN 1 ELSE 0 END) AS neg, "
-        "COUNT(COALESCE(tt.tsl, b.sentiment_label)) AS known, SUM(tt.human) AS human "
-        "FROM tt JOIN base b ON b.response_id = tt.response_id GROUP BY tt.tag",
+        "COUNT(COALESCE(tt.tsl, b.sentiment_label)) AS known, SUM(tt.human) AS human, 0 AS answered "
+        "FROM tt JOIN base b ON b.response_id = tt.response_id GROUP BY tt.tag, b.v UNION ALL "
+        "SELECT CAST(NULL AS TEXT), v, CAST(NULL AS TEXT), COUNT(*), 0, CAST(NULL AS DOUBLE PRECISION), 0, 0, 0, 0, "
+        "SUM(CASE WHEN is_non_answer THEN 0 ELSE 1 END) FROM base GROUP BY v",
         p,
     )
-    if stats.empty:
+    tagged = cells[cells["tag"].notna()]
+    if tagged.empty:
         return _empty(THEME_IMPACT_COLUMNS)
-    p2 = Params()
-    head2 = f"{scope.ctes(filters, p2)}, {_per_theme(scope, filters, level)}"
-    cells = scope.run(
-        f"{head2} SELECT tt.tag, b.v, COUNT(*) AS n FROM tt JOIN base b ON b.response_id = tt.response_id "
-        "WHERE b.v IS NOT NULL GROUP BY tt.tag, b.v UNION ALL "
-        "SELECT CAST(NULL AS TEXT), v, COUNT(*) FROM base WHERE v IS NOT NULL GROUP BY v UNION ALL "
-        "SELECT '__answered__', CAST(NULL AS DOUBLE PRECISION), COUNT(*) FROM base WHERE NOT is_non_answer",
-        p2,
-    )
-    answered = int(cells.loc[cells["tag"] == "__answered__", "n"].sum())
-    cells = cells[cells["tag"] != "__answered__"]
     overall = cells[cells["tag"].isna()]
+    answered = int(pd.to_numeric(overall["answered"]).sum())
+    overall = overall[overall["v"].notna()]
     values = np.sort(overall["v"].to_numpy(dtype=float))
     all_counts = overall.set_index("v")["n"].reindex(values).fillna(0).to_numpy(dtype=np.int64)
+    scored = tagged[tagged["v"].notna()]
     wide = (
-        cells[cells["tag"].notna()]
-        .pivot_table(index="tag", columns="v", values="n", aggfunc="sum", fill_value=0)
-        .reindex(columns=values, fill_value=0)
+        scored.pivot_table(index="tag", columns="v", values="n", aggfunc="sum", fill_value=0).reindex(
+            columns=values, fill_value=0
+        )
+        if len(scored)
+        else pd.DataFrame(columns=values)
     )
+    num = ["n", "det", "sent_sum", "sent_n", "neg", "known", "human"]
+    tagged = tagged.assign(**{c: pd.to_numeric(tagged[c]) for c in num})
+    per = tagged.groupby("tag", sort=True).agg(
+        parent_tag=("parent_tag", "max"),
+        volume=("n", "sum"),
+        sent_sum=("sent_sum", "sum"),
+        sent_n=("sent_n", "sum"),
+        neg=("neg", "sum"),
+        known=("known", "sum"),
+        human=("human", "sum"),
+    )
+    sc = scored.assign(**{c: pd.to_numeric(scored[c]) for c in ("n", "det")}).groupby("tag")
+    per["scored"] = sc["n"].sum().reindex(per.index, fill_value=0)
+    per["det"] = sc["det"].sum().reindex(per.index, fill_value=0)
+    per["mean_sentiment"] = (per["sent_sum"] / per["sent_n"].where(per["sent_n"] > 0)).astype(float)
+    stats = per.reset_index()
     rows = []
     for r in stats.itertuples(index=False):
         cw = (
@@ -188,11 +193,11 @@ def theme_trend(
     if scope.empty:
         return _empty(THEME_TREND_COLUMNS)
     p = Params()
-    only = f" WHERE {theme_key(level)} IN {p.many(list(themes))}" if themes else ""
-    head = scope.ctes(filters or Filters(), p)
+    only = f" WHERE x.tag IN {p.many(list(themes))}" if themes else ""
+    head = scope.ctes(filters or Filters(), p, tags=False)
     per = period_expr(freq, "b.submitted_at")
     rows = scope.run(
-        f"{head}, tt AS (SELECT DISTINCT response_id, {theme_key(level)} AS tag FROM etags{only}) "
+        f"{head}, tt AS (SELECT response_id, tag FROM ({scope.theme_rows(p, level)}) x{only}) "
         f"SELECT {per} AS period, tt.tag, COUNT(*) AS n FROM tt JOIN base b ON b.response_id = tt.response_id "
         f"WHERE b.submitted_at IS NOT NULL GROUP BY 1, 2 UNION ALL SELECT {per}, CAST(NULL AS TEXT), "
         "SUM(CASE WHEN b.is_non_answer THEN 0 ELSE 1 END) FROM base b WHERE b.submitted_at IS NOT NULL GROUP BY 1",
