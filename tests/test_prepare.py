@@ -472,9 +472,9 @@ _TRICKY_SENTENCES = [
 
 
 @pytest.mark.parametrize("lang", ["en", "pt", "es", "fr", "nl", "und"])
-def test_sentences_from_token_arrays_equal_spacys_sentencizer(lang: str) -> None:
-    """The array rule (pipeline.prepare.sentences._sentences_of) gives exactly the sentences spaCy's own
-    Sentencizer gives, on tricky texts and, when ../shared/data is there, on 2,000 real answers."""
+def test_split_sentences_equals_spacys_sentencizer_on_tricky_and_real_texts(lang: str) -> None:
+    """split_sentences (with its one-sentence shortcut) gives exactly the sentences spaCy's Sentencizer
+    gives, on tricky texts and, when ../shared/data is there, on 2,000 real answers."""
     from pipeline.prepare.sentences import _sentencizer
 
     nlp, _ = _sentencizer(lang)

@@ -8,8 +8,6 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from pipeline.errors import MissingDependencyError
 from pipeline.prepare.language import detect_languages
 from pipeline.prepare.options import UNDETERMINED, PrepareConfig
@@ -17,7 +15,6 @@ from pipeline.prepare.text import normalise_text
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; the real imports are lazy
     from spacy.language import Language as SpacyLanguage
-    from spacy.tokens import Doc as SpacyDoc
 
 logger = logging.getLogger(__name__)
 
@@ -74,52 +71,16 @@ def _split_many(texts: Sequence[str], lang: str) -> list[list[str]]:
             out[i] = [text]
         else:
             todo.append(i)
-    punct = _punct_hashes(lang)
-    for i, doc in zip(todo, nlp.tokenizer.pipe((texts[i] for i in todo), batch_size=256), strict=True):
-        out[i] = _sentences_of(texts[i], doc, punct)
+    docs = nlp.pipe((texts[i] for i in todo), batch_size=256)
+    for i, doc in zip(todo, docs, strict=True):
+        sentences = [s.text.strip() for s in doc.sents]
+        out[i] = [s for s in sentences if s] or [texts[i].strip()]
     return out
-
-
-@lru_cache(maxsize=32)
-def _punct_hashes(lang: str) -> np.ndarray:
-    """The string-store hashes of the sentencizer's punctuation (what ``token.text in punct_chars`` asks)."""
-    nlp, _ = _sentencizer(lang)
-    chars = nlp.get_pipe("sentencizer").punct_chars
-    return np.array(sorted(nlp.vocab.strings.add(c) for c in chars), dtype=np.uint64)
 
 
 def release_sentencizers() -> None:
     """Drop the cached spaCy pipelines (their vocabularies grow with every new word they tokenise)."""
     _sentencizer.cache_clear()
-    _punct_hashes.cache_clear()
-
-
-def _sentences_of(text: str, doc: SpacyDoc, punct: np.ndarray) -> list[str]:
-    """The sentences spaCy's ``Sentencizer`` finds in a tokenised text, read from the token arrays.
-
-    The rule is the sentencizer's own (``spacy/pipeline/sentencizer.pyx``): a sentence starts at the first
-    token and at every token that is neither punctuation nor one of the sentencizer's characters and comes
-    after one of those characters since the last start. Hand-written because the sentencizer walks the
-    document token by token, creating a Python ``Token`` for each, and that walk was 45% of the prepare
-    stage's sentence splitting (bench/README.md, "The encoder as the only cost"); here it is three
-    columns of ``Doc.to_array`` and numpy. tests/test_prepare.py checks both give the same sentences.
-    """
-    from spacy.attrs import IDX, IS_PUNCT, ORTH
-
-    if len(doc) == 0:
-        return [text.strip()] if text.strip() else []
-    cols = doc.to_array([ORTH, IS_PUNCT, IDX])
-    in_punct = np.isin(cols[:, 0], punct)
-    seen = np.cumsum(in_punct)  # sentence characters up to and including each token
-    words = np.flatnonzero(~in_punct & (cols[:, 1] == 0))
-    starts = [0]
-    if len(words):
-        since = seen[np.maximum(words - 1, 0)] * (words > 0)  # ... before each word token
-        before = np.concatenate(([0], seen[words[:-1]]))  # ... up to the previous word token
-        starts += [int(w) for w in words[since > before] if w != 0]
-    bounds = [int(cols[s, 2]) for s in starts] + [len(text)]
-    sentences = [text[a:b].strip() for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-    return [s for s in sentences if s] or [text.strip()]
 
 
 def split_sentences(text: str, lang: str) -> list[str]:
