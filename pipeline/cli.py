@@ -52,16 +52,23 @@ class _Bar:
         sys.stderr.flush()
 
 
-def _run_flow(config_path: str | None, warehouse: str | None, full: bool, use_prefect: bool) -> dict:
+def _run_flow(
+    config_path: str | None, warehouse: str | None, full: bool, use_prefect: bool, dask: str | None = None
+) -> dict:
     if use_prefect:
         from flows.nightly_enrichment import nightly_enrichment
 
         # A manual run is refused at once when another run holds the warehouse (exit 2, naming it).
-        return nightly_enrichment(config_path=config_path, warehouse=warehouse, full=full, wait_for_lock_s=0)
+        kw = {"dask": dask} if dask else {}  # the batches on a Dask cluster (pipeline.distributed)
+        return nightly_enrichment(
+            config_path=config_path, warehouse=warehouse, full=full, wait_for_lock_s=0, **kw
+        )
     from pipeline.config import load_config
     from pipeline.runner import run_enrichment
 
     config = load_config(config_path, warehouse=warehouse)
+    if dask or config.executor.dask is not None:
+        raise FeedbackError("a Dask executor (--dask, executor.dask) runs through Prefect: drop --no-prefect")
     s = run_enrichment(config, full=full, progress=_Bar("embedding"))
     return {
         "run_id": s.run_id,
@@ -137,7 +144,7 @@ def cmd_enrich(args: argparse.Namespace) -> int:
                     f"({rep.exact_duplicates} exact and {rep.conflicting_duplicates} conflicting repeats collapsed)"
                     + (f"; columns renamed for the warehouse: {rep.renamed}" if rep.renamed else "")
                 )
-    result = _run_flow(args.config, config.warehouse, args.full, not args.no_prefect)
+    result = _run_flow(args.config, config.warehouse, args.full, not args.no_prefect, args.dask)
     _print_run(result)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
@@ -267,6 +274,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="kept for compatibility: every run checks every source row by its content",
     )
     e.add_argument("--no-prefect", action="store_true", help="run the steps without Prefect")
+    e.add_argument(
+        "--dask",
+        default=None,
+        metavar="ADDRESS",
+        help="run the batches on a Dask cluster: tcp://HOST:PORT, or local:N worker processes",
+    )
     e.add_argument("--json", default=None, help="write the run summary as JSON")
     e.set_defaults(func=cmd_enrich)
 
