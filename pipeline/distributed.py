@@ -372,6 +372,7 @@ class _Page:
     cached: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     attempts: int = 0
     submitted_at: float = 0.0
+    result: BatchResult | None = None
 
 
 def run_pages(
@@ -435,17 +436,18 @@ def run_pages(
             page = _Page(validated, segments)
             if len(validated.valid):
                 submit(page)
-                active.append(page)
-            else:  # nothing for the cluster: the quarantined rows are written at once
-                t0 = time.perf_counter()
-                write_result(wh, config, validated, None, summary)
-                _add(summary, "write", t0)
+            else:  # nothing for the cluster: its quarantined rows are written in their turn
+                page.phase = "done"
+            active.append(page)
         if not active:
             break
-        t0 = time.perf_counter()
-        done = set(map(id, submitter.wait_any([p.future for p in active if p.future is not None])))
-        _add(summary, "wait_cluster", t0)
-        for page in [p for p in active if id(p.future) in done]:
+        running = [p.future for p in active if p.phase != "done" and p.future is not None]
+        done: set[int] = set()
+        if running:
+            t0 = time.perf_counter()
+            done = set(map(id, submitter.wait_any(running)))
+            _add(summary, "wait_cluster", t0)
+        for page in [p for p in active if p.phase != "done" and id(p.future) in done]:
             try:
                 out = page.future.result()  # type: ignore[union-attr]
             except Exception as exc:
@@ -466,11 +468,15 @@ def run_pages(
                 page.phase, page.attempts = "score", 0
                 submit(page)
                 continue
-            t0 = time.perf_counter()
-            write_result(wh, config, page.validated, out, summary)
-            _add(summary, "write", t0)
+            page.phase, page.result = "done", out
             _add_value(summary, "worker_score", out.seconds)
-            active.remove(page)
+        # Pages are written in page order, as on the local path: the stored rows' order is then the
+        # same (the topic fit reads the stored window in that order).
+        while active and active[0].phase == "done":
+            page = active.pop(0)
+            t0 = time.perf_counter()
+            write_result(wh, config, page.validated, page.result, summary)
+            _add(summary, "write", t0)
             written += 1
     log.info("cluster: %d pages written", written)
 
