@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/pip install --quiet -e ".[torch,e5,postgres,dev]"
+	$(BIN)/pip install --quiet -e ".[torch,e5,postgres,dask,dev]"
 	touch $@
 
 install: $(VENV)/.installed

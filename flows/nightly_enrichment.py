@@ -15,6 +15,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 
+from flows.dask_pages import distributed_pages, with_dask
 from pipeline import runner
 from pipeline.config import load_config
 from pipeline.runs import run_session
@@ -57,6 +58,7 @@ def nightly_enrichment(
     warehouse: str | None = None,
     full: bool = False,
     wait_for_lock_s: float | None = None,
+    dask: str | None = None,
 ) -> dict[str, Any]:
     """One enrichment run over every pending row.
 
@@ -66,20 +68,22 @@ def nightly_enrichment(
         full: Kept for compatibility: every run checks every row by its content.
         wait_for_lock_s: How long to wait for a running run; None (a scheduled run) waits
             ``run_lock.wait_minutes`` of the config, a manual run passes 0 to be refused at once.
+        dask: A Dask scheduler address or ``local:N``, overriding the config's ``executor.dask.address``
+            (the batches then run on that cluster: :mod:`pipeline.distributed`).
 
     Returns:
         The run summary as a dict.
     """
     del full
     logger = get_run_logger()
-    config = load_config(config_path, warehouse=warehouse)
+    config = with_dask(load_config(config_path, warehouse=warehouse), dask)
     wait_s = config.run_lock.wait_minutes * 60 if wait_for_lock_s is None else wait_for_lock_s
     with (
         open_warehouse(config.warehouse, config=config) as wh,
         run_session(wh, config, FLOW_NAME, wait_s=wait_s, prefect_server_pid=prefect_server_pid()) as run,
     ):
         # The same stages in the same order as `--no-prefect` (pipeline.runner.run_steps), each a task.
-        summary = runner.run_steps(wh, run, config, as_task=as_task)
+        summary = runner.run_steps(wh, run, config, as_task=as_task, distribute=distributed_pages(config))
     if config.status.notification_block:
         _notify_when_sick(config, logger)
     logger.info(

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pipeline.config_executor import ExecutorSection
 from pipeline.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -315,6 +316,7 @@ class EnrichmentConfig(_Strict):
     batch_size: int = Field(5000, ge=1, description="rows enriched and written per batch")
     response_vector: Literal["sentence_mean", "whole"] = "sentence_mean"
     report_dir: Path = Path("../var/report")
+    executor: ExecutorSection = Field(default_factory=ExecutorSection)  # in process, or a Dask cluster
 
     @field_validator("languages")
     @classmethod

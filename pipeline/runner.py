@@ -354,6 +354,7 @@ def run_steps(
     config: EnrichmentConfig,
     progress: Progress | None = None,
     as_task: Callable[..., Callable[..., Any]] = _direct,
+    distribute: Callable[..., None] | None = None,
 ) -> RunSummary:
     """The stages of one enrichment run, in order: THE run path, with or without Prefect.
 
@@ -369,7 +370,9 @@ def run_steps(
     dashboard_edits = dashboard.before_run(wh, config)  # the dashboard's edits, never overwritten
     as_task(extract_stage, retries=2)(wh, config, summary)
     models = as_task(load_models_stage)(wh, config, summary)
-    for page in pending_pages(wh, config, summary):
+    if distribute is not None:  # the pages on a Dask cluster (executor.dask: pipeline.distributed)
+        distribute(wh, config, models, summary, pending_pages(wh, config, summary))
+    for page in pending_pages(wh, config, summary) if distribute is None else ():
         validated, segments = as_task(validate_rows)(page, config)
         prepared = as_task(prepare_stage)(validated, config, summary)
         as_task(embed_stage)(config, models, prepared, summary, progress)

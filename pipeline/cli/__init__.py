@@ -63,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="kept for compatibility: every run checks every source row by its content",
     )
     e.add_argument("--no-prefect", action="store_true", help="run the steps without Prefect")
+    e.add_argument(
+        "--dask",
+        default=None,
+        metavar="ADDRESS",
+        help="run the batches on a Dask cluster: tcp://HOST:PORT, or local:N worker processes",
+    )
     add_json(e, "write the run summary as JSON")
     e.set_defaults(func=cmd_enrich)
 

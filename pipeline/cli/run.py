@@ -29,7 +29,9 @@ class _Bar:
         sys.stderr.flush()
 
 
-def _run_flow(config_path: str | None, warehouse: str | None, full: bool, use_prefect: bool) -> dict:
+def _run_flow(
+    config_path: str | None, warehouse: str | None, full: bool, use_prefect: bool, dask: str | None = None
+) -> dict:
     if use_prefect:
         from pipeline.deployments import deployment_flow
 
@@ -37,11 +39,16 @@ def _run_flow(config_path: str | None, warehouse: str | None, full: bool, use_pr
         # library reaches it through that declaration, not by importing it).
         nightly_enrichment = deployment_flow("nightly")
         # A manual run is refused at once when another run holds the warehouse (exit 2, naming it).
-        return nightly_enrichment(config_path=config_path, warehouse=warehouse, full=full, wait_for_lock_s=0)
+        kw = {"dask": dask} if dask else {}  # the batches on a Dask cluster (pipeline.distributed)
+        return nightly_enrichment(
+            config_path=config_path, warehouse=warehouse, full=full, wait_for_lock_s=0, **kw
+        )
     from pipeline.config import load_config
     from pipeline.runner import run_enrichment
 
     config = load_config(config_path, warehouse=warehouse)
+    if dask or config.executor.dask is not None:
+        raise FeedbackError("a Dask executor (--dask, executor.dask) runs through Prefect: drop --no-prefect")
     s = run_enrichment(config, full=full, progress=_Bar("embedding"))
     return {
         "run_id": s.run_id,
@@ -118,7 +125,7 @@ def cmd_enrich(args: argparse.Namespace) -> int:
                     f"({rep.exact_duplicates} exact and {rep.conflicting_duplicates} conflicting repeats collapsed)"
                     + (f"; columns renamed for the warehouse: {rep.renamed}" if rep.renamed else "")
                 )
-    result = _run_flow(args.config, config.warehouse, args.full, not args.no_prefect)
+    result = _run_flow(args.config, config.warehouse, args.full, not args.no_prefect, args.dask)
     _print_run(result)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
