@@ -62,7 +62,7 @@ def prepare(workdir: Path, rows: int, batch_size: int) -> Path:
         )
     )
     load = (
-        "import sys\nfrom pipeline.config import load_config\nfrom pipeline.runner import load_export\n"
+        "import sys\nfrom pipeline.config import load_config\nfrom pipeline.ingest.load import load_export\n"
         "from pipeline.warehouse import open_warehouse\nc = load_config(sys.argv[1])\n"
         "with open_warehouse(c.warehouse, config=c) as wh: load_export(sys.argv[2], wh, c)\n"
     )

@@ -146,7 +146,7 @@ def worker_models(spec: WorkerModels) -> Models:
     from pipeline.embed import CachedEmbedder, MemoryVectorStore, build_embedder
     from pipeline.sentiment import sentiment_for_run
     from pipeline.tagging import build_tagger
-    from pipeline.tagging.workflow import tagger_for_run
+    from pipeline.tagging.lifecycle import tagger_for_run
     from pipeline.taxonomy import load_taxonomy
     from pipeline.topics import BERTopicModel, NoTopics
 

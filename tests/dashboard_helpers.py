@@ -24,7 +24,8 @@ XSS_TEXT = (
 def build_warehouse(tmp: Path, n: int = 300, seed: int = 7) -> Path:
     """The demo survey (plus one answer carrying HTML) enriched into a DuckDB warehouse; returns the config."""
     from pipeline.config import load_config
-    from pipeline.runner import load_export, run_enrichment
+    from pipeline.ingest.load import load_export
+    from pipeline.runner import run_enrichment
     from pipeline.sample import generate_survey, write_export
     from pipeline.warehouse import open_warehouse
     from tests.conftest import write_config

@@ -229,7 +229,7 @@ def test_a_tag_fix_is_written_as_a_correction_and_read_back(site):
 
 def test_a_run_completes_while_the_dashboard_serves_and_keeps_an_edit_made_during_it(site):
     from pipeline.analysis import followups
-    from pipeline.runner import load_export
+    from pipeline.ingest.load import load_export
     from pipeline.sample import generate_survey, write_export
     from pipeline.warehouse import open_warehouse
 

@@ -167,7 +167,7 @@ def local_reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pd.Da
 _LOAD_ONLY = """
 import sys
 from pipeline.config import load_config
-from pipeline.runner import load_export
+from pipeline.ingest.load import load_export
 from pipeline.warehouse import open_warehouse
 config = load_config(sys.argv[1])
 with open_warehouse(config.warehouse, config=config) as wh:

@@ -37,7 +37,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from pipeline.analysis.health import pipeline_status
-    from pipeline.check import open_for_reading
+    from pipeline.warehouse.reading import open_for_reading
 
     config = _config(args)
     with open_for_reading(config.warehouse) as wh:
@@ -64,7 +64,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_followups_export(args: argparse.Namespace) -> int:
     """Write the open queue as CSV."""
     from pipeline.analysis.followups import export_open
-    from pipeline.check import open_for_reading
+    from pipeline.warehouse.reading import open_for_reading
 
     config = _config(args)
     with open_for_reading(config.warehouse) as wh:

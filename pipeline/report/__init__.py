@@ -88,7 +88,8 @@ def write_report(
 
 def build_report(config: EnrichmentConfig, out_dir: str | Path | None = None) -> tuple[ReportData, Path]:
     """Check the warehouse, read the report's numbers from the analysis layer and write the report."""
-    from pipeline.check import open_for_reading, require_consistent
+    from pipeline.check import require_consistent
+    from pipeline.warehouse.reading import open_for_reading
 
     t = config.tables
     with open_for_reading(config.warehouse) as wh:
