@@ -31,11 +31,11 @@ class _Bar:
 
 def _run_flow(config_path: str | None, warehouse: str | None, full: bool, use_prefect: bool) -> dict:
     if use_prefect:
-        from pipeline.deployments import deployment_flow
+        from pipeline.deployments import NIGHTLY_ENTRYPOINT, flow_of
 
-        # The flow that prefect.yaml declares for the nightly deployment (flows/ is the app layer: the
-        # library reaches it through that declaration, not by importing it).
-        nightly_enrichment = deployment_flow("nightly")
+        # The nightly deployment's flow, through its entrypoint (flows/ is the app layer: the library
+        # loads it as Prefect loads a deployment's entrypoint, it does not import it by name).
+        nightly_enrichment = flow_of(NIGHTLY_ENTRYPOINT)
         # A manual run is refused at once when another run holds the warehouse (exit 2, naming it).
         return nightly_enrichment(config_path=config_path, warehouse=warehouse, full=full, wait_for_lock_s=0)
     from pipeline.config import load_config
