@@ -1,8 +1,8 @@
 """The deployments of ``prefect.yaml``, and serving them on one box.
 
 ``prefect.yaml`` declares each deployment's name, schedule and entrypoint (``flows/x.py:function``). The
-library reaches a flow only through that declaration (:func:`deployment_flow`, :func:`flow_of`), the way
-Prefect itself loads an entrypoint: ``pipeline`` never imports the app layer (``flows/``) by name, and
+library reaches a flow only through such an entrypoint (:func:`flow_of`, :data:`NIGHTLY_ENTRYPOINT`), the
+way Prefect itself loads one: ``pipeline`` never imports the app layer (``flows/``) by name, and
 ``import pipeline.deployments`` imports no Prefect (it is imported inside :func:`serve_all` and by the
 flows themselves).
 
@@ -73,6 +73,11 @@ def stop(proc: subprocess.Popen) -> None:
 
 PREFECT_YAML = Path(__file__).resolve().parent.parent / "prefect.yaml"
 
+NIGHTLY_ENTRYPOINT = "flows/nightly_enrichment.py:nightly_enrichment"
+"""The nightly deployment's entrypoint as prefect.yaml declares it (``tests/test_flow.py`` checks that they
+agree). ``feedback enrich`` and ``feedback demo`` run it through :func:`flow_of` without reading
+prefect.yaml, so they need no prefect.yaml next to an installed package."""
+
 
 def declared_deployments() -> list[dict]:
     """The deployments declared in prefect.yaml (one place for names, entrypoints and schedules)."""
@@ -86,22 +91,13 @@ def declared_crons() -> dict[str, str]:
     return {d["name"]: d["schedules"][0]["cron"] for d in declared_deployments() if d.get("schedules")}
 
 
-def flow_of(entrypoint: str) -> object:
+def flow_of(entrypoint: str) -> Any:
     """The flow object of a prefect.yaml entrypoint (``flows/x.py:function``)."""
     import importlib
 
     path, _, name = entrypoint.partition(":")
     module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
     return getattr(module, name)
-
-
-def deployment_flow(name: str) -> Any:
-    """The flow object of the deployment ``name`` of prefect.yaml (e.g. ``nightly``), through its entrypoint."""
-    for spec in declared_deployments():
-        if spec["name"] == name:
-            return flow_of(spec["entrypoint"])
-    names = ", ".join(d["name"] for d in declared_deployments())
-    raise KeyError(f"no deployment {name!r} in {PREFECT_YAML}; declared: {names}")
 
 
 def serve_all(

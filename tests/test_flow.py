@@ -48,6 +48,10 @@ def test_prefect_yaml_declares_the_nightly_cron_deployment():
     spec = yaml.safe_load((Path(__file__).resolve().parent.parent / "prefect.yaml").read_text())
     nightly = {d["name"]: d for d in spec["deployments"]}["nightly"]
     assert nightly["entrypoint"] == "flows/nightly_enrichment.py:nightly_enrichment"
+    from pipeline.deployments import NIGHTLY_ENTRYPOINT, flow_of
+
+    assert nightly["entrypoint"] == NIGHTLY_ENTRYPOINT  # what `feedback enrich` runs
+    assert flow_of(NIGHTLY_ENTRYPOINT).name == "nightly-enrichment"
     assert nightly["schedules"][0]["cron"] == "0 2 * * *"
     module, func = nightly["entrypoint"].split(":")
     import importlib

@@ -33,11 +33,11 @@ def _run_flow(
     config_path: str | None, warehouse: str | None, full: bool, use_prefect: bool, dask: str | None = None
 ) -> dict:
     if use_prefect:
-        from pipeline.deployments import deployment_flow
+        from pipeline.deployments import NIGHTLY_ENTRYPOINT, flow_of
 
-        # The flow that prefect.yaml declares for the nightly deployment (flows/ is the app layer: the
-        # library reaches it through that declaration, not by importing it).
-        nightly_enrichment = deployment_flow("nightly")
+        # The nightly deployment's flow, through its entrypoint (flows/ is the app layer: the library
+        # loads it as Prefect loads a deployment's entrypoint, it does not import it by name).
+        nightly_enrichment = flow_of(NIGHTLY_ENTRYPOINT)
         # A manual run is refused at once when another run holds the warehouse (exit 2, naming it).
         kw = {"dask": dask} if dask else {}  # the batches on a Dask cluster (pipeline.distributed)
         return nightly_enrichment(
