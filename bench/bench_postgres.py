@@ -83,7 +83,7 @@ def timed(fn, *args, **kwargs) -> tuple[float, object]:
 
 def mark_done(wh, config) -> int:
     """Mark every pending source row done: an enriched row with its content hash (SQL, in the database)."""
-    from pipeline.pending import _hash_sql, _source_types
+    from pipeline.ingest.pending import _hash_sql, _source_types
 
     types = _source_types(wh, config.tables.source)
     q = wh._quote
@@ -102,10 +102,10 @@ def mark_done(wh, config) -> int:
 
 
 def explain_pending(wh, config, page_size: int) -> dict:
-    """EXPLAIN (ANALYZE, BUFFERS) of the first page of the pending-row query (pipeline.pending)."""
+    """EXPLAIN (ANALYZE, BUFFERS) of the first page of the pending-row query (pipeline.ingest.pending)."""
     import sqlalchemy as sa
 
-    from pipeline.pending import KEY, _pending_sql, _source_types
+    from pipeline.ingest.pending import KEY, _pending_sql, _source_types
 
     types = _source_types(wh, config.tables.source)
     inner, conditions = _pending_sql(wh, config, types)
@@ -123,7 +123,7 @@ def explain_pending(wh, config, page_size: int) -> dict:
 
 def noop_run(config) -> dict:
     """A whole run with nothing pending, then its queries one by one (where its time goes)."""
-    from pipeline.pending import iter_pending, removed_ids
+    from pipeline.ingest.pending import iter_pending, removed_ids
     from pipeline.runner import run_enrichment, update_alerts
     from pipeline.warehouse import open_warehouse
 

@@ -44,8 +44,8 @@ from pipeline.embed.base import text_hash
 from pipeline.embed.response import response_model_id
 from pipeline.enrich import EnrichedBatch, Models
 from pipeline.errors import FeedbackError
-from pipeline.pending import ROW_HASH
-from pipeline.source import Validated, quarantine_frame
+from pipeline.ingest.pending import ROW_HASH
+from pipeline.ingest.source import Validated, quarantine_frame
 from pipeline.warehouse.base import Warehouse
 
 log = logging.getLogger(__name__)
@@ -109,8 +109,8 @@ def worker_models_of(config: EnrichmentConfig, wh: Warehouse, models: Models) ->
     machines that folder (or ``model_store.path``) must be on a path every worker can read.
     """
     from pipeline.model_store import open_store, resolve_version_dir
-    from pipeline.topic_versions import topics_store
     from pipeline.topics import NoTopics
+    from pipeline.topics.versions import topics_store
 
     if config.tagger.model_dir is not None:
         tagger_dir = resolve_version_dir(config.tagger.model_dir, "tagger")
@@ -147,7 +147,7 @@ def worker_models(spec: WorkerModels) -> Models:
     from pipeline.sentiment import sentiment_for_run
     from pipeline.tagging import build_tagger
     from pipeline.tagging.lifecycle import tagger_for_run
-    from pipeline.taxonomy import load_taxonomy
+    from pipeline.tagging.taxonomy import load_taxonomy
     from pipeline.topics import BERTopicModel, NoTopics
 
     t0 = time.perf_counter()

@@ -119,7 +119,7 @@ def _tag_names(wh: Warehouse, config: EnrichmentConfig) -> list[str]:
 
 def _taxonomy_names(config: EnrichmentConfig) -> list[str]:
     try:
-        from pipeline.taxonomy import load_taxonomy
+        from pipeline.tagging.taxonomy import load_taxonomy
 
         return [tag.name for tag in load_taxonomy(config.tagger.taxonomy).tags]
     except Exception:  # the themes of the stored tags are enough to filter on
