@@ -15,6 +15,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pipeline.cli.options import add_config_and_warehouse
+
 
 def _config(args: argparse.Namespace) -> Any:
     from pipeline.config import load_config
@@ -111,15 +113,10 @@ def cmd_correct(args: argparse.Namespace) -> int:
     return 0
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", default=None, help="enrichment YAML (default: configs/enrichment.yaml)")
-    p.add_argument("--warehouse", default=None, help="DuckDB file path or SQLAlchemy URL")
-
-
 def add_analysis_commands(subparsers: Any) -> None:
     """Add ``status``, ``followups`` and ``correct`` to the CLI's sub-parsers."""
     s = subparsers.add_parser("status", help="last runs and health checks (exit 1 when the pipeline is sick)")
-    _common(s)
+    add_config_and_warehouse(s)
     s.add_argument("--runs", type=int, default=10, help="runs listed")
     s.add_argument("--json", default=None, metavar="OUT", help="also write the checks as JSON here")
     s.set_defaults(func=cmd_status)
@@ -127,11 +124,11 @@ def add_analysis_commands(subparsers: Any) -> None:
     f = subparsers.add_parser("followups", help="the close-the-loop queue")
     fsub = f.add_subparsers(dest="followups_command", required=True)
     e = fsub.add_parser("export", help="write the open queue (new, contacted) as CSV")
-    _common(e)
+    add_config_and_warehouse(e)
     e.add_argument("--out", required=True, help="CSV file to write")
     e.set_defaults(func=cmd_followups_export)
     u = fsub.add_parser("set", help="change a follow-up's status, owner or note")
-    _common(u)
+    add_config_and_warehouse(u)
     u.add_argument("response_id")
     u.add_argument("--who", required=True, help="who makes the change")
     u.add_argument("--status", choices=["new", "contacted", "resolved", "won't fix"], default=None)
@@ -144,13 +141,13 @@ def add_analysis_commands(subparsers: Any) -> None:
     )
     csub = c.add_subparsers(dest="what", required=True)
     t = csub.add_parser("themes", help="set the themes of an answer (none given: no theme applies)")
-    _common(t)
+    add_config_and_warehouse(t)
     t.add_argument("response_id")
     t.add_argument("values", nargs="*", metavar="THEME")
     t.add_argument("--who", required=True)
     t.set_defaults(func=cmd_correct, note=None)
     m = csub.add_parser("sentiment", help="set the sentiment of an answer")
-    _common(m)
+    add_config_and_warehouse(m)
     m.add_argument("response_id")
     m.add_argument("values", nargs=1, metavar="LABEL", choices=["negative", "neutral", "positive"])
     m.add_argument("--who", required=True)

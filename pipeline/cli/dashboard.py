@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+from pipeline.cli.options import add_config_and_warehouse
+
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
     """Publish a snapshot if needed, then become the Streamlit server (until Ctrl-C or SIGTERM)."""
@@ -32,8 +34,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 def add_dashboard_commands(sub: argparse._SubParsersAction) -> None:
     """Register ``feedback dashboard``."""
     d = sub.add_parser("dashboard", help="the CX workspace (web dashboard) on 127.0.0.1")
-    d.add_argument("--config", default=None, help="enrichment YAML (default: configs/enrichment.yaml)")
-    d.add_argument("--warehouse", default=None, help="DuckDB file path or SQLAlchemy URL")
+    add_config_and_warehouse(d)
     d.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"
     )
