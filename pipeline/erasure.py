@@ -320,8 +320,12 @@ def forget(
     who: str | None = None,
 ) -> ErasureReport:
     """Erase responses on request (by id and/or customer); see the module docstring."""
+    from pipeline.dashboard.run_hooks import after_erasure
+
     ids = resolve_ids(wh, config, response_ids, customer_ids)
-    return forget_ids(wh, config, ids, reason="request", who=who)
+    report = forget_ids(wh, config, ids, reason="request", who=who)
+    after_erasure(wh, config, ids)  # the dashboard's snapshot and pending edits forget them too
+    return report
 
 
 def expired_ids(wh: Warehouse, config: EnrichmentConfig) -> list[str]:

@@ -76,6 +76,18 @@ def test_forget_leaves_no_trace_and_sticks(tmp_path):
     secret = {t for t in texts | raw if t and t not in kept_texts and len(t) > 12}
     assert secret
 
+    # The run published the dashboard's snapshot; a follow-up note on an erased answer waits in the
+    # dashboard's side file: both must forget too.
+    from pipeline.dashboard.edits import EditStore, edits_path
+    from pipeline.dashboard.snapshot import snapshot_path
+
+    snapshot, side = snapshot_path(Path(wh_path)), edits_path(Path(wh_path))
+    assert snapshot.is_file()
+    EditStore(config).set_followup(
+        target["response_id"], status="contacted", owner="ana", note="x", who="ana"
+    )
+    assert side.is_file()
+
     done = run(
         ["forget", "--config", str(cfg), "--response-id", target["response_id"], "--customer-id", customer]
     )
@@ -91,6 +103,12 @@ def test_forget_leaves_no_trace_and_sticks(tmp_path):
             assert not any(i in v for i in gone), (table, v)
             assert not any(s in v for s in secret), (table, v)
     assert not ({text_hash(t) for t in secret} & cache)
+    for copy in (snapshot, side):
+        with open_warehouse(str(copy)) as wh:
+            for table, values in cells(wh).items():
+                for v in values:
+                    assert not any(i in v for i in gone), (copy.name, table, v)
+                    assert not any(s in v for s in secret), (copy.name, table, v)
     assert set(erasures["id_hash"]) >= {id_hash(i) for i in gone}
     # The checked invariants still hold, a new report quotes nothing erased, and an old export does
     # not bring the answers back.

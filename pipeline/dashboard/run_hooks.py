@@ -34,3 +34,26 @@ def after_run(wh: Warehouse, config: EnrichmentConfig, imported: dict) -> None:
         log.exception("dashboard snapshot: publishing failed; the dashboard keeps reading the previous one")
         return
     prune_edits(wh, config, imported)
+
+
+def after_erasure(wh: Warehouse, config: EnrichmentConfig, ids: list[str]) -> None:
+    """After answers are erased on request: drop them from the dashboard's files too.
+
+    The snapshot is published again when there is one (it would show the erased answers until the next
+    run otherwise), and the side file's pending edits of those answers (follow-up notes, corrections)
+    are deleted. Unlike the run's hooks this raises: an erasure must not leave a copy behind silently.
+    """
+    from pipeline.dashboard.edits import _side_of, _tables, open_side
+    from pipeline.dashboard.snapshot import duckdb_file, publish_snapshot, snapshot_path
+
+    file = duckdb_file(wh.url) if wh.dialect == "duckdb" else None
+    if file is None or not ids:
+        return
+    side = _side_of(wh)
+    if side is not None:
+        with open_side(side, config) as edits:
+            for table, _, _ in _tables(config):
+                if edits.table_exists(table) and "response_id" in edits.columns(table):
+                    edits.delete(table, {"response_id": list(ids)})
+    if snapshot_path(file).is_file():
+        publish_snapshot(wh, config)
