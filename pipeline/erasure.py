@@ -2,8 +2,9 @@
 
 :func:`forget` removes responses (by id, or every response of a customer) from the source table (the
 pipeline's own copy of the survey: loads write it), the enriched, tag, sentence and quarantine tables,
-human labels (``tag_labels``), alerts whose evidence quotes them, the topic registry's and the stored
-topic models' representative quotes, and the embedding cache where no other stored answer shares the
+human labels (``tag_labels``, ``sentiment_labels``), the follow-up queue (``followups``: notes,
+owners), alerts whose evidence quotes them, the topic registry's and the stored topic models'
+representative quotes, and the embedding cache where no other stored answer shares the
 text. It runs in one transaction and records the erasure in ``erasures``: one row per response with its
 id *hashed* (never the id itself), who asked and when, so that a later load of an old export does not
 bring the answer back (:func:`erased_ids`).
@@ -153,7 +154,8 @@ def forget_ids(
     texts = answers | sentences
     needles = [*ids, *sorted(texts)]
     with wh.transaction():
-        tables = [t.tags, t.sentences, t.enriched, t.quarantine] + ([t.source] if delete_source else [])
+        tables = [t.tags, t.sentences, t.enriched, t.quarantine, t.followups, t.sentiment_labels]
+        tables += [t.source] if delete_source else []
         for table in tables:
             n = wh.delete(table, {KEY: ids}) if KEY in wh.columns(table) else 0
             if n:

@@ -86,6 +86,14 @@ def test_forget_leaves_no_trace_and_sticks(tmp_path):
     EditStore(config).set_followup(
         target["response_id"], status="contacted", owner="ana", note="x", who="ana"
     )
+    # ... and in the warehouse, a worked follow-up and a sentiment correction of erased answers.
+    from pipeline.analysis.corrections import correct_sentiment
+    from pipeline.analysis.followups import set_followup
+
+    with open_warehouse(wh_path) as wh:
+        set_followup(wh, gone[0], who="bo", status="contacted", note="called back", config=config)
+        correct_sentiment(wh, gone[-1], "negative", who="bo", config=config)
+        assert len(wh.read(config.tables.followups, where={"response_id": [gone[0]]}))
     assert side.is_file()
 
     done = run(
