@@ -47,7 +47,7 @@ from pipeline.topics import (
     assign_topics,
 )
 from pipeline.topics.refit import fit_window_topics, window_languages, window_vectors
-from pipeline.topics.versions import last_fit_at, load_promoted_topics
+from pipeline.topics.versions import LazyTopics, last_fit_at, load_promoted_topics
 from pipeline.topics.window import window_sample
 from pipeline.warehouse import open_warehouse
 from pipeline.warehouse.base import Warehouse
@@ -161,7 +161,7 @@ def load_models_stage(wh: Warehouse, config: EnrichmentConfig, summary: RunSumma
     t0 = time.perf_counter()
     models = build_models(config, wh)
     if config.topics.name != "topics.none.v1":
-        models.topics = load_promoted_topics(config, wh, models.embedder.model_id) or NoTopics()
+        models.topics = load_promoted_topics(config, wh, models.embedder.model_id, lazy=True) or NoTopics()
     _add_time(summary, "load_models", t0)
     summary.versions = models.versions()
     return models
@@ -223,7 +223,10 @@ def topics_stage(
     _add_time(summary, "topics_fit", t0)
     fault_point("topics_fit")
     t0 = time.perf_counter()
-    write_topics(wh, config, models.topics)
+    unused = isinstance(models.topics, LazyTopics) and not models.topics.loaded
+    if not (unused and summary.rows_removed == 0 and wh.table_exists(config.tables.topics)):
+        # (a run that assigned no topic and erased nothing leaves the registry as it is)
+        write_topics(wh, config, models.topics)
     _add_time(summary, "write_topics", t0)
     fault_point("write_topics")
     return models

@@ -206,19 +206,28 @@ def merge_edits(
             else pd.DataFrame()
         )
         new = _newer(rows, have, key, stamp)
-        if table == t.followups and len(new) and target.table_exists(table):
-            new = _keep_candidate_fields(target, table, new)
+        if table == t.followups and len(new):
+            new = _keep_candidate_fields(target, table, new, config)
         out[table] = int(target.upsert(table, new, key=[key])) if len(new) else 0
     return out
 
 
-def _keep_candidate_fields(target: Warehouse, table: str, edits: pd.DataFrame) -> pd.DataFrame:
-    """Edits carry status/owner/note; the candidate's own fields come from the target when it has them."""
-    have = target.read(table, where={"response_id": edits["response_id"].astype(str).tolist()})
-    if have.empty:
+def _keep_candidate_fields(
+    target: Warehouse, table: str, edits: pd.DataFrame, config: EnrichmentConfig
+) -> pd.DataFrame:
+    """Edits carry status/owner/note; the candidate's own fields come from the target when it has them,
+    else (a follow-up no rule proposed) from the answer in the target's enriched table."""
+    from pipeline.analysis.followups import answer_fields
+
+    ids = edits["response_id"].astype(str).tolist()
+    have = target.read(table, where={"response_id": ids}) if target.table_exists(table) else pd.DataFrame()
+    answers = pd.DataFrame.from_dict(answer_fields(target, ids, config=config), orient="index")
+    if have.empty and answers.empty:
         return edits
     merged = edits.set_index("response_id")
-    base = have.set_index("response_id")
+    base = have.set_index("response_id") if len(have) else answers
+    if len(have) and len(answers):
+        base = base.combine_first(answers)
     for col in (
         "customer_id",
         "survey_type",
@@ -231,4 +240,7 @@ def _keep_candidate_fields(target: Warehouse, table: str, edits: pd.DataFrame) -
     ):
         if col in base.columns and col in merged.columns:
             merged[col] = merged[col].where(merged[col].notna(), base[col].reindex(merged.index))
+    if "reason" in merged.columns:  # no rule proposed it: a person opened it
+        proposed = merged.index.isin(have["response_id"].astype(str)) if len(have) else False
+        merged["reason"] = merged["reason"].where(merged["reason"].notna() | proposed, "manual")
     return merged.reset_index()

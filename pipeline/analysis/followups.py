@@ -168,6 +168,28 @@ def followups(
     return rows.reset_index(drop=True)
 
 
+def answer_fields(
+    wh: Warehouse, response_ids: list[str], *, config: EnrichmentConfig | None = None
+) -> dict[str, dict]:
+    """A follow-up's fields that come from the answer (customer id, survey type, score, submitted_at),
+    per response id found in the enriched table (an empty dict when the warehouse has no such table)."""
+    config = config or EnrichmentConfig()
+    t = config.tables
+    if not response_ids or not wh.table_exists(t.enriched):
+        return {}
+    columns = set(wh.columns(t.enriched))
+    customer = config.source.customer_id or "customer_id"
+    wanted = [c for c in ("response_id", "survey_type", "score", "submitted_at", customer) if c in columns]
+    rows = wh.read(t.enriched, wanted, where={"response_id": response_ids})
+    out: dict[str, dict] = {}
+    for r in rows.to_dict("records"):
+        fields = {k: v for k, v in r.items() if k in ("survey_type", "score", "submitted_at")}
+        if customer in r:
+            fields["customer_id"] = None if pd.isna(r[customer]) else str(r[customer])
+        out[str(r["response_id"])] = fields
+    return out
+
+
 def set_followup(
     wh: Warehouse,
     response_id: str,
@@ -197,11 +219,14 @@ def set_followup(
         if wh.table_exists(t.followups)
         else pd.DataFrame()
     )
-    row = (
-        have.iloc[0].to_dict()
-        if len(have)
-        else {c: None for c in FOLLOWUP_COLUMNS} | {"response_id": str(response_id), "status": "new"}
-    )
+    if len(have):
+        row = have.iloc[0].to_dict()
+    else:  # a follow-up no rule proposed: the answer's own fields where this warehouse holds it
+        row = {c: None for c in FOLLOWUP_COLUMNS} | {"response_id": str(response_id), "status": "new"}
+        found = answer_fields(wh, [str(response_id)], config=config).get(str(response_id))
+        if found is not None:  # (on the dashboard's side file the next run's merge completes the row)
+            stamp = pd.Timestamp(utcnow()).as_unit("us")
+            row |= found | {"reason": "manual", "created_at": stamp, "created_by": who.strip()}
     for key, value in (("status", status), ("owner", owner), ("note", note)):
         if value is not None:
             row[key] = value
@@ -219,8 +244,9 @@ def set_followup(
 
 
 def export_open(wh: Warehouse, path: str | Path, *, config: EnrichmentConfig | None = None) -> int:
-    """Write the open queue (status new or contacted) as CSV; returns the number of rows."""
+    """Write the open queue (status new or contacted) as spreadsheet-safe CSV; returns the number of rows."""
+    from pipeline.analysis.csv_export import write_csv
+
     rows = followups(wh, statuses=OPEN_STATUSES, config=config)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    rows.to_csv(path, index=False)
+    write_csv(rows, path)
     return len(rows)

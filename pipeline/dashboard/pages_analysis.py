@@ -11,7 +11,6 @@ import math
 import pandas as pd
 import streamlit as st
 
-from pipeline import analysis
 from pipeline.analysis.filters import SCORE_NAMES
 from pipeline.dashboard.ui import Ctx, drill, md_text, render_table, text_frame
 
@@ -42,8 +41,8 @@ def _trend_chart(frame: pd.DataFrame, y: str, title: str) -> None:
 def overview(ctx: Ctx) -> None:
     """The score with its interval, trend, change vs the previous period, sentiment mix, tagged share."""
     f, cfg = ctx.filters, ctx.config
-    s = analysis.score_summary(ctx.wh, f, config=cfg)
-    o = analysis.overview(ctx.wh, f, config=cfg)
+    s = ctx.analysis("score_summary", f)
+    o = ctx.analysis("overview", f)
     name = SCORE_NAMES.get(s.survey_type, s.survey_type.upper())
     c1, c2, c3, c4 = st.columns(4)
     c1.metric(
@@ -68,7 +67,7 @@ def overview(ctx: Ctx) -> None:
     c4.metric("Tagged share", f"{100 * o.tagged_share:.1f}%" if not math.isnan(o.tagged_share) else "n/a")
     drill(f"Read the {o.n_answered:,} answers", ctx.link("answers"))
     st.subheader(f"{name} trend (weekly, with its interval) and volume")
-    _trend_chart(analysis.score_trend(ctx.wh, f, "W", config=cfg), "score", name)
+    _trend_chart(ctx.analysis("score_trend", f, "W"), "score", name)
     left, right = st.columns(2)
     with left:
         st.subheader("Sentiment mix")
@@ -89,7 +88,14 @@ def themes(ctx: Ctx) -> None:
     """Theme impact with intervals, the driver view, parents rolled up, per-theme sentiment, trend."""
     f, cfg = ctx.filters, ctx.config
     level = st.radio("Level", ["theme", "parent"], horizontal=True, key="w_level")
-    impact = analysis.theme_impact(ctx.wh, f, level=level, config=cfg)
+    got = ctx.analyses(
+        {
+            "impact": ("theme_impact", (f,), {"level": level}),
+            "drivers": ("drivers", (f,), {"level": level}),
+            "trend": ("theme_trend", (f, "W"), {"level": level}),
+        }
+    )
+    impact = got["impact"]
     st.caption(
         "impact = score without the theme minus score overall: what the theme costs (negative) or adds; "
         f"interval by bootstrap; small_sample below {cfg.analysis.small_sample} answers."
@@ -112,9 +118,9 @@ def themes(ctx: Ctx) -> None:
     st.caption(
         "Logistic regression of being a detractor on the themes: odds ratios with intervals (BH-adjusted)."
     )
-    render_table(analysis.drivers(ctx.wh, f, level=level, config=cfg), highlight="significant")
+    render_table(got["drivers"], highlight="significant")
     st.subheader("Theme trend (weekly share of answered responses)")
-    trend = analysis.theme_trend(ctx.wh, f, "W", level=level, config=cfg)
+    trend = got["trend"]
     if len(trend):
         import altair as alt
 
@@ -130,7 +136,7 @@ def segments(ctx: Ctx) -> None:
         st.info("No segment columns: name them in source.segments of the config.")
         return
     seg = st.selectbox("Segment", ctx.segments, key="w_segment")
-    cross = analysis.segment_theme_crosstab(ctx.wh, seg, ctx.filters, config=ctx.config)
+    cross = ctx.analysis("segment_theme_crosstab", seg, ctx.filters)
     st.caption(
         "Share (%) of answered responses with each theme per segment value; highlighted: differs from "
         f"the rest significantly after Benjamini-Hochberg at FDR {ctx.config.analysis.fdr:g}."
@@ -164,7 +170,7 @@ def segments(ctx: Ctx) -> None:
                     ),
                 )
     st.subheader(f"Score per {seg}")
-    scores = analysis.segment_scores(ctx.wh, seg, ctx.filters, config=ctx.config)
+    scores = ctx.analysis("segment_scores", seg, ctx.filters)
     render_table(scores, highlight="small_sample")
 
 
@@ -172,7 +178,7 @@ def topics(ctx: Ctx) -> None:
     """Emerging topics and themes with their evidence; the topics and their history."""
     cfg, wh = ctx.config, ctx.wh
     st.subheader("Alerts (emerging topics and themes)")
-    alerts = analysis.emerging(wh, config=cfg)
+    alerts = ctx.analysis("emerging")
     if alerts.empty:
         st.caption("Nothing emerging in the last period.")
     else:

@@ -13,10 +13,16 @@ import pandas as pd
 import streamlit as st
 
 from pipeline import analysis
+from pipeline.analysis.filters import Filters
 from pipeline.analysis.followups import STATUSES
+from pipeline.config import EnrichmentConfig
 from pipeline.dashboard.ui import SENTIMENTS, Ctx, drill, render_table
+from pipeline.warehouse.base import Warehouse
 
 PAGE_SIZE = 50
+ANSWER_COLUMNS = [
+    "response_id", "submitted", "score", "sentiment", "themes", "segments", "language", "text", "theme sentence"
+]  # fmt: skip
 EXPORT_MAX = 10_000
 
 
@@ -35,7 +41,7 @@ def _who() -> str:
 def _answer_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """The answers as a text table, without the customer identifier (redacted text only)."""
     if frame.empty:
-        return pd.DataFrame(columns=["response_id", "score", "sentiment", "themes", "text", "theme sentence"])
+        return pd.DataFrame(columns=ANSWER_COLUMNS)
     segs = frame["segments"].map(lambda d: ", ".join(f"{k}={v}" for k, v in (d or {}).items()))
     return pd.DataFrame(
         {
@@ -74,15 +80,30 @@ def answers(ctx: Ctx) -> None:
         for rid in rows["response_id"].head(10):
             drill(f"review {rid}", ctx.link("review") + f"&rid={rid}")
     if total and st.button("Prepare CSV export", key="w_export"):
-        parts, offset = [], 0
-        while offset < min(total, EXPORT_MAX):
-            part = analysis.answers(ctx.wh, f, query or None, 1000, offset, config=cfg)
-            if part.empty:
-                break
-            parts.append(_answer_rows(part))
-            offset += len(part)
-        data = pd.concat(parts, ignore_index=True).to_csv(index=False).encode("utf-8")
+        if total > EXPORT_MAX:
+            st.caption(
+                f"The export holds the first {EXPORT_MAX:,} of the {total:,} answers: narrow the filters."
+            )
+        data = answers_csv(ctx.wh, f, query or None, config=cfg)
         st.download_button("Download CSV", data, "answers.csv", "text/csv", key="w_download")
+
+
+def answers_csv(
+    wh: Warehouse, filters: Filters, query: str | None, *, config: EnrichmentConfig, limit: int = EXPORT_MAX
+) -> bytes:
+    """The answers behind ``filters`` (and ``query``) as the Answers page shows them, at most ``limit``:
+    redacted text, no customer identifier, spreadsheet-safe CSV (:mod:`pipeline.analysis.csv_export`)."""
+    from pipeline.analysis.csv_export import write_csv
+
+    parts, offset = [], 0
+    while offset < limit:
+        part = analysis.answers(wh, filters, query, min(1000, limit - offset), offset, config=config)
+        if part.empty:
+            break
+        parts.append(_answer_rows(part))
+        offset += len(part)
+    frame = pd.concat(parts, ignore_index=True) if parts else _answer_rows(pd.DataFrame())
+    return write_csv(frame) or b""
 
 
 def _queue(ctx: Ctx) -> pd.DataFrame:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -44,14 +45,71 @@ class Ctx:
         """The filters of every page."""
         return self.state.filters
 
+    key: tuple = ()
+    """What the numbers are of: the snapshot's identity (a live warehouse: the current minute)."""
+
     def link(self, page: str, **changes: Any) -> str:
         """A link to ``page`` under the same filters (changed by ``changes``)."""
         return link(self.state.to(page, **changes))
+
+    def analysis(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """``pipeline.analysis.<name>(wh, *args, config=..., **kwargs)``, cached per snapshot and arguments.
+
+        Streamlit runs the whole page again on every click (a radio, a filter, a link back): the same
+        numbers of the same snapshot come from the cache instead of the warehouse. A new snapshot (a run
+        ended) is a new key; a live warehouse (PostgreSQL) is read again at most a minute later.
+        """
+        signature = repr((name, args, sorted(kwargs.items())))
+        return _analysis(self.key, signature, name, args, kwargs, self.wh, self.config)
+
+    def analyses(self, calls: dict[str, tuple]) -> dict[str, Any]:
+        """Several :meth:`analysis` calls at once (``{label: (name, *args)}``), run side by side.
+
+        A snapshot is read-only, so its queries run on cursors of their own in parallel threads: while one
+        query's statistics run in Python, the next one runs in the database.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=len(calls) or 1) as pool:
+            futures = {
+                label: pool.submit(self.analysis, call[0], *call[1], **(call[2] if len(call) > 2 else {}))
+                for label, call in calls.items()
+            }
+            return {label: future.result() for label, future in futures.items()}
 
 
 @st.cache_resource(max_entries=1)
 def _config(path: str | None, warehouse: str) -> EnrichmentConfig:
     return load_config(path, warehouse=warehouse)
+
+
+LIVE_TTL_S = 60
+"""How long numbers of a live warehouse (no snapshot) are reused."""
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _analysis(
+    key: tuple,
+    signature: str,
+    name: str,
+    _args: tuple,
+    _kwargs: dict,
+    _wh: Warehouse,
+    _config: EnrichmentConfig,
+) -> Any:
+    """One analysis call; cached on (``key``, ``signature``) only (the underscored arguments are not hashed)."""
+    from pipeline import analysis
+
+    return getattr(analysis, name)(_wh, *_args, config=_config, **_kwargs)
+
+
+def cache_key(snapshot: tuple, warehouse: str) -> tuple:
+    """The key numbers are cached under: the snapshot's identity, or for a live warehouse the minute."""
+    from pipeline.dashboard.snapshot import duckdb_file
+
+    if duckdb_file(warehouse) is None:
+        return (*snapshot, int(time.time() // LIVE_TTL_S))
+    return snapshot
 
 
 _OPEN: dict[str, Any] = {"key": None, "wh": None}
@@ -282,6 +340,7 @@ def main() -> None:
         state=state,
         segments=segs,
         themes=options.get("theme", []),
+        key=cache_key(key, config.warehouse),
     )
     from pipeline.dashboard import pages_analysis, pages_work
 

@@ -37,8 +37,13 @@ def topics_store(config: Any, wh: Any) -> ModelStore:
     return open_store(config, "topics", wh)
 
 
-def load_promoted_topics(config: Any, wh: Any, embedder_id: str) -> BERTopicModel | None:
-    """The promoted topic model when it was fitted on this embedder's vectors (None otherwise)."""
+def load_promoted_topics(
+    config: Any, wh: Any, embedder_id: str, *, lazy: bool = False
+) -> BERTopicModel | LazyTopics | None:
+    """The promoted topic model when it was fitted on this embedder's vectors (None otherwise).
+
+    ``lazy=True`` returns a :class:`LazyTopics` that reads the model files only when first used.
+    """
     path = topics_store(config, wh).promoted_path()
     if path is None:
         return None
@@ -49,7 +54,45 @@ def load_promoted_topics(config: Any, wh: Any, embedder_id: str) -> BERTopicMode
             "topics: the promoted model was fitted on %r vectors, the run's are %r", fitted_on, embedder_id
         )
         return None
+    if lazy:
+        return LazyTopics(Path(path), str(manifest["version"]))
     return BERTopicModel.load(path)
+
+
+class LazyTopics:
+    """The promoted topic model, read from its folder on first use.
+
+    Loading a BERTopic model imports BERTopic and its stack (sentence-transformers, torch: about 7 s): a
+    run with no new rows, which assigns no topic, should not pay for that. ``version`` is known from the
+    manifest without loading; any other attribute loads the model and is read from it.
+    """
+
+    def __init__(self, path: Path, version: str) -> None:
+        self.path = path
+        self.version = version
+        self._model: BERTopicModel | None = None
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the model has been read."""
+        return self._model is not None
+
+    def model(self) -> BERTopicModel:
+        """The model (read now if it was not yet)."""
+        if self._model is None:
+            model = BERTopicModel.load(self.path)
+            if model.version != self.version:
+                raise ValueError(
+                    f"The topic model in {self.path} is version {model.version}, its manifest says "
+                    f"{self.version}: the model store is damaged; promote a version again."
+                )
+            self._model = model
+        return self._model
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("path", "version", "_model"):
+            raise AttributeError(name)
+        return getattr(self.model(), name)
 
 
 def last_fit_at(config: Any, wh: Any) -> datetime | None:

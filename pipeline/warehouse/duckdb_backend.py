@@ -336,6 +336,16 @@ class DuckDBWarehouse(Warehouse):
             con.execute(statement)
 
     def _sql(self, query: str, params: dict[str, Any]) -> pd.DataFrame:
+        if self._read_only:
+            # A read-only file cannot change under us: each query runs on a cursor of its own (DuckDB's
+            # per-thread handle on the same database), outside the lock, so that several threads (the
+            # dashboard's sessions, a page's independent queries) read at the same time.
+            with self._connection() as con:
+                cursor = con.cursor()
+            try:
+                return normalise_frame(cursor.execute(*dollar_params(query, params)).df())
+            finally:
+                cursor.close()
         with self._connection() as con:
             if self._tx_depth:  # inside transaction(): read what it has written so far
                 return normalise_frame(con.execute(*dollar_params(query, params)).df())
