@@ -58,6 +58,7 @@ MATH_THREAD_ENV = {
     "MKL_NUM_THREADS": "1",
     "NUMEXPR_NUM_THREADS": "1",
     "VECLIB_MAXIMUM_THREADS": "1",
+    "RAYON_NUM_THREADS": "1",  # lingua's parallel language detection (a Rust thread pool)
 }
 
 

@@ -24,7 +24,7 @@ from pipeline.clock import utcnow
 from pipeline.config import EnrichmentConfig
 from pipeline.dashboard import run_hooks as dashboard
 from pipeline.embed import CachedEmbedder, build_embedder
-from pipeline.embed.base import Progress
+from pipeline.embed.base import Progress, release_model
 from pipeline.embed.response import response_vectors
 from pipeline.enrich import Models, enrich_batch, prepare_batch
 from pipeline.faults import fault_point
@@ -380,6 +380,7 @@ def run_steps(
         prepared = as_task(prepare_stage)(validated, config, summary)
         as_task(embed_stage)(config, models, prepared, summary, progress)
         as_task(score_and_write_stage)(wh, config, models, validated, prepared, segments, summary)
+    release_model(models.embedder)  # the topic stage reads cached vectors; the encoder reloads if needed
     release_prepare_models()  # the topic stage needs the memory more than the next run needs them warm
     as_task(topics_stage)(wh, config, models, summary)
     as_task(finish_run, retries=2)(wh, config, summary, run.flow, run.started_at)

@@ -35,7 +35,12 @@ def _version(dist: str) -> str:
 
 
 def _threads(threads: int | None) -> int:
-    return int(threads or os.cpu_count() or 1)
+    """Threads for an encoder: as configured, else ``OMP_NUM_THREADS`` (the usual cap, which a Dask worker
+    of the pipeline sets to its share of the machine), else every core."""
+    if threads:
+        return int(threads)
+    capped = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(capped) if capped.isdigit() and int(capped) > 0 else int(os.cpu_count() or 1)
 
 
 class USEEmbedder:

@@ -100,3 +100,19 @@ def embed_in_batches(
         if progress is not None:
             progress(min(start + batch_size, len(texts)), len(texts))
     return out
+
+
+def release_model(embedder: object) -> None:
+    """Drop an embedder's loaded weights; its next ``embed`` loads them again.
+
+    Works through wrappers (a cached embedder's ``embedder``, a concatenation's ``members``) down to the
+    backends, which keep their model in ``_model``. A run calls this when its pages are done: the topic
+    stage reads vectors from the cache and does not need the encoder in memory while it fits.
+    """
+    inner = getattr(embedder, "embedder", None)
+    if inner is not None and inner is not embedder:
+        release_model(inner)
+    for member in getattr(embedder, "members", None) or []:
+        release_model(member)
+    if getattr(embedder, "_model", None) is not None:
+        embedder._model = None  # type: ignore[attr-defined]
