@@ -10,7 +10,7 @@ visitor does), then ``--repeat`` renders two ways:
   first, so every number is queried again: a view nobody has opened since the last run.
 * ``rerun``: the same session renders the page again, as Streamlit does on every widget interaction:
   numbers of the same snapshot and filters come from the cache.
-* ``new_session``: a fresh AppTest per render. AppTest scans every installed package for Streamlit
+* ``new_session``: a fresh AppTest per render (numbers from the cache the first renders filled). AppTest scans every installed package for Streamlit
   components on each run, which the server does once at start-up; that cost (``harness_s``, an empty
   script's fresh-AppTest render) is reported beside it.
 

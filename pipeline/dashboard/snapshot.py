@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SNAPSHOT_SUFFIX = ".dashboard.duckdb"
+DASHBOARD_BUFFER_LIMIT = os.environ.get("FEEDBACK_DASHBOARD_MEMORY_LIMIT", "512MB")
+"""DuckDB's buffer-pool cap for the snapshot the dashboard reads (FEEDBACK_DASHBOARD_MEMORY_LIMIT)."""
 
 
 def duckdb_file(target: str) -> Path | None:
@@ -131,7 +133,9 @@ def open_for_dashboard(warehouse: str) -> Warehouse:
         )
     from pipeline.warehouse.duckdb_backend import DuckDBWarehouse
 
-    return DuckDBWarehouse(snap, read_only=True)
+    # the dashboard's queries join the theme rows to the answers: a larger cache than a run's (the
+    # dashboard process stays under 1 GB at 1M answers, bench/README.md)
+    return DuckDBWarehouse(snap, read_only=True, buffer_limit=DASHBOARD_BUFFER_LIMIT)
 
 
 def ensure_snapshot(config: EnrichmentConfig) -> Path | None:

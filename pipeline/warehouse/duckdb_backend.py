@@ -140,10 +140,12 @@ def _pg_dialect(paramstyle: str | None = None) -> Any:
     return postgresql.dialect(paramstyle=paramstyle) if paramstyle else postgresql.dialect()
 
 
-MEMORY_LIMIT = "512MB"
+MEMORY_LIMIT = "256MB"
 """DuckDB's buffer pool cap. DuckDB's own default is 80% of the machine's memory, and it keeps the blocks
 a run reads (the source, the embedding cache) cached up to it, so a process's memory would grow with the
-warehouse; with a cap it stays flat (bench/README.md, "Pipeline") and larger work spills to disk.
+warehouse; with a cap it stays flat (bench/README.md, "Pipeline") and larger work spills to disk. 256 MB
+(512 MB until stop 24): a 143k-row first run's pages then stay at 1.3 GB instead of creeping to 1.55 GB,
+at the same rows/s (bench/README.md, "Streamed batches, memory").
 Override with the environment variable FEEDBACK_DUCKDB_MEMORY_LIMIT (e.g. "2GB")."""
 
 
@@ -160,13 +162,20 @@ class DuckDBWarehouse(Warehouse):
         schema: Schema to keep the tables in (created when missing); default DuckDB's ``main``.
         read_only: Open the file read-only (several processes may then read it at once, provided no
             process has it open for writing).
+        buffer_limit: DuckDB's buffer-pool cap for this connection (e.g. ``"512MB"``); None:
+            :func:`memory_limit`.
 
     Raises:
         FeedbackError: If another process holds the file's write lock.
     """
 
     def __init__(
-        self, path: str | Path = ":memory:", *, schema: str | None = None, read_only: bool = False
+        self,
+        path: str | Path = ":memory:",
+        *,
+        schema: str | None = None,
+        read_only: bool = False,
+        buffer_limit: str | None = None,
     ) -> None:
         duckdb = _import_duckdb()
         self._memory = str(path) == ":memory:"
@@ -181,7 +190,7 @@ class DuckDBWarehouse(Warehouse):
             self._con: Any = duckdb.connect(
                 ":memory:" if self._path is None else str(self._path),
                 read_only=read_only,
-                config={"memory_limit": memory_limit()},
+                config={"memory_limit": buffer_limit or memory_limit()},
             )
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
