@@ -38,7 +38,10 @@ config = load_config()
 options = {"languages": config.languages, **config.topics.options, "seed": 42}
 emb_q = np.load(f"{cache_dir}/usem3/semeval16_restaurants_sentences_train.npy").astype(np.float32)
 if kind == "quality":
-    from pipeline.topics.evaluation import evaluate_topics, read_topic_data
+    try:
+        from pipeline.topics.evaluation import evaluate_topics, read_topic_data
+    except ImportError:  # a checkout from before the layout issue (#16): the CLI module held them
+        from pipeline.cli_topics import evaluate_topics, read_topic_data
     data = read_topic_data(f"{data_dir}/semeval16_restaurants_sentences_train.parquet")
     out = evaluate_topics(data, emb_q, "topics.stable.v1", options, seed=42)
 else:

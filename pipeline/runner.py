@@ -382,7 +382,8 @@ def run_steps(
         as_task(score_and_write_stage)(wh, config, models, validated, prepared, segments, summary)
     release_model(models.embedder)  # the topic stage reads cached vectors; the encoder reloads if needed
     release_prepare_models()  # the topic stage needs the memory more than the next run needs them warm
-    as_task(topics_stage)(wh, config, models, summary)
+    with wh.small_cache():  # the pages filled DuckDB's cache with blocks the topic stage reads once
+        as_task(topics_stage)(wh, config, models, summary)
     as_task(finish_run, retries=2)(wh, config, summary, run.flow, run.started_at)
     summary.alerts = as_task(alerts_after_run)(wh, config)
     dashboard.after_run(wh, config, dashboard_edits)  # a read-only snapshot: an open dashboard never blocks

@@ -621,3 +621,22 @@ def test_declared_tables_pack_and_unpack_segments(tmp_path: Path) -> None:
                 ["response_id", "tag"],
             )
     assert declare(config).get("survey_responses").types["channel"] == "text"
+
+
+def test_small_cache_lowers_duckdbs_buffer_pool_within_the_block_and_restores_it(tmp_path: Path) -> None:
+    from pipeline.warehouse import open_warehouse
+
+    def limit(w) -> str:
+        with w._connection() as con:  # noqa: SLF001
+            return str(con.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+
+    with open_warehouse(tmp_path / "c.duckdb") as w:
+        w.upsert("t", pd.DataFrame({"k": range(1000), "v": np.arange(1000.0)}), key=["k"])
+        usual = limit(w)
+        with w.small_cache():
+            small = limit(w)
+            assert len(w.read("t")) == 1000  # reads work under the smaller pool
+        assert limit(w) == usual and small != usual
+        with pytest.raises(RuntimeError), w.small_cache():
+            raise RuntimeError("the block fails")
+        assert limit(w) == usual  # restored after a failure too

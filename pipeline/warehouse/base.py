@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -110,6 +110,13 @@ class Warehouse(VectorCache, ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.describe()}>"
+
+    @contextmanager
+    def small_cache(self) -> Iterator[None]:
+        """Within the block, the database client keeps less data cached in this process (DuckDB: a
+        smaller buffer pool, so its cached blocks are evicted now). A no-op for client-server databases,
+        whose cache lives in the server."""
+        yield
 
     @abstractmethod
     def close(self) -> None:

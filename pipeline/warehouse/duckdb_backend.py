@@ -149,6 +149,10 @@ at the same rows/s (bench/README.md, "Streamed batches, memory").
 Override with the environment variable FEEDBACK_DUCKDB_MEMORY_LIMIT (e.g. "2GB")."""
 
 
+SMALL_CACHE = "96MB"
+"""DuckDB's buffer pool during a run's topic stage (:meth:`DuckDBWarehouse.small_cache`)."""
+
+
 def memory_limit() -> str:
     """The buffer-pool cap for DuckDB connections (FEEDBACK_DUCKDB_MEMORY_LIMIT, else :data:`MEMORY_LIMIT`)."""
     return os.environ.get("FEEDBACK_DUCKDB_MEMORY_LIMIT", MEMORY_LIMIT)
@@ -182,6 +186,7 @@ class DuckDBWarehouse(Warehouse):
         self._path: Path | None = None if self._memory else Path(path).expanduser().resolve()
         self._schema = check_identifier(schema, "schema") if schema is not None else None
         self._read_only = read_only
+        self._buffer_limit = buffer_limit or memory_limit()
         self._lock = threading.RLock()
         self._tx_depth = 0  # > 0 inside transaction(): writes join the open transaction
         if self._path is not None and not read_only:
@@ -190,7 +195,7 @@ class DuckDBWarehouse(Warehouse):
             self._con: Any = duckdb.connect(
                 ":memory:" if self._path is None else str(self._path),
                 read_only=read_only,
-                config={"memory_limit": buffer_limit or memory_limit()},
+                config={"memory_limit": self._buffer_limit},
             )
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
@@ -253,6 +258,21 @@ class DuckDBWarehouse(Warehouse):
             if self._con is None:
                 raise FeedbackError(f"{self.describe()} is closed; open the warehouse again.")
             yield self._con
+
+    @contextmanager
+    def small_cache(self, limit: str = SMALL_CACHE) -> Iterator[None]:
+        """A smaller buffer pool within the block (cached blocks evicted now), the usual cap after it.
+
+        A run's topic stage runs under it: by then the pages have filled the pool with blocks of the
+        source and the embedding cache that the stage reads again only once, in streamed pages.
+        """
+        with self._connection() as con:
+            con.execute(f"SET memory_limit = '{limit}'")
+        try:
+            yield
+        finally:
+            with self._connection() as con:
+                con.execute(f"SET memory_limit = '{self._buffer_limit}'")
 
     @contextmanager
     def _transaction(self) -> Iterator[Any]:
