@@ -62,8 +62,8 @@ class Ctx:
         signature = repr((name, args, sorted(kwargs.items())))
         return _analysis(self.key, signature, name, args, kwargs, self.wh, self.config)
 
-    def analyses(self, calls: dict[str, tuple]) -> dict[str, Any]:
-        """Several :meth:`analysis` calls at once (``{label: (name, *args)}``), run side by side.
+    def analyses(self, calls: dict[str, tuple[str, tuple, dict]]) -> dict[str, Any]:
+        """Several :meth:`analysis` calls at once (``{label: (name, args, kwargs)}``), run side by side.
 
         A snapshot is read-only, so its queries run on cursors of their own in parallel threads: while one
         query's statistics run in Python, the next one runs in the database.
@@ -72,8 +72,8 @@ class Ctx:
 
         with ThreadPoolExecutor(max_workers=len(calls) or 1) as pool:
             futures = {
-                label: pool.submit(self.analysis, call[0], *call[1], **(call[2] if len(call) > 2 else {}))
-                for label, call in calls.items()
+                label: pool.submit(self.analysis, name, *args, **kwargs)
+                for label, (name, args, kwargs) in calls.items()
             }
             return {label: future.result() for label, future in futures.items()}
 
