@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -41,21 +42,37 @@ def declared() -> dict[str, str]:
     return {d["name"]: d["schedules"][0]["cron"] for d in spec["deployments"]}
 
 
-def post(url: str, body: dict) -> dict:
-    req = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
-    )
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return json.loads(resp.read())
+# The codes Prefect's own client retries (prefect.client.base): the server answers 503 for errors it calls
+# retryable, such as SQLite being locked while the served process writes run states on a busy machine.
+RETRYABLE = {408, 429, 502, 503}
+
+
+def call(url: str, body: dict | None = None, attempts: int = 8) -> dict:
+    """GET (or POST ``body``) and decode the JSON answer, retrying what the server marks as retryable."""
+    data = None if body is None else json.dumps(body).encode()
+    for attempt in range(attempts):
+        req = urllib.request.Request(
+            url,
+            data=data,
+            headers={"Content-Type": "application/json"},
+            method="GET" if data is None else "POST",
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code not in RETRYABLE or attempt == attempts - 1:
+                raise
+        time.sleep(min(2**attempt * 0.25, 4))
+    raise AssertionError("unreachable")
 
 
 def run_once(api: str, deployment_id: str, timeout: float = 300) -> str:
     """Start a run of a served deployment through the API and wait for its final state."""
-    run = post(f"{api}/deployments/{deployment_id}/create_flow_run", {})
+    run = call(f"{api}/deployments/{deployment_id}/create_flow_run", {})
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with urllib.request.urlopen(f"{api}/flow_runs/{run['id']}", timeout=10) as resp:
-            state = json.loads(resp.read())["state"]["type"]
+        state = call(f"{api}/flow_runs/{run['id']}")["state"]["type"]
         if state in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
             return state
         time.sleep(2)
