@@ -47,7 +47,7 @@ def main() -> None:
     from bench.bench_analysis import generate
     from pipeline.config import EnrichmentConfig
     from pipeline.dashboard.server import APP, ENV_WAREHOUSE
-    from pipeline.dashboard.snapshot import ensure_snapshot
+    from pipeline.dashboard.snapshot import ensure_snapshot, snapshot_path
     from pipeline.dashboard.state import PAGES
     from pipeline.dashboard.ui import _analysis
 
@@ -57,6 +57,7 @@ def main() -> None:
         t0 = time.perf_counter()
         generate(args.n, wh)
         print(f"generated {args.n:,} responses in {time.perf_counter() - t0:.0f} s")
+    snapshot_path(Path(wh).resolve()).unlink(missing_ok=True)  # publish for real: a run's last step
     t0 = time.perf_counter()
     ensure_snapshot(EnrichmentConfig(warehouse=wh, source={"segments": ["channel", "region", "plan"]}))
     publish_s = time.perf_counter() - t0

@@ -192,3 +192,70 @@ def test_a_followup_opened_on_the_side_file_is_completed_from_the_answer_when_me
         "contacted",
     )
     assert got["note"] == "asked for a review" and got["updated_by"] == "ana"
+
+
+def test_the_snapshot_joins_on_an_integer_key_and_every_number_stays_the_same(tmp_path) -> None:
+    """The snapshot numbers each answer (ROW_KEY) and the analysis joins themes on it there; on the
+    warehouse it joins on response_id. Every result must be the same both ways, human corrections
+    (themes replaced, themes removed, sentiment) included."""
+    from pipeline.analysis import (
+        Filters,
+        answers,
+        correct_sentiment,
+        correct_themes,
+        drivers,
+        emerging,
+        overview,
+        segment_theme_crosstab,
+        theme_impact,
+        theme_trend,
+    )
+    from pipeline.analysis.filters import ROW_KEY, Scope
+    from pipeline.analysis.followups import candidates
+    from pipeline.config import load_config
+    from pipeline.dashboard.snapshot import open_for_dashboard, publish_snapshot
+    from pipeline.warehouse import open_warehouse
+
+    config = load_config(build_warehouse(tmp_path, n=150))
+    with open_warehouse(config.warehouse, config=config) as wh:
+        tags = wh.read(config.tables.tags)
+        ids = sorted(tags["response_id"].astype(str).unique())
+        theme = str(tags["tag"].value_counts().index[0])
+        correct_themes(wh, ids[0], [theme, "a theme only a person used"], who="tester", config=config)
+        correct_themes(wh, ids[1], [], who="tester", config=config)
+        correct_sentiment(wh, ids[2], "positive", who="tester", config=config)
+        publish_snapshot(wh, config)
+    slices = [
+        Filters(),
+        Filters(themes=[theme]),
+        Filters(segments={"channel": ["app"]}, sentiments=["negative"]),
+    ]
+
+    def results(wh) -> list:
+        out = []
+        for f in slices:
+            out += [
+                theme_impact(wh, f, config=config),
+                theme_impact(wh, f, level="parent", config=config),
+                theme_trend(wh, f, "W", config=config),
+                drivers(wh, f, config=config),
+                drivers(wh, f, level="parent", config=config),
+                segment_theme_crosstab(wh, "channel", f, config=config),
+                answers(wh, f, limit=20, config=config),
+                overview(wh, f, config=config),
+            ]
+        return [*out, candidates(wh, config=config), emerging(wh, config=config, created_at=pd.Timestamp(0))]
+
+    with open_for_dashboard(config.warehouse) as snap, open_warehouse(config.warehouse, config=config) as wh:
+        assert Scope.of(snap, config).key == ROW_KEY
+        assert Scope.of(wh, config).key == "response_id"
+        assert ROW_KEY not in Scope.of(snap, config).segment_columns()
+        keyed, plain = results(snap), results(wh)
+    impact = plain[0].set_index("tag")
+    assert impact.loc["a theme only a person used", "human_share"] == 1.0  # the human branch counted
+    assert len(plain[0]) > 3 and len(plain[2]) > 0 and len(plain[6]) == 20
+    for a, b in zip(keyed, plain, strict=True):
+        if isinstance(a, pd.DataFrame):
+            pd.testing.assert_frame_equal(a, b)
+        else:
+            assert a == b

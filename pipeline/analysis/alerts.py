@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from pipeline.analysis.filters import Params, Scope
+from pipeline.analysis.filters import ROW_KEY, Params, Scope
 from pipeline.config import EnrichmentConfig
 from pipeline.errors import missing_columns
 from pipeline.schema import ALERT_COLUMNS
@@ -192,7 +192,7 @@ def alert_counts(
     label = "e.topic_label" if "topic_label" in scope.enriched_columns else "CAST(NULL AS TEXT)"
     t = scope.config.tables
     win = (
-        f"win AS (SELECT e.response_id, e.topic_id, {label} AS topic_label, {case.replace('submitted_at', 'e.submitted_at')} AS period "
+        f"win AS (SELECT e.response_id, e.{scope.key} AS {ROW_KEY}, e.topic_id, {label} AS topic_label, {case.replace('submitted_at', 'e.submitted_at')} AS period "
         f"FROM {scope.q(t.enriched)} e WHERE e.submitted_at > {lo} AND e.submitted_at <= {hi} "
         "AND NOT COALESCE(e.is_non_answer, FALSE))"
     )
@@ -210,7 +210,7 @@ def alert_counts(
         etags = f", tt AS ({scope.theme_rows(p)})"
         branches.append(
             "SELECT 'tag', x.tag, x.tag, w.period, COUNT(*) FROM tt x "
-            "JOIN win w ON w.response_id = x.response_id GROUP BY x.tag, w.period"
+            f"JOIN win w ON w.{ROW_KEY} = x.{ROW_KEY} GROUP BY x.tag, w.period"
         )
     rows = scope.run(f"WITH {win}{etags} {' UNION ALL '.join(branches)}", p)
     rows["period"] = rows["period"].astype(int)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.analysis.filters import Filters, Params, Scope
+from pipeline.analysis.filters import ROW_KEY, Filters, Params, Scope
 from pipeline.analysis.scores import dominant_survey_type
 from pipeline.analysis.stats import DRIVER_COLUMNS, logistic_drivers
 from pipeline.config import EnrichmentConfig
@@ -39,8 +39,8 @@ def _scored_rows(scope: Scope, filters: Filters, p: Params, level: str) -> str:
     """``WITH base, tt, tb``: ``tb`` is one row per (scored response, theme) with the response's ``det``."""
     return (
         f"{scope.ctes(filters, p, tags=False)}, tt AS ({scope.theme_rows(p, level)}), "
-        "tb AS (SELECT tt.response_id, tt.tag, CASE WHEN b.det THEN 1 ELSE 0 END AS det FROM tt "
-        "JOIN base b ON b.response_id = tt.response_id WHERE b.v IS NOT NULL)"
+        f"tb AS (SELECT tt.{ROW_KEY}, tt.tag, CASE WHEN b.det THEN 1 ELSE 0 END AS det FROM tt "
+        f"JOIN base b ON b.{ROW_KEY} = tt.{ROW_KEY} WHERE b.v IS NOT NULL)"
     )
 
 
@@ -95,9 +95,9 @@ def driver_patterns(
         "ranked AS (SELECT tag, n, RANK() OVER (ORDER BY n DESC) AS rk, "
         "ROW_NUMBER() OVER (ORDER BY n DESC, tag) AS rn FROM top), "
         f"bits AS (SELECT tag, rn - 1 AS bit FROM ranked WHERE rk <= {cut} AND rn <= {MAX_BITS}), "
-        "pat AS (SELECT tb.response_id, MAX(tb.det) AS det, "
+        f"pat AS (SELECT tb.{ROW_KEY}, MAX(tb.det) AS det, "
         "SUM(CAST(POWER(2, bits.bit) AS BIGINT)) AS mask FROM tb JOIN bits ON bits.tag = tb.tag "
-        "GROUP BY tb.response_id) "
+        f"GROUP BY tb.{ROW_KEY}) "
         "SELECT 'top' AS kind, r.tag, r.n, CAST(x.bit AS BIGINT) AS mask, "
         f"CASE WHEN r.rk <= {cut} THEN 1 ELSE 0 END AS det "
         "FROM ranked r LEFT JOIN bits x ON x.tag = r.tag UNION ALL "
@@ -123,10 +123,10 @@ def _by_names(scope: Scope, filters: Filters, level: str, themes: list[str]) -> 
     p = Params()
     rows = scope.run(
         f"{scope.ctes(filters, p, tags=False)}, tt AS ({scope.theme_rows(p, level)}), "
-        "pat AS (SELECT b.response_id, CASE WHEN b.det THEN 1 ELSE 0 END AS det, "
+        f"pat AS (SELECT b.{ROW_KEY}, CASE WHEN b.det THEN 1 ELSE 0 END AS det, "
         f"STRING_AGG(tt.tag, '{SEP}' ORDER BY tt.tag) AS pattern FROM base b LEFT JOIN tt ON "
-        f"tt.response_id = b.response_id AND tt.tag IN {p.many(themes)} WHERE b.v IS NOT NULL "
-        "GROUP BY b.response_id, b.det) SELECT pattern, det, COUNT(*) AS weight FROM pat GROUP BY pattern, det",
+        f"tt.{ROW_KEY} = b.{ROW_KEY} AND tt.tag IN {p.many(themes)} WHERE b.v IS NOT NULL "
+        f"GROUP BY b.{ROW_KEY}, b.det) SELECT pattern, det, COUNT(*) AS weight FROM pat GROUP BY pattern, det",
         p,
     )
     sets = [set(str(x).split(SEP)) if x is not None and not pd.isna(x) else set() for x in rows["pattern"]]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.analysis.filters import Filters, Params, Scope
+from pipeline.analysis.filters import ROW_KEY, Filters, Params, Scope
 from pipeline.clock import utcnow
 from pipeline.config import EnrichmentConfig, FollowupRule
 from pipeline.errors import ConfigError
@@ -36,10 +36,10 @@ def _rule_sql(scope: Scope, rule: FollowupRule, p: Params) -> str:
     if rule.themes:
         names = p.many(list(rule.themes))
         conds.append(
-            f"response_id IN (SELECT response_id FROM etags WHERE tag IN {names} OR parent_tag IN {names})"
+            f"{ROW_KEY} IN (SELECT {ROW_KEY} FROM etags WHERE tag IN {names} OR parent_tag IN {names})"
         )
     elif rule.any_theme:
-        conds.append("response_id IN (SELECT response_id FROM etags)")
+        conds.append(f"{ROW_KEY} IN (SELECT {ROW_KEY} FROM etags)")
     return " AND ".join(conds)
 
 

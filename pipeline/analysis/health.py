@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from pipeline.analysis.filters import Params, Scope
+from pipeline.analysis.filters import ROW_KEY, Params, Scope
 from pipeline.clock import utcnow
 from pipeline.config import EnrichmentConfig
 from pipeline.warehouse.base import Warehouse
@@ -150,12 +150,12 @@ def _drift(wh: Warehouse, config: EnrichmentConfig) -> list[Check]:
 
     head = scope.ctes(Filters(), p)
     rows = scope.run(
-        f"{head}, w AS (SELECT response_id, language, sentiment_label, CASE WHEN submitted_at > {split} THEN 1 ELSE 0 END "
+        f"{head}, w AS (SELECT response_id, {ROW_KEY}, language, sentiment_label, CASE WHEN submitted_at > {split} THEN 1 ELSE 0 END "
         f"AS last FROM base WHERE NOT is_non_answer AND submitted_at > {lo}) "
         "SELECT 'language' AS k, last, language AS key, COUNT(*) AS n FROM w GROUP BY last, language UNION ALL "
         "SELECT 'sentiment', last, sentiment_label, COUNT(*) FROM w GROUP BY last, sentiment_label UNION ALL "
         "SELECT 'tagged', last, 'all', COUNT(*) FROM w GROUP BY last UNION ALL "
-        "SELECT 'tagged', last, 'yes', COUNT(*) FROM w WHERE response_id IN (SELECT response_id FROM etags) "
+        f"SELECT 'tagged', last, 'yes', COUNT(*) FROM w WHERE {ROW_KEY} IN (SELECT {ROW_KEY} FROM etags) "
         "GROUP BY last",
         p,
     )

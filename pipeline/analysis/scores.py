@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.analysis.filters import SCORE_NAMES, Filters, Params, Scope, period_expr
+from pipeline.analysis.filters import ROW_KEY, SCORE_NAMES, Filters, Params, Scope, period_expr
 from pipeline.analysis.stats import NAN, Change, Estimate, change_test, score_interval
 from pipeline.config import EnrichmentConfig
 from pipeline.schema import SURVEY_TYPES
@@ -268,7 +268,7 @@ def overview(
         f"{head} SELECT a.*, g.tagged FROM (SELECT COUNT(*) AS n, "
         "SUM(CASE WHEN is_non_answer THEN 1 ELSE 0 END) AS na, MIN(submitted_at) AS lo, MAX(submitted_at) AS hi "
         "FROM base) a CROSS JOIN (SELECT COUNT(*) AS tagged FROM base WHERE NOT is_non_answer "
-        "AND response_id IN (SELECT response_id FROM etags)) g"
+        f"AND {ROW_KEY} IN (SELECT {ROW_KEY} FROM etags)) g"
     )
     top = scope.run(sql, p).iloc[0]
     n, na = _int(top["n"]), _int(top["na"])

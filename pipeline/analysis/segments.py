@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.analysis.filters import Filters, Params, Scope
+from pipeline.analysis.filters import ROW_KEY, Filters, Params, Scope
 from pipeline.analysis.scores import dominant_survey_type
 from pipeline.analysis.stats import NAN, bh_adjust, score_interval, two_proportion_test
 from pipeline.config import EnrichmentConfig
@@ -86,7 +86,7 @@ def segment_theme_crosstab(
     head = scope.ctes(filters or Filters(), p, extra=[segment], tags=False)
     rows = scope.run(
         f"{head}, tt AS ({scope.theme_rows(p, level)}) "
-        f"SELECT {seg} AS value, tt.tag, COUNT(*) AS n FROM tt JOIN base b ON b.response_id = tt.response_id "
+        f"SELECT {seg} AS value, tt.tag, COUNT(*) AS n FROM tt JOIN base b ON b.{ROW_KEY} = tt.{ROW_KEY} "
         f"WHERE NOT b.is_non_answer AND b.{scope.col(segment)} IS NOT NULL GROUP BY 1, 2 UNION ALL "
         f"SELECT {seg}, CAST(NULL AS TEXT), COUNT(*) FROM base b WHERE NOT b.is_non_answer "
         f"AND b.{scope.col(segment)} IS NOT NULL GROUP BY 1",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.analysis.filters import Filters, Params, Scope, period_expr
+from pipeline.analysis.filters import ROW_KEY, Filters, Params, Scope, period_expr
 from pipeline.analysis.scores import dominant_survey_type
 from pipeline.analysis.stats import NAN, bootstrap_impact
 from pipeline.config import EnrichmentConfig
@@ -92,7 +92,7 @@ def theme_impact(
         "SUM(COALESCE(tt.tss, b.sentiment_score)) AS sent_sum, COUNT(COALESCE(tt.tss, b.sentiment_score)) AS sent_n, "
         "SUM(CASE WHEN COALESCE(tt.tsl, b.sentiment_label) = 'negative' THEN 1 ELSE 0 END) AS neg, "
         "COUNT(COALESCE(tt.tsl, b.sentiment_label)) AS known, SUM(tt.human) AS human, 0 AS answered "
-        "FROM tt JOIN base b ON b.response_id = tt.response_id GROUP BY tt.tag, b.v UNION ALL "
+        f"FROM tt JOIN base b ON b.{ROW_KEY} = tt.{ROW_KEY} GROUP BY tt.tag, b.v UNION ALL "
         "SELECT CAST(NULL AS TEXT), v, CAST(NULL AS TEXT), COUNT(*), 0, CAST(NULL AS DOUBLE PRECISION), 0, 0, 0, 0, "
         "SUM(CASE WHEN is_non_answer THEN 0 ELSE 1 END) FROM base GROUP BY v",
         p,
@@ -197,8 +197,8 @@ def theme_trend(
     head = scope.ctes(filters or Filters(), p, tags=False)
     per = period_expr(freq, "b.submitted_at")
     rows = scope.run(
-        f"{head}, tt AS (SELECT response_id, tag FROM ({scope.theme_rows(p, level)}) x{only}) "
-        f"SELECT {per} AS period, tt.tag, COUNT(*) AS n FROM tt JOIN base b ON b.response_id = tt.response_id "
+        f"{head}, tt AS (SELECT {ROW_KEY}, tag FROM ({scope.theme_rows(p, level)}) x{only}) "
+        f"SELECT {per} AS period, tt.tag, COUNT(*) AS n FROM tt JOIN base b ON b.{ROW_KEY} = tt.{ROW_KEY} "
         f"WHERE b.submitted_at IS NOT NULL GROUP BY 1, 2 UNION ALL SELECT {per}, CAST(NULL AS TEXT), "
         "SUM(CASE WHEN b.is_non_answer THEN 0 ELSE 1 END) FROM base b WHERE b.submitted_at IS NOT NULL GROUP BY 1",
         p,
