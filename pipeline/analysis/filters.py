@@ -348,8 +348,9 @@ class Scope:
 
     def theme_rows(self, p: Params, level: str = "theme", detail: bool = False) -> str:
         """SELECT of one row per (response, theme key): :data:`ROW_KEY` (the answer's join key, see
-        :attr:`key`), ``tag`` (the theme, or its parent for ``level="parent"``); with ``detail`` also ``parent_tag``, ``tss`` / ``tsl`` (per-theme
-        sentiment score / label) and ``human`` (1 when a person set the response's themes, else 0).
+        :attr:`key`), ``tag`` (the theme, or its parent for ``level="parent"``); with ``detail`` also
+        ``parent_tag``, ``tss`` / ``tsl`` (per-theme sentiment score / label) and ``human`` (1 when a
+        person set the response's themes, else 0).
 
         On the theme level the model's rows are unique by the tags table's key (response_id, tag), so
         only the (small) human branch is grouped; grouping 1.3M (text id, theme) rows was most of the time

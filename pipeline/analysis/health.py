@@ -150,7 +150,7 @@ def _drift(wh: Warehouse, config: EnrichmentConfig) -> list[Check]:
 
     head = scope.ctes(Filters(), p)
     rows = scope.run(
-        f"{head}, w AS (SELECT response_id, {ROW_KEY}, language, sentiment_label, CASE WHEN submitted_at > {split} THEN 1 ELSE 0 END "
+        f"{head}, w AS (SELECT {ROW_KEY}, language, sentiment_label, CASE WHEN submitted_at > {split} THEN 1 ELSE 0 END "
         f"AS last FROM base WHERE NOT is_non_answer AND submitted_at > {lo}) "
         "SELECT 'language' AS k, last, language AS key, COUNT(*) AS n FROM w GROUP BY last, language UNION ALL "
         "SELECT 'sentiment', last, sentiment_label, COUNT(*) FROM w GROUP BY last, sentiment_label UNION ALL "

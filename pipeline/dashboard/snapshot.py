@@ -117,12 +117,8 @@ def copy_selects(
     t = config.tables
     q = wh._qualified  # noqa: SLF001 (the copy runs on the run's own DuckDB connection)
     plain = [(name, f"SELECT * FROM {q(name)}") for name in tables]
-    keyed = (
-        t.enriched in tables
-        and t.tags in tables
-        and "response_id" in wh.columns(t.enriched)
-        and ROW_KEY not in wh.columns(t.enriched)
-    )
+    columns = wh.columns(t.enriched) if t.enriched in tables else []
+    keyed = t.tags in tables and "response_id" in columns and ROW_KEY not in columns
     if not keyed:
         return plain
     first = (t.enriched, f"SELECT *, CAST(row_number() OVER () AS BIGINT) AS {ROW_KEY} FROM {q(t.enriched)}")

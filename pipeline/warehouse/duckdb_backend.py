@@ -475,7 +475,7 @@ class DuckDBWarehouse(Warehouse):
             }
         )
         prepared = self._vector_prepared()
-        ddl = uncompressed(create_ddl(prepared.table), "vector")
+        ddl = None if prepared.exists else uncompressed(create_ddl(prepared.table), "vector")
         self._write_arrow(self.vector_table, data, prepared, VECTOR_KEY, replace=False, ddl=ddl)
         return n
 
